@@ -1,0 +1,36 @@
+# Two commands on a fresh machine with only Python 3.11+:  `make run`  and  `make test`.
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+.PHONY: install run test lint check bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+## Start the API and the scheduler on the embedded Postgres (no configuration needed).
+run: install
+	$(BIN)/penguinmails serve
+
+## Run the test suite (uses PENGUINMAILS_TEST_DATABASE_URL, else an embedded Postgres).
+test: install
+	$(BIN)/pytest
+
+## Static checks: ruff and mypy (strict).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+check: lint test
+
+## Benchmarks print their figures; see README "Benchmarks".
+bench: install
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .penguinmails-test .mypy_cache .ruff_cache

@@ -1,0 +1,49 @@
+"""The FastAPI application. `create_app(run_scheduler=True)` is `penguinmails serve`: the API and
+the scheduler in one process; `penguinmails api` runs it without the scheduler."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+
+from api import errors
+from api.routers import health, workspaces
+
+V1_ROUTERS: list[APIRouter] = [workspaces.router]
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def create_app(*, run_scheduler: bool = False) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if not run_scheduler:
+            yield
+            return
+        from scheduler.runner import Runner
+
+        runner = Runner()
+        runner.start()
+        try:
+            yield
+        finally:
+            runner.stop()
+
+    app = FastAPI(
+        title="PenguinMails control plane",
+        version="0.1.0",
+        description="Inboxes on Stalwart fleets run as Pulumi stacks, with DNS verification "
+        "and health monitoring.",
+        generate_unique_id_function=_operation_id,
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    v1 = APIRouter(prefix="/api/v1")
+    for router in V1_ROUTERS:
+        v1.include_router(router)
+    app.include_router(v1)
+    return app

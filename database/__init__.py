@@ -1,0 +1,1 @@
+"""Postgres access: the declarative base, engines and sessions, the embedded server, migrations."""

@@ -1,0 +1,1 @@
+"""The domain layer: one package per feature with fixed file roles (model, service, schemas)."""

@@ -1,0 +1,35 @@
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from database.base import Base, IdMixin
+
+
+class DnsRecord(IdMixin, Base):
+    """The seed's `dns_records`, column for column, plus why a record is not verified."""
+
+    __tablename__ = "dns_records"
+    __table_args__ = (
+        Index("idx_dns_inbox", "inbox_id"),
+        Index("idx_dns_domain", "domain"),
+    )
+
+    inbox_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"))
+    domain: Mapped[str] = mapped_column(String(255))
+    record_type: Mapped[str] = mapped_column(String(10))
+    record_name: Mapped[str] = mapped_column(String(255))
+    record_value: Mapped[str] = mapped_column(Text)
+    ttl: Mapped[int | None] = mapped_column(Integer, default=3600, server_default=text("3600"))
+    verification_status: Mapped[str | None] = mapped_column(
+        String(50), default="pending", server_default=text("'pending'")
+    )
+    last_verified_at: Mapped[datetime | None]
+    created_at: Mapped[datetime | None] = mapped_column(server_default=func.now())
+
+    # Beyond the seed.
+    purpose: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    required: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    detail: Mapped[str | None] = mapped_column(Text)
+    last_checked_at: Mapped[datetime | None]

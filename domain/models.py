@@ -1,0 +1,22 @@
+"""Every ORM model, imported once so Base.metadata is complete (Alembic, tests)."""
+
+from domain.dns_records.model import DnsRecord
+from domain.events.model import Event
+from domain.inboxes.model import Inbox
+from domain.mail_domains.model import MailDomain
+from domain.operations.model import Operation
+from domain.servers.model import VpsServer
+from domain.tenants.model import ApiKey, Tenant
+from domain.workspaces.model import Workspace
+
+__all__ = [
+    "ApiKey",
+    "DnsRecord",
+    "Event",
+    "Inbox",
+    "MailDomain",
+    "Operation",
+    "Tenant",
+    "VpsServer",
+    "Workspace",
+]

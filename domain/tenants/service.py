@@ -1,0 +1,85 @@
+"""Tenants and their API keys. A key is `pm_<prefix>_<secret>`; only its SHA-256 is stored, looked
+up by the public prefix and compared in constant time."""
+
+import contextlib
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from domain.tenants.model import ApiKey, Tenant
+from kit.errors import NotFound, Unauthorized, ValidationFailed
+from kit.time import utcnow
+
+KEY_PREFIX = "pm"
+# Writing last_used_at on every request would turn each read into a write; a minute is enough.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    api_key: ApiKey
+    plaintext: str
+
+
+def _hash(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def create_tenant(session: Session, name: str) -> Tenant:
+    name = name.strip()
+    if not name or len(name) > 255:
+        raise ValidationFailed("tenant name must be 1 to 255 characters", field="name")
+    tenant = Tenant(name=name)
+    session.add(tenant)
+    session.flush()
+    return tenant
+
+
+def get_tenant(session: Session, tenant_id: uuid.UUID) -> Tenant:
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound(f"tenant {tenant_id} not found", field="tenant_id")
+    return tenant
+
+
+def issue_key(session: Session, tenant: Tenant, name: str = "default") -> IssuedKey:
+    prefix = secrets.token_hex(6)
+    plaintext = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey(tenant_id=tenant.id, name=name, prefix=prefix, key_hash=_hash(plaintext))
+    session.add(key)
+    session.flush()
+    return IssuedKey(api_key=key, plaintext=plaintext)
+
+
+def revoke_key(session: Session, prefix_or_id: str) -> ApiKey:
+    condition = ApiKey.prefix == prefix_or_id
+    with contextlib.suppress(ValueError):
+        condition = condition | (ApiKey.id == uuid.UUID(prefix_or_id))
+    key = session.scalars(select(ApiKey).where(condition)).first()
+    if key is None:
+        raise NotFound(f"no API key with prefix or id {prefix_or_id!r}", field="key")
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+    return key
+
+
+def authenticate(session: Session, plaintext: str) -> ApiKey:
+    """The key's row, or Unauthorized. Every failure looks the same to the caller."""
+    parts = plaintext.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        raise Unauthorized("invalid API key")
+    key = session.scalars(select(ApiKey).where(ApiKey.prefix == parts[1])).first()
+    expected = key.key_hash if key is not None else _hash("")
+    matches = hmac.compare_digest(expected, _hash(plaintext))
+    if key is None or not matches or key.revoked_at is not None:
+        raise Unauthorized("invalid API key")
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+    return key

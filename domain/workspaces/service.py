@@ -1,0 +1,104 @@
+"""Workspaces: a tenant's unit of fleet, one Pulumi stack each. Every lookup is tenant-scoped, so
+another tenant's workspace is simply not found."""
+
+import uuid
+from collections.abc import Sequence
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from domain.inboxes.model import Inbox
+from domain.servers.model import VpsServer
+from domain.workspaces.model import Workspace
+from domain.workspaces.schemas import WorkspaceCreate
+from kit.errors import Conflict, NotFound
+from kit.secrets import new_password
+
+
+def _ssh_keypair() -> tuple[str, str]:
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    return public, private
+
+
+def create(session: Session, tenant_id: uuid.UUID, data: WorkspaceCreate) -> Workspace:
+    taken = session.scalar(
+        select(exists().where(Workspace.tenant_id == tenant_id, Workspace.name == data.name))
+    )
+    if taken:
+        raise Conflict(f"a workspace named {data.name!r} already exists", field="name")
+    workspace_id = uuid.uuid4()
+    public, private = _ssh_keypair()
+    workspace = Workspace(
+        id=workspace_id,
+        tenant_id=tenant_id,
+        name=data.name,
+        sandbox=data.sandbox,
+        stack_name=f"ws-{workspace_id.hex}",
+        ssh_public_key=public,
+        ssh_private_key_encrypted=private,
+        stalwart_admin_password_encrypted=new_password(),
+    )
+    session.add(workspace)
+    session.flush()
+    return workspace
+
+
+def get(session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID) -> Workspace:
+    workspace = session.scalars(
+        select(Workspace).where(Workspace.id == workspace_id, Workspace.tenant_id == tenant_id)
+    ).first()
+    if workspace is None:
+        raise NotFound(f"workspace {workspace_id} not found", field="workspace_id")
+    return workspace
+
+
+def list_page(
+    session: Session, tenant_id: uuid.UUID, *, limit: int, offset: int
+) -> tuple[Sequence[Workspace], int]:
+    where = Workspace.tenant_id == tenant_id
+    total = session.scalar(select(func.count()).select_from(Workspace).where(where)) or 0
+    rows = session.scalars(
+        select(Workspace)
+        .where(where)
+        .order_by(Workspace.created_at, Workspace.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return rows, total
+
+
+def delete(session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID) -> None:
+    # Lock the row: a concurrent create of a server or inbox must not slip in between the check
+    # and the delete.
+    workspace = session.scalars(
+        select(Workspace)
+        .where(Workspace.id == workspace_id, Workspace.tenant_id == tenant_id)
+        .with_for_update()
+    ).first()
+    if workspace is None:
+        raise NotFound(f"workspace {workspace_id} not found", field="workspace_id")
+    servers = session.scalar(
+        select(func.count()).select_from(VpsServer).where(VpsServer.workspace_id == workspace_id)
+    )
+    inboxes = session.scalar(
+        select(func.count()).select_from(Inbox).where(Inbox.workspace_id == workspace_id)
+    )
+    if servers or inboxes:
+        raise Conflict(
+            f"workspace still has {servers} server(s) and {inboxes} inbox(es); delete them first",
+            servers=servers,
+            inboxes=inboxes,
+        )
+    session.delete(workspace)

@@ -1,0 +1,1 @@
+"""Plumbing shared by every layer: errors, encryption at rest, pagination, time."""

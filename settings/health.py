@@ -1,0 +1,7 @@
+"""Health probes and the monitoring.health sweep."""
+
+from pydantic_settings import BaseSettings
+
+
+class HealthSettings(BaseSettings):
+    pass
