@@ -8,10 +8,11 @@ from pydantic_settings import SettingsConfigDict
 from settings.core import CoreSettings
 from settings.dns import DnsSettings
 from settings.health import HealthSettings
+from settings.operations import OperationSettings
 from settings.stacks import StackSettings
 
 
-class Settings(StackSettings, HealthSettings, DnsSettings, CoreSettings):
+class Settings(OperationSettings, StackSettings, HealthSettings, DnsSettings, CoreSettings):
     model_config = SettingsConfigDict(
         env_prefix="PENGUINMAILS_", env_file=None, extra="ignore", validate_default=True
     )

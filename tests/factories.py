@@ -1,10 +1,16 @@
 """Factory functions: each builds a valid object with overridable fields and flushes it."""
 
+import base64
 import uuid
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.orm import Session
 
+from domain.inboxes.model import Inbox
+from domain.mail_domains.model import MailDomain
+from domain.servers.model import VpsServer
 from domain.tenants import service as tenants
 from domain.tenants.model import Tenant
 from domain.workspaces import service as workspaces
@@ -41,3 +47,87 @@ def create_workspace(
         tenant_id,
         WorkspaceCreate(name=name or f"ws-{uuid.uuid4().hex[:8]}", sandbox=sandbox),
     )
+
+
+def create_server(
+    session: Session,
+    workspace: Workspace,
+    *,
+    name: str | None = None,
+    provider: str = "hetzner",
+    size: str = "starter",
+    region: str = "eu-central",
+    hostname: str | None = None,
+    ip_address: str | None = "192.0.2.10",
+    status: str = "ready",
+    mail_server_status: str = "running",
+) -> VpsServer:
+    name = name or f"mx-{uuid.uuid4().hex[:6]}"
+    server = VpsServer(
+        tenant_id=workspace.tenant_id,
+        workspace_id=workspace.id,
+        name=name,
+        provider=provider,
+        size=size,
+        region=region,
+        hostname=hostname or f"{name}.mail.example.net",
+        ip_address=ip_address,
+        status=status,
+        mail_server_status=mail_server_status,
+    )
+    session.add(server)
+    session.flush()
+    return server
+
+
+def _rsa_keypair() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(der).decode(), private
+
+
+def create_mail_domain(
+    session: Session, workspace: Workspace, name: str = "example.com", selector: str = "pm1"
+) -> MailDomain:
+    public, private = _rsa_keypair()
+    domain = MailDomain(
+        tenant_id=workspace.tenant_id,
+        workspace_id=workspace.id,
+        name=name,
+        dkim_selector=selector,
+        dkim_algorithm="rsa",
+        dkim_public_key=public,
+        dkim_private_key_encrypted=private,
+    )
+    session.add(domain)
+    session.flush()
+    return domain
+
+
+def create_inbox(
+    session: Session,
+    workspace: Workspace,
+    *,
+    email_address: str | None = None,
+    server: VpsServer | None = None,
+    status: str = "pending_setup",
+) -> Inbox:
+    inbox = Inbox(
+        tenant_id=workspace.tenant_id,
+        workspace_id=workspace.id,
+        email_address=email_address or f"user-{uuid.uuid4().hex[:8]}@example.com",
+        display_name="Test Inbox",
+        vps_id=server.id if server else None,
+        status=status,
+        password_encrypted="correct-horse-battery-staple",
+    )
+    session.add(inbox)
+    session.flush()
+    return inbox

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks NAME [args]` prints figures; never part of the test suite."""

@@ -1,0 +1,7 @@
+"""The operations queue and its workers."""
+
+from pydantic_settings import BaseSettings
+
+
+class OperationSettings(BaseSettings):
+    pass
