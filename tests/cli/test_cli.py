@@ -1,0 +1,60 @@
+import json
+import os
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from tests.e2e.serving import base_env, cli
+
+
+def _env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    return base_env(
+        PENGUINMAILS_DATABASE_URL=database_url,
+        PENGUINMAILS_SECRET_KEY=os.environ["PENGUINMAILS_SECRET_KEY"],
+        PENGUINMAILS_DATA_DIR=str(tmp_path),
+    )
+
+
+def test_tenant_create_json_prints_one_object(
+    database_url: str, committed: Engine, tmp_path: Path
+) -> None:
+    done = cli(_env(database_url, tmp_path), "tenant", "create", "Acme", "--json")
+    assert done.returncode == 0, done.stderr
+    obj = json.loads(done.stdout)
+    assert set(obj) == {"tenant_id", "api_key"}
+    with committed.connect() as conn:
+        name = conn.execute(
+            text("SELECT name FROM tenants WHERE id = :i"), {"i": obj["tenant_id"]}
+        ).scalar_one()
+    assert name == "Acme"
+
+
+def test_apikey_create_and_revoke(database_url: str, committed: Engine, tmp_path: Path) -> None:
+    env = _env(database_url, tmp_path)
+    tenant = json.loads(cli(env, "tenant", "create", "Acme", "--json").stdout)
+    second = cli(env, "apikey", "create", "--tenant", tenant["tenant_id"], "--json")
+    assert second.returncode == 0, second.stderr
+    prefix = json.loads(second.stdout)["prefix"]
+    revoked = cli(env, "apikey", "revoke", prefix)
+    assert revoked.returncode == 0 and prefix in revoked.stdout
+    with committed.connect() as conn:
+        revoked_at = conn.execute(
+            text("SELECT revoked_at FROM api_keys WHERE prefix = :p"), {"p": prefix}
+        ).scalar_one()
+    assert revoked_at is not None
+
+
+def test_bad_arguments_exit_non_zero_with_a_message(database_url: str, tmp_path: Path) -> None:
+    env = _env(database_url, tmp_path)
+    for args, expected in [
+        ((), "required"),
+        (("tenant",), "required"),
+        (("tenant", "create"), "name"),
+        (("apikey", "create", "--tenant", "not-a-uuid"), "--tenant must be a tenant id"),
+        (("apikey", "revoke", "nosuchkey"), "no API key"),
+        (("frobnicate",), "invalid choice"),
+    ]:
+        done = cli(env, *args)
+        assert done.returncode != 0, args
+        assert expected in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr

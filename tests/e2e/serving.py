@@ -1,0 +1,78 @@
+"""Start `penguinmails` processes for end-to-end tests and talk to them over HTTP."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+BIN = Path(sys.executable).parent / "penguinmails"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def cli(
+    env: dict[str, str], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN), *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+def create_tenant(env: dict[str, str], name: str) -> dict[str, str]:
+    done = cli(env, "tenant", "create", name, "--json")
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, f"--json must print exactly one line: {done.stdout!r}"
+    result: dict[str, str] = json.loads(lines[0])
+    return result
+
+
+@contextmanager
+def serving(env: dict[str, str], *args: str, command: str = "serve") -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(BIN), command, "--port", str(port), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read() if proc.stdout else ""
+                raise AssertionError(f"{command} did not become ready:\n{out}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def base_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PENGUINMAILS_")}
+    env.update(overrides)
+    return env
