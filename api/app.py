@@ -8,9 +8,14 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from api import errors
-from api.routers import health, workspaces
+from api.routers import health, inboxes, operations, vps, workspaces
 
-V1_ROUTERS: list[APIRouter] = [workspaces.router]
+V1_ROUTERS: list[APIRouter] = [
+    workspaces.router,
+    inboxes.router,
+    vps.router,
+    operations.router,
+]
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -2,6 +2,7 @@
 
 from domain.dns_records.model import DnsRecord
 from domain.events.model import Event
+from domain.idempotency.model import IdempotencyKey
 from domain.inboxes.model import Inbox
 from domain.mail_domains.model import MailDomain
 from domain.operations.model import Operation
@@ -13,6 +14,7 @@ __all__ = [
     "ApiKey",
     "DnsRecord",
     "Event",
+    "IdempotencyKey",
     "Inbox",
     "MailDomain",
     "Operation",

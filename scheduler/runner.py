@@ -19,7 +19,9 @@ class Service(Protocol):
 
 def background_services() -> list[Service]:
     """Long-running loops beside the periodic jobs (operation workers)."""
-    return []
+    from scheduler.workers import OperationWorkers
+
+    return [OperationWorkers()]
 
 
 class Runner:

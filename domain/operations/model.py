@@ -20,6 +20,13 @@ class Operation(IdMixin, TimestampsMixin, Base):
             unique=True,
             postgresql_where=text("status = 'running'"),
         ),
+        # At most one queued `up` per stack: new changes join it (coalescing).
+        Index(
+            "uq_operations_one_queued_up_per_workspace",
+            "workspace_id",
+            unique=True,
+            postgresql_where=text("status = 'queued' AND kind = 'up'"),
+        ),
         Index("ix_operations_status_run_after", "status", "run_after"),
     )
 

@@ -102,3 +102,16 @@ def delete(session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID) -> N
             inboxes=inboxes,
         )
     session.delete(workspace)
+
+
+def lock(session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID) -> Workspace:
+    """The workspace row, locked until commit: changes to one fleet's desired state serialise
+    here (placement of inboxes, deletion of servers)."""
+    workspace = session.scalars(
+        select(Workspace)
+        .where(Workspace.id == workspace_id, Workspace.tenant_id == tenant_id)
+        .with_for_update()
+    ).first()
+    if workspace is None:
+        raise NotFound(f"workspace {workspace_id} not found", field="workspace_id")
+    return workspace

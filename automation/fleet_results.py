@@ -1,0 +1,166 @@
+"""What a finished stack run means for the fleet's rows: the seed's provisioning pipeline
+(server created and ready, mail server installed, TLS configured, status `ready`, outputs
+recorded, DNS records generated), deletions completed, or failure recorded with its reason."""
+
+import logging
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from automation.engine import StackResult
+from domain.dns_records import service as dns_records
+from domain.events import service as events
+from domain.inboxes.model import Inbox
+from domain.operations.model import Operation
+from domain.servers.model import VpsServer
+from domain.workspaces.model import Workspace
+from stacks import catalog
+
+log = logging.getLogger(__name__)
+
+# Seed pipeline step -> how to recognise its resources among the run's changes.
+STEPS: list[tuple[str, tuple[str, ...]]] = [
+    ("create_server", (":Server", "hostwinds", "Rdns", "Firewall", "SshKey")),
+    ("install_mail_server", ("install",)),
+    ("configure_tls", ("tls", "acme")),
+]
+
+
+def _steps(result: StackResult) -> list[dict[str, Any]]:
+    steps = []
+    for step, needles in STEPS:
+        names = [
+            f"{c.op} {c.type} {c.name}"
+            for c in result.changes
+            if any(n.lower() in f"{c.type} {c.name}".lower() for n in needles)
+        ]
+        steps.append({"step": step, "status": "done", "resources": names})
+    return steps
+
+
+def _apply_server(server: VpsServer, out: dict[str, Any]) -> bool:
+    server.provider_server_id = str(out["provider_id"]) if out.get("provider_id") else None
+    server.ip_address = out.get("ipv4") or server.ip_address
+    server.ipv6_address = out.get("ipv6") or server.ipv6_address
+    server.hostname = out.get("hostname") or server.hostname
+    server.stalwart_version = out.get("stalwart_version") or server.stalwart_version
+    if server.specs is None:
+        server.specs = catalog.specs(server.provider, server.size, server.region)
+    if server.monthly_cost is None:
+        server.monthly_cost = catalog.monthly_cost(server.provider, server.size, server.region)
+    became_ready = server.status != "ready"
+    server.status = "ready"
+    server.mail_server_status = "running"
+    server.status_reason = None
+    return became_ready
+
+
+def apply_success(
+    session: Session, workspace: Workspace, op: Operation, result: StackResult
+) -> list[dict[str, Any]]:
+    server_out: dict[str, Any] = result.outputs.get("servers") or {}
+    mailbox_out: dict[str, Any] = result.outputs.get("mailboxes") or {}
+    steps = _steps(result)
+    servers = session.scalars(
+        select(VpsServer).where(VpsServer.workspace_id == workspace.id).with_for_update()
+    ).all()
+    inboxes = session.scalars(
+        select(Inbox).where(Inbox.workspace_id == workspace.id).with_for_update()
+    ).all()
+
+    gone_inboxes = [
+        i for i in inboxes if i.status == "deleting" and i.email_address not in mailbox_out
+    ]
+    for inbox in gone_inboxes:
+        events.record(
+            session,
+            tenant_id=workspace.tenant_id,
+            workspace_id=workspace.id,
+            type="inbox_deleted",
+            message=f"inbox {inbox.email_address} deleted",
+            subject_type="inbox",
+            subject_id=inbox.id,
+        )
+    if gone_inboxes:
+        session.execute(delete(Inbox).where(Inbox.id.in_([i.id for i in gone_inboxes])))
+
+    ready: list[VpsServer] = []
+    for server in servers:
+        if server.status == "deleting":
+            if server.name not in server_out:
+                events.record(
+                    session,
+                    tenant_id=workspace.tenant_id,
+                    workspace_id=workspace.id,
+                    type="server_deleted",
+                    message=f"server {server.hostname} deleted",
+                    subject_type="vps",
+                    subject_id=server.id,
+                )
+                session.delete(server)
+            continue
+        out = server_out.get(server.name)
+        if out is None:
+            continue
+        if _apply_server(server, out):
+            events.record(
+                session,
+                tenant_id=workspace.tenant_id,
+                workspace_id=workspace.id,
+                type="server_ready",
+                message=f"server {server.hostname} is ready at {server.ip_address}",
+                subject_type="vps",
+                subject_id=server.id,
+                data={"operation_id": str(op.id)},
+            )
+        ready.append(server)
+
+    ready_ids = {s.id for s in ready}
+    for inbox in inboxes:
+        if inbox.status == "deleting" or inbox.vps_id not in ready_ids:
+            continue
+        endpoints = mailbox_out.get(inbox.email_address) or {}
+        inbox.smtp_config = endpoints.get("smtp") or inbox.smtp_config
+        inbox.imap_config = endpoints.get("imap") or inbox.imap_config
+        if inbox.status == "failed":
+            inbox.status = "pending_setup"
+    session.flush()
+    generated = sum(dns_records.generate_for_server(session, server) for server in ready)
+    steps.append(
+        {
+            "step": "update_server_status",
+            "status": "done",
+            "servers_ready": [s.hostname for s in ready],
+        }
+    )
+    steps.append({"step": "dns_generate", "status": "done", "records": generated})
+    return steps
+
+
+def apply_failure(session: Session, workspace: Workspace, op: Operation, reason: str) -> None:
+    servers = session.scalars(
+        select(VpsServer).where(
+            VpsServer.workspace_id == workspace.id,
+            VpsServer.status.in_(("provisioning", "failed")),
+        )
+    ).all()
+    for server in servers:
+        server.status = "failed"
+        server.status_reason = reason[:1000]
+    failed_ids = [s.id for s in servers]
+    if failed_ids:
+        for inbox in session.scalars(
+            select(Inbox).where(Inbox.vps_id.in_(failed_ids), Inbox.status == "pending_setup")
+        ):
+            inbox.status = "failed"
+    events.record(
+        session,
+        tenant_id=workspace.tenant_id,
+        workspace_id=workspace.id,
+        type="operation_failed",
+        message=f"{op.kind} of the fleet failed: {reason}"[:1000],
+        subject_type="operation",
+        subject_id=op.id,
+        data={"servers_failed": [s.hostname for s in servers]},
+    )

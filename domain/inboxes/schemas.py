@@ -1,0 +1,68 @@
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints
+
+from domain.servers.catalog_rules import ProviderName, RegionName, SizeName
+
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
+
+
+class InboxCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email_address: EmailStr = Field(max_length=255, description="The mailbox address.")
+    display_name: DisplayName | None = Field(default=None, description="Name shown to recipients.")
+    vps_provider: ProviderName = Field(description="hetzner, hostwinds or existing.")
+    vps_size: SizeName = Field(description="starter, professional or business.")
+    vps_region: RegionName | None = Field(
+        default=None, description="Region of a new server (default PENGUINMAILS_DEFAULT_REGION)."
+    )
+
+
+class InboxUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    daily_send_limit: int | None = Field(default=None, ge=1, le=10000, strict=True)
+    warmup_enabled: StrictBool | None = None
+    display_name: DisplayName | None = None
+
+
+class InboxRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    email_address: str
+    display_name: str | None
+    vps_id: uuid.UUID | None
+    status: str | None
+    warmup_enabled: bool | None
+    warmup_status: str | None
+    daily_send_limit: int | None
+    reputation_score: float | None
+    smtp_config: dict[str, Any] | None
+    imap_config: dict[str, Any] | None
+    created_at: datetime | None
+    updated_at: datetime | None
+
+
+class Endpoint(BaseModel):
+    host: str
+    port: int
+    security: str
+
+
+class Credentials(BaseModel):
+    """Shown once, when the inbox is created or its credentials rotated."""
+
+    username: str
+    password: str
+    smtp: Endpoint
+    imap: Endpoint
+
+
+class InboxAccepted(InboxRead):
+    operation_id: uuid.UUID
+    credentials: Credentials | None = None

@@ -1,0 +1,146 @@
+"""Inboxes: a mailbox on one of the workspace's servers. Every change writes the desired state
+and enqueues the workspace's `up` in the same transaction; the worker makes it real."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.orm import Session
+
+from domain.inboxes.model import Inbox
+from domain.inboxes.schemas import Credentials, Endpoint, InboxCreate, InboxUpdate
+from domain.mail_domains import service as mail_domains
+from domain.operations import service as operations
+from domain.operations.model import Operation
+from domain.servers import service as servers
+from domain.servers.model import VpsServer
+from domain.workspaces import service as workspaces
+from kit.errors import Conflict, NotFound
+from kit.secrets import new_password
+
+SMTP_PORT, IMAP_PORT = 465, 993
+
+
+@dataclass(frozen=True)
+class Accepted:
+    inbox: Inbox
+    operation: Operation
+    credentials: Credentials | None = None
+
+
+def credentials_for(inbox: Inbox, server: VpsServer, password: str) -> Credentials:
+    return Credentials(
+        username=inbox.email_address,
+        password=password,
+        smtp=Endpoint(host=server.hostname, port=SMTP_PORT, security="tls"),
+        imap=Endpoint(host=server.hostname, port=IMAP_PORT, security="tls"),
+    )
+
+
+def create(
+    session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID, data: InboxCreate
+) -> Accepted:
+    workspace = workspaces.lock(session, tenant_id, workspace_id)
+    address = str(data.email_address)
+    local, _, domain = address.rpartition("@")
+    address = f"{local}@{domain.lower()}"
+    if session.scalar(select(exists().where(func.lower(Inbox.email_address) == address.lower()))):
+        raise Conflict(f"an inbox for {address} already exists", field="email_address")
+    mail_domains.ensure_domain(session, workspace, domain.lower())
+    server = servers.place_inbox(
+        session,
+        workspace,
+        provider=data.vps_provider,
+        size=data.vps_size,
+        region=data.vps_region,
+        domain=domain.lower(),
+    )
+    password = new_password()
+    inbox = Inbox(
+        tenant_id=tenant_id,
+        workspace_id=workspace.id,
+        email_address=address,
+        display_name=data.display_name,
+        vps_id=server.id,
+        password_encrypted=password,
+        status="pending_setup",
+    )
+    session.add(inbox)
+    session.flush()
+    op = operations.enqueue(session, workspace, "up", reason=f"create inbox {address}")
+    return Accepted(inbox, op, credentials_for(inbox, server, password))
+
+
+def get(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> Inbox:
+    inbox = session.scalars(
+        select(Inbox).where(Inbox.id == inbox_id, Inbox.tenant_id == tenant_id)
+    ).first()
+    if inbox is None:
+        raise NotFound(f"inbox {inbox_id} not found", field="inbox_id")
+    return inbox
+
+
+def list_page(
+    session: Session,
+    tenant_id: uuid.UUID,
+    workspace_id: uuid.UUID,
+    *,
+    limit: int,
+    offset: int,
+    status: str | None = None,
+) -> tuple[Sequence[Inbox], int]:
+    workspaces.get(session, tenant_id, workspace_id)
+    where = [Inbox.tenant_id == tenant_id, Inbox.workspace_id == workspace_id]
+    if status:
+        where.append(Inbox.status == status)
+    total = session.scalar(select(func.count()).select_from(Inbox).where(*where)) or 0
+    rows = session.scalars(
+        select(Inbox).where(*where).order_by(Inbox.created_at, Inbox.id).limit(limit).offset(offset)
+    ).all()
+    return rows, total
+
+
+def update(
+    session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID, data: InboxUpdate
+) -> tuple[Inbox, Operation | None]:
+    inbox = get(session, tenant_id, inbox_id)
+    if inbox.status == "deleting":
+        raise Conflict("inbox is being deleted", field="status")
+    changes = data.model_dump(exclude_unset=True)
+    for field in ("daily_send_limit", "warmup_enabled"):
+        if changes.get(field) is not None:
+            setattr(inbox, field, changes[field])
+    op = None
+    if "display_name" in changes and changes["display_name"] != inbox.display_name:
+        # The display name lives in the mail server's account: the stack must apply it.
+        inbox.display_name = changes["display_name"]
+        workspace = workspaces.lock(session, tenant_id, inbox.workspace_id)
+        op = operations.enqueue(session, workspace, "up", reason=f"rename {inbox.email_address}")
+    session.flush()
+    return inbox, op
+
+
+def rotate_credentials(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> Accepted:
+    inbox = get(session, tenant_id, inbox_id)
+    if inbox.status == "deleting" or inbox.vps_id is None:
+        raise Conflict("inbox is being deleted", field="status")
+    workspace = workspaces.lock(session, tenant_id, inbox.workspace_id)
+    server = session.get(VpsServer, inbox.vps_id)
+    assert server is not None
+    password = new_password()
+    inbox.password_encrypted = password
+    op = operations.enqueue(
+        session, workspace, "up", reason=f"rotate credentials of {inbox.email_address}"
+    )
+    session.flush()
+    return Accepted(inbox, op, credentials_for(inbox, server, password))
+
+
+def mark_for_deletion(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> Accepted:
+    inbox = get(session, tenant_id, inbox_id)
+    workspace = workspaces.lock(session, tenant_id, inbox.workspace_id)
+    inbox.status = "deleting"
+    op = operations.enqueue(session, workspace, "up", reason=f"delete inbox {inbox.email_address}")
+    session.flush()
+    return Accepted(inbox, op)

@@ -1,0 +1,146 @@
+"""Enqueueing and reading operations (the queue's producer side). Workers claim and run them in
+`automation.queue`. An operation row is written in the same transaction as the desired state it
+applies, so it exists exactly when that state is committed."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from domain.operations.model import Operation
+from domain.workspaces.model import Workspace
+from kit.errors import Conflict, NotFound, ValidationFailed
+from kit.time import utcnow
+from settings import get_settings
+
+KINDS = ("up", "preview", "refresh", "destroy")
+FINISHED = ("succeeded", "failed", "cancelled")
+
+
+def enqueue(
+    session: Session, workspace: Workspace, kind: str = "up", reason: str = ""
+) -> Operation:
+    """Queue `kind` for the workspace's stack. An `up` joins the one already queued, if any, so a
+    burst of changes is applied by one run; its start waits `coalesce_seconds` for more."""
+    if kind not in KINDS:
+        raise ValidationFailed(f"unknown operation kind {kind!r}", field="kind")
+    settings = get_settings()
+    if kind != "up":
+        op = Operation(
+            tenant_id=workspace.tenant_id,
+            workspace_id=workspace.id,
+            kind=kind,
+            reason=reason[:255] or None,
+            max_attempts=settings.max_attempts,
+        )
+        session.add(op)
+        session.flush()
+        return op
+    run_after = utcnow() + timedelta(seconds=settings.coalesce_seconds)
+    # ON CONFLICT on the partial unique index: concurrent requests end up sharing one queued up.
+    session.execute(
+        insert(Operation)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=workspace.tenant_id,
+            workspace_id=workspace.id,
+            kind="up",
+            status="queued",
+            reason=reason[:255] or None,
+            run_after=run_after,
+            max_attempts=settings.max_attempts,
+            attempts=0,
+        )
+        .on_conflict_do_nothing(
+            index_elements=["workspace_id"],
+            index_where=(Operation.status == "queued") & (Operation.kind == "up"),
+        )
+    )
+    op = session.scalars(
+        select(Operation).where(
+            Operation.workspace_id == workspace.id,
+            Operation.status == "queued",
+            Operation.kind == "up",
+        )
+    ).one()
+    return op
+
+
+def get(session: Session, tenant_id: uuid.UUID, operation_id: uuid.UUID) -> Operation:
+    op = session.scalars(
+        select(Operation).where(Operation.id == operation_id, Operation.tenant_id == tenant_id)
+    ).first()
+    if op is None:
+        raise NotFound(f"operation {operation_id} not found", field="operation_id")
+    return op
+
+
+def list_page(
+    session: Session,
+    tenant_id: uuid.UUID,
+    workspace_id: uuid.UUID,
+    *,
+    limit: int,
+    offset: int,
+    status: str | None = None,
+) -> tuple[Sequence[Operation], int]:
+    where = [Operation.tenant_id == tenant_id, Operation.workspace_id == workspace_id]
+    if status:
+        where.append(Operation.status == status)
+    total = session.scalar(select(func.count()).select_from(Operation).where(*where)) or 0
+    rows = session.scalars(
+        select(Operation)
+        .where(*where)
+        .order_by(Operation.created_at.desc(), Operation.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return rows, total
+
+
+def cancel(session: Session, tenant_id: uuid.UUID, operation_id: uuid.UUID) -> Operation:
+    op = session.scalars(
+        select(Operation)
+        .where(Operation.id == operation_id, Operation.tenant_id == tenant_id)
+        .with_for_update()
+    ).first()
+    if op is None:
+        raise NotFound(f"operation {operation_id} not found", field="operation_id")
+    if op.status != "queued":
+        raise Conflict(
+            f"operation is {op.status}; only a queued operation can be cancelled", field="status"
+        )
+    op.status = "cancelled"
+    op.finished_at = utcnow()
+    return op
+
+
+def retry(session: Session, tenant_id: uuid.UUID, operation_id: uuid.UUID) -> Operation:
+    """Queue the stack again after a failure; servers and inboxes the failure marked `failed`
+    return to their pending states, and the new run resumes from what exists."""
+    from domain.inboxes.model import Inbox
+    from domain.servers.model import VpsServer
+
+    op = get(session, tenant_id, operation_id)
+    if op.status != "failed":
+        raise Conflict(
+            f"operation is {op.status}; only a failed operation can be retried", field="status"
+        )
+    workspace = session.scalars(
+        select(Workspace).where(Workspace.id == op.workspace_id).with_for_update()
+    ).one()
+    failed = session.scalars(
+        select(VpsServer).where(
+            VpsServer.workspace_id == workspace.id, VpsServer.status == "failed"
+        )
+    ).all()
+    for server in failed:
+        server.status, server.status_reason = "provisioning", None
+    for inbox in session.scalars(
+        select(Inbox).where(Inbox.workspace_id == workspace.id, Inbox.status == "failed")
+    ):
+        inbox.status = "pending_setup"
+    return enqueue(session, workspace, op.kind, reason=f"retry of {op.id}")

@@ -1,0 +1,36 @@
+"""Validation of provider/size/region against the stack catalog, as pydantic field validators
+so a bad value is a 422 naming its field, before anything is written."""
+
+from typing import Annotated
+
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
+
+from stacks import catalog
+
+
+def _member(kind: str, value: str, allowed: tuple[str, ...] | list[str]) -> str:
+    if value not in allowed:
+        raise PydanticCustomError(
+            f"unknown_{kind}",
+            "unknown {kind} {value!r}; one of: {allowed}",
+            {"kind": kind, "value": value, "allowed": ", ".join(allowed)},
+        )
+    return value
+
+
+def provider(value: str) -> str:
+    return _member("provider", value, list(catalog.PROVIDERS))
+
+
+def size(value: str) -> str:
+    return _member("size", value, list(catalog.SIZES))
+
+
+def region(value: str) -> str:
+    return _member("region", value, list(catalog.REGIONS))
+
+
+ProviderName = Annotated[str, AfterValidator(provider)]
+SizeName = Annotated[str, AfterValidator(size)]
+RegionName = Annotated[str, AfterValidator(region)]

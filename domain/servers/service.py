@@ -1,0 +1,193 @@
+"""The fleet's servers: registering desired servers, placing inboxes on them, reading them.
+Servers are created and removed by the workspace's stack; rows here are the desired state
+(status `provisioning`/`deleting`) and, after a run, its results."""
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from domain.inboxes.model import Inbox
+from domain.servers.model import VpsServer
+from domain.servers.schemas import VpsCreate
+from domain.workspaces import service as workspaces
+from domain.workspaces.model import Workspace
+from kit.errors import Conflict, NotFound, ValidationFailed
+from settings import get_settings
+from stacks import catalog
+
+LIVE_INBOX = Inbox.status != "deleting"
+
+
+def _check_offer(provider: str, size: str, region: str, field_prefix: str) -> None:
+    """Each value may be valid alone and the combination still not sold (a size missing in a
+    provider's region): a 422 naming the field at fault."""
+    try:
+        catalog.validate(provider, size, region)
+    except catalog.CatalogError as exc:
+        raise ValidationFailed(str(exc), field=f"{field_prefix}{exc.key}") from exc
+
+
+def _new(
+    workspace: Workspace,
+    *,
+    provider: str,
+    size: str,
+    region: str,
+    hostname: str | None,
+    hostname_domain: str,
+    field_prefix: str = "",
+) -> VpsServer:
+    _check_offer(provider, size, region, field_prefix)
+    server_id = uuid.uuid4()
+    name = f"srv-{server_id.hex[:10]}"
+    return VpsServer(
+        id=server_id,
+        tenant_id=workspace.tenant_id,
+        workspace_id=workspace.id,
+        name=name,
+        provider=provider,
+        size=size,
+        region=region,
+        hostname=hostname or f"mail-{server_id.hex[:10]}.{hostname_domain}",
+        status="provisioning",
+        mail_server_status="not_configured",
+        specs=catalog.specs(provider, size, region),
+        monthly_cost=catalog.monthly_cost(provider, size, region),
+    )
+
+
+def create(session: Session, workspace: Workspace, data: VpsCreate) -> VpsServer:
+    if data.provider == "existing" and data.ip_address is None:
+        raise ValidationFailed("ip_address is required for provider 'existing'", field="ip_address")
+    if data.provider != "existing" and data.ip_address is not None:
+        raise ValidationFailed(
+            "ip_address is only accepted for provider 'existing'", field="ip_address"
+        )
+    server = _new(
+        workspace,
+        provider=data.provider,
+        size=data.size,
+        region=data.region,
+        hostname=data.hostname,
+        hostname_domain=get_settings().server_hostname_domain,
+    )
+    if data.provider == "existing":
+        server.ip_address = str(data.ip_address)
+        server.ssh_user = data.ssh_user
+        server.ssh_port = data.ssh_port
+    session.add(server)
+    session.flush()
+    return server
+
+
+def place_inbox(
+    session: Session,
+    workspace: Workspace,
+    *,
+    provider: str,
+    size: str,
+    region: str | None,
+    domain: str,
+) -> VpsServer:
+    """A server of this workspace with the same provider and size that has room, else a new one.
+    The caller holds the workspace row lock, so concurrent creates never both add a server."""
+    limit = get_settings().inboxes_per_server
+    used = (
+        select(Inbox.vps_id, func.count().label("n"))
+        .where(LIVE_INBOX, Inbox.workspace_id == workspace.id)
+        .group_by(Inbox.vps_id)
+        .subquery()
+    )
+    stmt = (
+        select(VpsServer)
+        .outerjoin(used, used.c.vps_id == VpsServer.id)
+        .where(
+            VpsServer.workspace_id == workspace.id,
+            VpsServer.provider == provider,
+            VpsServer.size == size,
+            VpsServer.status != "deleting",
+            func.coalesce(used.c.n, 0) < limit,
+        )
+        .order_by(VpsServer.created_at, VpsServer.id)
+    )
+    if region is not None:
+        stmt = stmt.where(VpsServer.region == region)
+    server = session.scalars(stmt).first()
+    if server is not None:
+        return server
+    if provider == "existing":
+        raise ValidationFailed(
+            "no registered existing server with room in this workspace; add one with "
+            "POST /workspaces/{id}/vps first",
+            field="vps_provider",
+        )
+    server = _new(
+        workspace,
+        provider=provider,
+        size=size,
+        region=region or get_settings().default_region,
+        hostname=None,
+        hostname_domain=domain,
+        field_prefix="vps_",
+    )
+    session.add(server)
+    session.flush()
+    return server
+
+
+def get(session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID) -> VpsServer:
+    server = session.scalars(
+        select(VpsServer).where(VpsServer.id == vps_id, VpsServer.tenant_id == tenant_id)
+    ).first()
+    if server is None:
+        raise NotFound(f"server {vps_id} not found", field="vps_id")
+    return server
+
+
+def inbox_counts(session: Session, server_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    if not server_ids:
+        return {}
+    rows = session.execute(
+        select(Inbox.vps_id, func.count())
+        .where(Inbox.vps_id.in_(server_ids), LIVE_INBOX)
+        .group_by(Inbox.vps_id)
+    ).all()
+    return {vps_id: n for vps_id, n in rows if vps_id is not None}
+
+
+def list_page(
+    session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID, *, limit: int, offset: int
+) -> tuple[Sequence[VpsServer], int]:
+    where = (VpsServer.tenant_id == tenant_id, VpsServer.workspace_id == workspace_id)
+    total = session.scalar(select(func.count()).select_from(VpsServer).where(*where)) or 0
+    rows = session.scalars(
+        select(VpsServer)
+        .where(*where)
+        .order_by(VpsServer.created_at, VpsServer.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return rows, total
+
+
+def mark_for_deletion(session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID) -> VpsServer:
+    server = get(session, tenant_id, vps_id)
+    workspaces.lock(session, tenant_id, server.workspace_id)
+    living = session.scalar(
+        select(func.count()).select_from(Inbox).where(Inbox.vps_id == vps_id, LIVE_INBOX)
+    )
+    if living:
+        raise Conflict(
+            f"{living} inbox(es) still live on this server; delete them first", inboxes=living
+        )
+    server.status = "deleting"
+    return server
+
+
+def latest_health(session: Session, vps_id: uuid.UUID) -> list[dict[str, object]]:
+    """The latest result of each health check, for `GET /vps/{id}`."""
+    from domain.health import service as health
+
+    return list(health.latest_for_server(session, vps_id))
