@@ -1,7 +1,139 @@
-"""Health probes and the monitoring.health sweep."""
+"""Health probes, the monitoring.health sweep, alerts and webhook delivery."""
 
+from pathlib import Path
+
+from pydantic import Field
 from pydantic_settings import BaseSettings
 
 
 class HealthSettings(BaseSettings):
-    pass
+    # Ports probed on every server (tests point them at loopback listeners).
+    health_smtp_port: int = Field(
+        default=25, ge=1, le=65535, description="SMTP port: 220 banner, EHLO, STARTTLS offered."
+    )
+    health_submissions_port: int = Field(
+        default=465, ge=1, le=65535, description="Implicit-TLS submission port (handshake, cert)."
+    )
+    health_imaps_port: int = Field(
+        default=993, ge=1, le=65535, description="IMAPS port (handshake, certificate)."
+    )
+    health_https_port: int = Field(
+        default=443,
+        ge=1,
+        le=65535,
+        description="Stalwart's HTTPS port: certificate, /healthz/ready and the queue API.",
+    )
+    health_ca_bundle: Path | None = Field(
+        default=None,
+        description="PEM file of trusted roots for certificate checks. Unset: the system store.",
+    )
+    health_probe_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Upper bound on one check of one server, connect included."
+    )
+    health_concurrency: int = Field(
+        default=200,
+        ge=1,
+        le=5000,
+        description="Checks in flight at once across the sweep (each holds one or a few sockets).",
+    )
+    health_interval_seconds: float = Field(
+        default=300.0, gt=0, description="How often the monitoring.health sweep runs."
+    )
+    health_retention_days: int = Field(
+        default=30, ge=1, description="Health results older than this are deleted by the sweep."
+    )
+    # TLS certificate expiry.
+    health_tls_warning_days: float = Field(
+        default=14.0, ge=0, description="A certificate expiring within this many days: warning."
+    )
+    health_tls_critical_days: float = Field(
+        default=2.0,
+        ge=0,
+        description="A certificate expiring within this many days (or expired): critical.",
+    )
+    # Disk space over SSH.
+    health_disk_path: str = Field(
+        default="/var/lib/stalwart",
+        pattern=r"^/[A-Za-z0-9._/-]*$",
+        description="Mount point or directory of the mail data volume, measured with `df`.",
+    )
+    health_disk_warning_free_percent: float = Field(
+        default=30.0, ge=0, le=100, description="Free space below this percentage: warning."
+    )
+    health_disk_critical_free_percent: float = Field(
+        default=15.0, ge=0, le=100, description="Free space below this percentage: critical."
+    )
+    # Outbound queue (Stalwart v0.15 REST /api/queue/messages).
+    health_queue_warning_size: int = Field(
+        default=10, ge=0, description="Messages waiting in the outbound queue: warning at this."
+    )
+    health_queue_critical_size: int = Field(
+        default=30, ge=0, description="Messages waiting in the outbound queue: critical at this."
+    )
+    health_queue_warning_age_seconds: float = Field(
+        default=3600.0, ge=0, description="Oldest queued message older than this: warning."
+    )
+    health_queue_critical_age_seconds: float = Field(
+        default=6 * 3600.0, ge=0, description="Oldest queued message older than this: critical."
+    )
+    health_queue_page_size: int = Field(
+        default=100, ge=1, le=1000, description="Queued messages read to find the oldest one."
+    )
+    # Blocklists.
+    health_dnsbl_zones: str = Field(
+        default="zen.spamhaus.org",
+        description="Comma-separated DNSBL zones the server's IPv4 address is looked up in.",
+    )
+    health_dnsbl_nameservers: str | None = Field(
+        default=None,
+        description="Comma-separated host[:port] resolvers for DNSBL lookups. Unset: "
+        "DNS_NAMESERVERS, else the system resolver. Spamhaus refuses public resolvers.",
+    )
+    # SSH (disk, restart, logs).
+    health_ssh_connect_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="SSH connect + authentication timeout."
+    )
+    health_ssh_command_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Upper bound on one SSH command (restart, logs)."
+    )
+    health_stalwart_unit: str = Field(
+        default="stalwart",
+        pattern=r"^[A-Za-z0-9@._-]+$",
+        description="systemd unit of the mail server (v0.12+: stalwart; older: stalwart-mail).",
+    )
+    # Webhooks.
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Upper bound on one webhook delivery attempt."
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Attempts before a delivery is given up (dead)."
+    )
+    webhook_backoff_seconds: float = Field(
+        default=30.0, ge=0, description="First retry delay; doubles per attempt."
+    )
+    webhook_backoff_max_seconds: float = Field(
+        default=3600.0, ge=0, description="Longest delay between two attempts."
+    )
+    webhook_batch_size: int = Field(
+        default=200, ge=1, description="Deliveries claimed per run of the delivery job."
+    )
+    webhook_per_endpoint_batch: int = Field(
+        default=20,
+        ge=1,
+        description="Deliveries of one endpoint claimed per run, so a backlog on one endpoint "
+        "never starves the others.",
+    )
+    webhook_concurrency: int = Field(
+        default=50, ge=1, description="Webhook requests in flight at once."
+    )
+    webhook_interval_seconds: float = Field(
+        default=10.0, gt=0, description="How often the webhooks.deliver job runs."
+    )
+    webhook_fanout_window_hours: float = Field(
+        default=24.0, gt=0, description="Events younger than this are fanned out to endpoints."
+    )
+    webhook_allow_private_urls: bool = Field(
+        default=False,
+        description="Allow webhook URLs whose host is a loopback/private IP literal or "
+        "localhost (tests, single-machine setups).",
+    )

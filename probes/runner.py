@@ -1,0 +1,237 @@
+"""Every check of every target, concurrently: each network step holds one slot of a shared
+semaphore and each check has its own deadline, so one slow or dead server delays nothing but
+itself."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from functools import partial
+from typing import TypeVar
+
+import dns.asyncresolver
+
+from probes import disk, dnsbl, queue, smtp, ssh, tls
+from probes.net import TlsObservation, close, describe, http_get, tls_observe
+from probes.types import Check, CheckResult, ProbeConfig, Status, Target
+
+T = TypeVar("T")
+
+
+class _Sweep:
+    def __init__(self, config: ProbeConfig, now: datetime) -> None:
+        self.config = config
+        self.now = now
+        self.slots = asyncio.Semaphore(config.concurrency)
+        self.resolver: dns.asyncresolver.Resolver | None = None
+
+    async def limited(self, factory: Callable[[], Awaitable[T]]) -> T:
+        async with self.slots:
+            async with asyncio.timeout(self.config.timeout):
+                return await factory()
+
+    async def check(
+        self, name: Check, factory: Callable[[], Awaitable[CheckResult]]
+    ) -> CheckResult:
+        try:
+            return await factory()
+        except TimeoutError:
+            status = (
+                Status.CRITICAL if name in (Check.REACHABLE, Check.MAIL_SERVER) else Status.UNKNOWN
+            )
+            return CheckResult(name, status, f"timed out after {self.config.timeout:g}s")
+        except Exception as exc:  # a probe bug must not take the sweep down
+            return CheckResult(name, Status.UNKNOWN, f"probe error: {describe(exc)}")
+
+    # --- the checks -------------------------------------------------------------------------
+
+    async def reachable(self, t: Target) -> CheckResult:
+        async def go() -> CheckResult:
+            started = time.perf_counter()
+            try:
+                reader, writer = await asyncio.open_connection(t.address, t.ssh_port)
+            except OSError as exc:
+                return CheckResult(
+                    Check.REACHABLE, Status.CRITICAL, f"SSH port {t.ssh_port}: {describe(exc)}"
+                )
+            try:
+                banner = await reader.readline()
+            finally:
+                await close(writer)
+            ms = round((time.perf_counter() - started) * 1000, 1)
+            if not banner.startswith(b"SSH-"):
+                return CheckResult(
+                    Check.REACHABLE, Status.CRITICAL, f"port {t.ssh_port} is not SSH", ms
+                )
+            return CheckResult(Check.REACHABLE, Status.OK, f"SSH answered in {ms} ms", ms)
+
+        return await self.limited(go)
+
+    async def mail_server(
+        self, t: Target, tls_tasks: dict[int, asyncio.Task[TlsObservation]]
+    ) -> CheckResult:
+        c = self.config
+        smtp_task = asyncio.ensure_future(
+            self.limited(lambda: smtp.observe(t.address, c.smtp_port, t.hostname))
+        )
+        ready_task = asyncio.ensure_future(self.limited(lambda: self._ready(t)))
+        problems: list[str] = []
+        minor: list[str] = []
+        try:
+            s = await smtp_task
+        except TimeoutError:
+            s = smtp.SmtpObservation(False, f"SMTP port {c.smtp_port}: timed out")
+        if not s.ok:
+            problems.append(s.detail)
+        else:
+            if not s.starttls:
+                minor.append("STARTTLS not offered")
+            if not s.greeting_names_host:
+                minor.append(f"SMTP greeting does not name {t.hostname}")
+        for port in (c.submissions_port, c.imaps_port):
+            o = await _settled(tls_tasks[port])
+            if o is None or not o.handshake:
+                problems.append(f"TLS on {port}: {o.error if o else 'timed out'}")
+        try:
+            ready = await ready_task
+        except TimeoutError:
+            ready = "timed out"
+        if ready:
+            problems.append(f"/healthz/ready: {ready}")
+        data = {
+            "banner": s.banner,
+            "starttls": s.starttls,
+            "greeting_names_host": s.greeting_names_host,
+        }
+        if problems:
+            return CheckResult(
+                Check.MAIL_SERVER, Status.CRITICAL, "; ".join(problems + minor), data=data
+            )
+        if minor:
+            return CheckResult(Check.MAIL_SERVER, Status.WARNING, "; ".join(minor), data=data)
+        return CheckResult(
+            Check.MAIL_SERVER,
+            Status.OK,
+            "SMTP, submissions, IMAPS and /healthz/ready answer",
+            data=data,
+        )
+
+    async def _ready(self, t: Target) -> str:
+        """'' when Stalwart says it is ready, else why not."""
+        try:
+            r = await http_get(
+                t.address,
+                self.config.https_port,
+                "/healthz/ready",
+                host=t.hostname,
+                ssl_context=self.config.reading_context,
+            )
+        except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
+            return describe(exc)
+        return "" if r.status == 200 else f"HTTP {r.status}"
+
+    async def tls(self, tls_tasks: dict[int, asyncio.Task[TlsObservation]]) -> CheckResult:
+        observations = []
+        for port, task in tls_tasks.items():
+            o = await _settled(task)
+            observations.append(o or TlsObservation(port, False, False, "timed out", None))
+        return tls.evaluate(observations, self.config.thresholds, self.now)
+
+    async def disk(self, t: Target) -> CheckResult:
+        if not t.ssh_private_key:
+            return CheckResult(Check.DISK, Status.UNKNOWN, "no SSH key for this server")
+        target = ssh.SshTarget(t.address, t.ssh_port, t.ssh_user, t.ssh_private_key)
+        cmd = disk.df_command(self.config.disk_path)
+
+        async def go() -> CheckResult:
+            try:
+                r = await ssh.run(
+                    target,
+                    cmd,
+                    connect_timeout=self.config.ssh_connect_timeout,
+                    timeout=self.config.timeout,
+                )
+            except ssh.SshError as exc:
+                return CheckResult(Check.DISK, Status.UNKNOWN, str(exc))
+            return disk.evaluate(
+                r.stdout, r.exit_status, self.config.disk_path, self.config.thresholds
+            )
+
+        return await self.limited(go)
+
+    async def queue(self, t: Target) -> CheckResult:
+        c = self.config
+        return await self.limited(
+            lambda: queue.probe(
+                t, c.https_port, c.verifying_context, c.queue_page_size, c.thresholds, self.now
+            )
+        )
+
+    async def blocklists(self, t: Target) -> CheckResult:
+        if not dnsbl.is_ipv4(t.address):
+            return CheckResult(Check.DNSBL, Status.UNKNOWN, "no IPv4 address to look up")
+        if self.resolver is None:
+            self.resolver = dnsbl.make_resolver(self.config.dnsbl_nameservers, self.config.timeout)
+        resolver = self.resolver
+        answers = await asyncio.gather(
+            *(
+                self.limited(partial(dnsbl.lookup, resolver, t.address, z))
+                for z in self.config.dnsbl_zones
+            )
+        )
+        return dnsbl.evaluate(t.address, list(answers))
+
+    async def server(self, t: Target) -> list[CheckResult]:
+        c = self.config
+        wanted = c.checks
+        tls_tasks: dict[int, asyncio.Task[TlsObservation]] = {}
+        if wanted & {Check.TLS, Check.MAIL_SERVER}:
+            for port in (c.https_port, c.submissions_port, c.imaps_port):
+                tls_tasks[port] = asyncio.ensure_future(
+                    self.limited(
+                        partial(
+                            tls_observe,
+                            t.address,
+                            port,
+                            t.hostname,
+                            c.verifying_context,
+                            c.reading_context,
+                        )
+                    )
+                )
+        factories: dict[Check, Callable[[], Awaitable[CheckResult]]] = {
+            Check.REACHABLE: lambda: self.reachable(t),
+            Check.MAIL_SERVER: lambda: self.mail_server(t, tls_tasks),
+            Check.TLS: lambda: self.tls(tls_tasks),
+            Check.DISK: lambda: self.disk(t),
+            Check.QUEUE: lambda: self.queue(t),
+            Check.DNSBL: lambda: self.blocklists(t),
+        }
+        chosen = [name for name in Check if name in wanted]
+        try:
+            return list(await asyncio.gather(*(self.check(n, factories[n]) for n in chosen)))
+        finally:
+            for task in tls_tasks.values():
+                task.cancel()
+
+
+async def _settled(task: "asyncio.Task[T]") -> T | None:
+    try:
+        return await asyncio.shield(task)
+    except TimeoutError:
+        return None
+
+
+async def probe_many(
+    targets: Sequence[Target], config: ProbeConfig, now: datetime | None = None
+) -> dict[str, list[CheckResult]]:
+    """The results of every check per target key."""
+    sweep = _Sweep(config, now or datetime.now(UTC))
+    results = await asyncio.gather(*(sweep.server(t) for t in targets))
+    return {t.key: r for t, r in zip(targets, results, strict=True)}
+
+
+async def probe_server(
+    target: Target, config: ProbeConfig, now: datetime | None = None
+) -> list[CheckResult]:
+    return (await probe_many([target], config, now))[target.key]

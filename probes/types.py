@@ -1,0 +1,126 @@
+"""What a probe is told (a target and a config) and what it answers (a CheckResult). No DB here:
+the domain layer turns rows into targets and results into history."""
+
+import ssl
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+
+class Status(StrEnum):
+    OK = "ok"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    UNKNOWN = "unknown"  # could not measure: never an alert, never a recovery
+
+
+SEVERITY = {Status.OK: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.CRITICAL: 3}
+
+
+def worst(statuses: list[Status]) -> Status:
+    return max(statuses, key=SEVERITY.__getitem__, default=Status.UNKNOWN)
+
+
+class Check(StrEnum):
+    REACHABLE = "reachable"
+    MAIL_SERVER = "mail_server"
+    TLS = "tls"
+    DISK = "disk"
+    QUEUE = "queue"
+    DNSBL = "dnsbl"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: Check
+    status: Status
+    detail: str
+    value: float | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One server as the probes see it. `address` is where sockets go; `hostname` is what the
+    server must present (SNI, certificate name, EHLO)."""
+
+    key: str
+    address: str
+    hostname: str
+    ssh_port: int = 22
+    ssh_user: str = "root"
+    ssh_private_key: str | None = field(default=None, repr=False)
+    admin_user: str = "admin"
+    admin_password: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    tls_warning_days: float = 14.0
+    tls_critical_days: float = 2.0
+    disk_warning_free_percent: float = 30.0
+    disk_critical_free_percent: float = 15.0
+    queue_warning_size: int = 10
+    queue_critical_size: int = 30
+    queue_warning_age_seconds: float = 3600.0
+    queue_critical_age_seconds: float = 6 * 3600.0
+
+
+@dataclass(frozen=True)
+class Nameserver:
+    host: str
+    port: int = 53
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    smtp_port: int = 25
+    submissions_port: int = 465
+    imaps_port: int = 993
+    https_port: int = 443
+    ca_bundle: Path | None = None
+    timeout: float = 10.0
+    concurrency: int = 200
+    ssh_connect_timeout: float = 10.0
+    disk_path: str = "/var/lib/stalwart"
+    queue_page_size: int = 100
+    dnsbl_zones: tuple[str, ...] = ("zen.spamhaus.org",)
+    dnsbl_nameservers: tuple[Nameserver, ...] = ()
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    checks: frozenset[Check] = frozenset(Check)
+
+    @cached_property
+    def verifying_context(self) -> ssl.SSLContext:
+        """Built once per config: loading a CA bundle costs milliseconds per handshake otherwise."""
+        ctx = ssl.create_default_context(cafile=str(self.ca_bundle) if self.ca_bundle else None)
+        ctx.check_hostname = True
+        return ctx
+
+    @cached_property
+    def reading_context(self) -> ssl.SSLContext:
+        """For reading what a server presents when verification already failed."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+
+def parse_nameservers(value: str | None) -> tuple[Nameserver, ...]:
+    """`host[:port]` list; IPv6 literals in brackets (`[::1]:5353`)."""
+    out: list[Nameserver] = []
+    for raw in (value or "").split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            port = int(rest[1:]) if rest.startswith(":") else 53
+        elif item.count(":") == 1:
+            host, _, p = item.partition(":")
+            port = int(p)
+        else:
+            host, port = item, 53
+        out.append(Nameserver(host, port))
+    return tuple(out)
