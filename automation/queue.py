@@ -14,6 +14,7 @@ A worker that dies stops heartbeating; `requeue_expired` hands its operation to 
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -149,8 +150,12 @@ class _Heartbeat(threading.Thread):
                 log.warning("heartbeat of %s failed", self.operation_id, exc_info=True)
 
 
-def run_one(worker_id: str) -> bool:
-    """Claim one due operation and run it. False when there was nothing to do."""
+EngineFactory = Callable[[Workspace], Engine]
+
+
+def run_one(worker_id: str, engines: EngineFactory | None = None) -> bool:
+    """Claim one due operation and run it. False when there was nothing to do. `engines`
+    chooses the engine per workspace (default: the workspace's own, by its sandbox flag)."""
     with session_scope() as session:
         requeue_expired(session)
     try:
@@ -162,11 +167,11 @@ def run_one(worker_id: str) -> bool:
         return True
     if claimed is None:
         return False
-    execute(claimed, worker_id)
+    execute(claimed, worker_id, engines or engine_for)
     return True
 
 
-def execute(claimed: _Claimed, worker_id: str) -> None:
+def execute(claimed: _Claimed, worker_id: str, engines: EngineFactory) -> None:
     lines: list[str] = []
     beat = _Heartbeat(claimed.id, worker_id)
     beat.start()
@@ -176,7 +181,7 @@ def execute(claimed: _Claimed, worker_id: str) -> None:
         with session_scope() as session:
             workspace = session.get_one(Workspace, claimed.workspace_id)
             config = desired_state.build_fleet_config(session, workspace)
-            engine = engine_for(workspace)
+            engine = engines(workspace)
             stack_name = workspace.stack_name
         run = getattr(engine, claimed.kind)
         result = run(stack_name, config, on_event=lines.append)
@@ -223,7 +228,7 @@ def _finish(
             op.finished_at = utcnow()
             op.error = None
             op.resource_changes = [c.as_dict() for c in result.changes]
-            op.summary = {"changes": dict(result.summary)}
+            op.summary = {"changes": dict(result.summary), "worker": worker_id}
             if op.kind in ("up", "refresh"):
                 op.summary["steps"] = apply_success(session, workspace, op, result)
             return

@@ -1,0 +1,213 @@
+"""The operations queue against real Postgres: claiming, one run per stack, coalescing, leases,
+retries and the provisioning pipeline's effect on the fleet's rows."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from automation import queue
+from database.session import session_scope
+from domain.events.model import Event
+from domain.inboxes.model import Inbox
+from domain.operations import service as operations
+from domain.operations.model import Operation
+from domain.servers.model import VpsServer
+from domain.workspaces.model import Workspace
+from kit.time import utcnow
+from tests.automation.fakes import Failing, FleetEcho
+from tests.factories import (
+    create_inbox,
+    create_mail_domain,
+    create_server,
+    create_tenant,
+    create_workspace,
+)
+
+
+def _fleet(provisioning: bool = True) -> tuple[uuid.UUID, uuid.UUID]:
+    with session_scope() as s:
+        tenant = create_tenant(s)
+        ws = create_workspace(s, tenant)
+        create_mail_domain(s, ws, "example.com")
+        server = create_server(
+            s,
+            ws,
+            ip_address=None,
+            status="provisioning" if provisioning else "ready",
+            mail_server_status="not_configured",
+        )
+        create_inbox(s, ws, email_address="sales@example.com", server=server)
+        operations.enqueue(s, ws, "up", reason="test")
+        # Due now: tests don't wait out the coalescing window.
+        s.execute(text("UPDATE operations SET run_after = now() - interval '1 second'"))
+        return ws.id, server.id
+
+
+def _ops(session: Session, workspace_id: uuid.UUID) -> list[Operation]:
+    return list(session.scalars(select(Operation).where(Operation.workspace_id == workspace_id)))
+
+
+def test_ups_coalesce_into_one_queued_operation(session: Session) -> None:
+    ws = create_workspace(session, create_tenant(session))
+    first = operations.enqueue(session, ws, "up")
+    for _ in range(9):
+        assert operations.enqueue(session, ws, "up").id == first.id
+    preview = operations.enqueue(session, ws, "preview")
+    assert preview.id != first.id
+    assert len(_ops(session, ws.id)) == 2
+
+
+def test_postgres_refuses_two_running_operations_on_one_stack(session: Session) -> None:
+    ws = create_workspace(session, create_tenant(session))
+    a = operations.enqueue(session, ws, "up")
+    b = operations.enqueue(session, ws, "preview")
+    a.status = "running"
+    session.flush()
+    b.status = "running"
+    with pytest.raises(IntegrityError):
+        session.flush()
+
+
+def test_claim_skips_stacks_with_a_running_operation(committed: Engine) -> None:
+    ws_id, _ = _fleet()
+    with session_scope() as s:
+        ws = s.get_one(Workspace, ws_id)
+        operations.enqueue(s, ws, "preview")
+        s.execute(text("UPDATE operations SET run_after = now() - interval '1 second'"))
+    with session_scope() as s:
+        first = queue.claim(s, "w1")
+        assert first is not None and first.status == "running" and first.attempts == 1
+    with session_scope() as s:
+        assert queue.claim(s, "w2") is None  # the preview waits for the up
+
+
+def test_two_workers_never_claim_the_same_operation(committed: Engine) -> None:
+    for _ in range(2):
+        _fleet()
+    with session_scope() as a, session_scope() as b:
+        first = queue.claim(a, "w1")
+        second = queue.claim(b, "w2")  # SKIP LOCKED: w1's row is invisible to w2
+        assert first is not None and second is not None
+        assert first.id != second.id
+
+
+def test_up_provisions_the_fleet_and_generates_dns(committed: Engine) -> None:
+    ws_id, server_id = _fleet()
+    engine = FleetEcho()
+    assert queue.run_one("w1", lambda ws: engine) is True
+    with session_scope() as s:
+        op = _ops(s, ws_id)[0]
+        assert op.status == "succeeded", op.error
+        assert op.resource_changes and op.resource_changes[0]["op"] == "create"
+        steps = [step["step"] for step in (op.summary or {})["steps"]]
+        assert steps == [
+            "create_server",
+            "install_mail_server",
+            "configure_tls",
+            "update_server_status",
+            "dns_generate",
+        ]
+        server = s.get_one(VpsServer, server_id)
+        assert server.status == "ready" and server.mail_server_status == "running"
+        assert str(server.ip_address) == "198.51.100.10" and server.provider_server_id == "1000"
+        inbox = s.scalars(select(Inbox).where(Inbox.vps_id == server_id)).one()
+        assert inbox.status == "dns_pending"
+        assert inbox.smtp_config == {
+            "host": server.hostname,
+            "port": 465,
+            "security": "tls",
+            "username": "sales@example.com",
+        }
+        records = s.execute(
+            text("SELECT count(*) FROM dns_records WHERE inbox_id = :i"), {"i": inbox.id}
+        ).scalar_one()
+        assert records >= 5
+        kinds = {e.type for e in s.scalars(select(Event).where(Event.workspace_id == ws_id))}
+        assert "server_ready" in kinds
+    config = engine.calls[0][2]
+    assert [m.address for m in config.mailboxes] == ["sales@example.com"]
+    assert queue.run_one("w1", lambda ws: engine) is False
+
+
+def test_transient_failure_is_retried_with_backoff(committed: Engine) -> None:
+    ws_id, server_id = _fleet()
+    assert queue.run_one("w1", lambda ws: Failing(transient=True)) is True
+    with session_scope() as s:
+        op = _ops(s, ws_id)[0]
+        assert op.status == "queued" and op.attempts == 1
+        assert op.error == "provider said no"
+        assert op.run_after > utcnow() + timedelta(seconds=1)
+        assert s.get_one(VpsServer, server_id).status == "provisioning"
+
+
+def test_permanent_failure_marks_rows_failed_and_retry_resumes(committed: Engine) -> None:
+    ws_id, server_id = _fleet()
+    assert queue.run_one("w1", lambda ws: Failing(transient=False, message="bad token")) is True
+    with session_scope() as s:
+        op = _ops(s, ws_id)[0]
+        assert op.status == "failed" and op.attempts == 1
+        server = s.get_one(VpsServer, server_id)
+        assert server.status == "failed" and server.status_reason == "bad token"
+        inbox = s.scalars(select(Inbox).where(Inbox.vps_id == server_id)).one()
+        assert inbox.status == "failed"
+        failed_events = s.scalars(
+            select(Event).where(Event.workspace_id == ws_id, Event.type == "operation_failed")
+        ).all()
+        assert len(failed_events) == 1 and "bad token" in failed_events[0].message
+        retry = operations.retry(s, op.tenant_id, op.id)
+        s.execute(text("UPDATE operations SET run_after = now() - interval '1 second'"))
+        assert retry.id != op.id
+    assert queue.run_one("w1", lambda ws: FleetEcho()) is True
+    with session_scope() as s:
+        assert s.get_one(VpsServer, server_id).status == "ready"
+        inbox = s.scalars(select(Inbox).where(Inbox.vps_id == server_id)).one()
+        assert inbox.status == "dns_pending"
+
+
+def test_expired_lease_is_taken_over(committed: Engine) -> None:
+    ws_id, _ = _fleet()
+    with session_scope() as s:
+        op = queue.claim(s, "crashed-worker")
+        assert op is not None
+        op.lease_expires_at = utcnow() - timedelta(seconds=1)
+    assert queue.run_one("w2", lambda ws: FleetEcho()) is True
+    with session_scope() as s:
+        op = _ops(s, ws_id)[0]
+        assert op.status == "succeeded" and op.attempts == 2
+        assert (op.summary or {})["worker"] == "w2"
+
+
+def test_a_run_whose_lease_was_lost_does_not_write(committed: Engine) -> None:
+    ws_id, server_id = _fleet()
+
+    class Usurped(FleetEcho):
+        def up(self, stack, config, on_event=None):  # type: ignore[no-untyped-def]
+            with session_scope() as s:  # another worker took the operation over meanwhile
+                s.execute(text("UPDATE operations SET lease_owner = 'w-other'"))
+            return super().up(stack, config, on_event)
+
+    queue.run_one("w1", lambda ws: Usurped())
+    with session_scope() as s:
+        assert _ops(s, ws_id)[0].status == "running"
+        assert s.get_one(VpsServer, server_id).status == "provisioning"
+
+
+def test_deleted_inbox_leaves_the_stack_then_the_table(committed: Engine) -> None:
+    _, server_id = _fleet(provisioning=False)
+    engine = FleetEcho()
+    queue.run_one("w1", lambda ws: engine)
+    with session_scope() as s:
+        inbox = s.scalars(select(Inbox).where(Inbox.vps_id == server_id)).one()
+        from domain.inboxes import service as inboxes
+
+        inboxes.mark_for_deletion(s, inbox.tenant_id, inbox.id)
+        s.execute(text("UPDATE operations SET run_after = now() - interval '1 second'"))
+    queue.run_one("w1", lambda ws: engine)
+    assert engine.calls[-1][2].mailboxes == ()
+    with session_scope() as s:
+        assert s.scalars(select(Inbox).where(Inbox.vps_id == server_id)).first() is None
+        assert s.get_one(VpsServer, server_id).status == "ready"
