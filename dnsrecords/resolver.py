@@ -1,0 +1,368 @@
+"""An asyncio stub resolver built for sweeps of many domains.
+
+One UDP socket per nameserver multiplexes every query in flight (dnspython's async resolver opens
+a socket per query, which caps it near 2,000 queries/s). Concurrency is bounded by a semaphore,
+each try by a timeout, and a query is tried `attempts` times across the nameservers. Answers are
+kept for the life of the `Resolver`, and a lookup already in flight is shared, so one sweep asks
+each question once however many inboxes depend on it.
+
+Outcomes follow RFC 7208 / RFC 2308 vocabulary: an answer, NXDOMAIN, NODATA (the name exists
+without that type) or an error (timeout, SERVFAIL, REFUSED, ...). CNAMEs are followed.
+"""
+
+import asyncio
+import ipaddress
+import secrets
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import cast
+
+import dns.asyncquery
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.resolver
+
+from kit.errors import ConfigurationError
+
+MAX_CNAME_DEPTH = 8
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    NXDOMAIN = "nxdomain"
+    NODATA = "nodata"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Answer:
+    name: str
+    rdtype: str
+    outcome: Outcome
+    rdatas: tuple[dns.rdata.Rdata, ...] = ()
+    error: str | None = None
+    canonical: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
+
+    @property
+    def void(self) -> bool:
+        """No data (NXDOMAIN or NODATA): what RFC 7208 calls a void lookup."""
+        return self.outcome in (Outcome.NXDOMAIN, Outcome.NODATA)
+
+    def describe(self) -> str:
+        if self.outcome is Outcome.OK:
+            return f"{len(self.rdatas)} {self.rdtype} record(s)"
+        if self.outcome is Outcome.NXDOMAIN:
+            return f"{self.name} does not exist (NXDOMAIN)"
+        if self.outcome is Outcome.NODATA:
+            return f"{self.name} has no {self.rdtype} record"
+        return f"lookup of {self.name} {self.rdtype} failed: {self.error}"
+
+    def texts(self) -> list[str]:
+        """TXT records, each one's strings joined as RFC 7208 3.3 and RFC 6376 3.6.2.2 say."""
+        out = []
+        for rd in self.rdatas:
+            strings = getattr(rd, "strings", None)
+            if strings is not None:
+                out.append(b"".join(strings).decode("utf-8", "replace"))
+        return out
+
+    def addresses(self) -> list[str]:
+        return [str(getattr(rd, "address", "")) for rd in self.rdatas if hasattr(rd, "address")]
+
+    def targets(self) -> list[str]:
+        """PTR/CNAME targets, MX exchanges and SRV targets, lowercased without the root dot."""
+        out = []
+        for rd in self.rdatas:
+            target = getattr(rd, "exchange", None) or getattr(rd, "target", None)
+            if target is not None:
+                out.append(normalize(str(target)))
+        return out
+
+
+def normalize(name: str) -> str:
+    return name.strip().rstrip(".").lower()
+
+
+def parse_nameservers(spec: str | None) -> list[tuple[str, int]]:
+    """`host[:port]` items separated by commas or spaces; IPv6 as `[addr]:port` or bare."""
+    if not spec or not spec.strip():
+        system = dns.resolver.Resolver(configure=True)
+        return [(str(ns), 53) for ns in system.nameservers]
+    servers = []
+    for item in spec.replace(",", " ").split():
+        host, port = item, 53
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            if rest.startswith(":"):
+                port = int(rest[1:])
+        elif item.count(":") == 1:
+            host, port_text = item.split(":")
+            port = int(port_text)
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            try:
+                host = str(socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][4][0])
+            except OSError as exc:
+                raise ConfigurationError(f"DNS nameserver {item!r} cannot be resolved") from exc
+        if not 0 < port < 65536:
+            raise ConfigurationError(f"DNS nameserver {item!r}: port out of range")
+        servers.append((str(host), port))
+    return servers
+
+
+class _Channel(asyncio.DatagramProtocol):
+    """One connected UDP socket to one nameserver; replies are matched to queries by id."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: dict[int, tuple[dns.message.Message, asyncio.Future[dns.message.Message]]]
+        self.pending = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        if len(data) < 12:
+            return
+        entry = self.pending.get(int.from_bytes(data[:2], "big"))
+        if entry is None:
+            return
+        query, future = entry
+        try:
+            reply = dns.message.from_wire(data, ignore_trailing=True)
+        except dns.exception.DNSException:
+            return
+        if query.is_response(reply) and not future.done():
+            future.set_result(reply)
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable and the like: the waiting queries time out and are retried.
+        pass
+
+    def new_id(self) -> int:
+        while True:
+            qid = secrets.randbits(16)
+            if qid not in self.pending:
+                return qid
+
+
+@dataclass
+class Stats:
+    queries: int = 0
+    timeouts: int = 0
+    cache_hits: int = 0
+    by_outcome: dict[str, int] = field(default_factory=dict)
+
+
+class Resolver:
+    """Use one per sweep or command: answers are cached for its lifetime."""
+
+    def __init__(
+        self,
+        nameservers: Sequence[tuple[str, int]],
+        *,
+        timeout: float = 2.0,
+        attempts: int = 2,
+        concurrency: int = 256,
+        cache: bool = True,
+    ) -> None:
+        if not nameservers:
+            raise ConfigurationError("no DNS nameservers configured")
+        self.nameservers = list(nameservers)
+        self.timeout = timeout
+        self.attempts = attempts
+        self.concurrency = concurrency
+        self.use_cache = cache
+        self.stats = Stats()
+        self._cache: dict[tuple[str, str], asyncio.Future[Answer]] = {}
+        self._channels: dict[tuple[str, int], _Channel] = {}
+        self._semaphore: asyncio.Semaphore | None = None
+
+    @classmethod
+    def from_settings(cls, **overrides: object) -> "Resolver":
+        from settings import get_settings
+
+        s = get_settings()
+        options: dict[str, object] = {
+            "timeout": s.dns_timeout_seconds,
+            "attempts": s.dns_attempts,
+            "concurrency": s.dns_concurrency,
+        }
+        options.update(overrides)
+        return cls(parse_nameservers(s.dns_nameservers), **options)  # type: ignore[arg-type]
+
+    async def query(self, name: str, rdtype: str) -> Answer:
+        key = (normalize(name), rdtype.upper())
+        if self.use_cache:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self.stats.cache_hits += 1
+                return await asyncio.shield(cached)
+            future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+            self._cache[key] = future
+            try:
+                answer = await self._resolve(key[0], key[1], 0)
+            except BaseException as exc:
+                del self._cache[key]
+                future.set_exception(exc)
+                future.exception()  # mark retrieved: the waiters get it through shield
+                raise
+            future.set_result(answer)
+            return answer
+        return await self._resolve(key[0], key[1], 0)
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            if channel.transport is not None:
+                channel.transport.close()
+        self._channels.clear()
+
+    async def __aenter__(self) -> "Resolver":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _resolve(self, name: str, rdtype: str, depth: int) -> Answer:
+        try:
+            qname = dns.name.from_text(name or ".")
+            qtype = dns.rdatatype.from_text(rdtype)
+        except (dns.exception.DNSException, ValueError):
+            return Answer(name, rdtype, Outcome.NXDOMAIN, error="not a valid domain name")
+        reply, error = await self._exchange(qname, qtype)
+        if reply is None:
+            self._count(Outcome.ERROR)
+            return Answer(name, rdtype, Outcome.ERROR, error=error, canonical=name)
+        answer = self._interpret(name, rdtype, qname, qtype, reply)
+        if isinstance(answer, Answer):
+            self._count(answer.outcome)
+            return answer
+        # The chain left the data this server gave us: ask for the target itself.
+        if depth >= MAX_CNAME_DEPTH:
+            return Answer(name, rdtype, Outcome.ERROR, error="CNAME chain too long or looping")
+        followed = await self._resolve(normalize(answer.to_text()), rdtype, depth + 1)
+        return Answer(
+            name, rdtype, followed.outcome, followed.rdatas, followed.error, followed.canonical
+        )
+
+    def _count(self, outcome: Outcome) -> None:
+        self.stats.by_outcome[outcome.value] = self.stats.by_outcome.get(outcome.value, 0) + 1
+
+    @staticmethod
+    def _interpret(
+        name: str,
+        rdtype: str,
+        qname: dns.name.Name,
+        qtype: dns.rdatatype.RdataType,
+        reply: dns.message.Message,
+    ) -> Answer | dns.name.Name:
+        rcode = reply.rcode()
+        current = qname
+        for _ in range(MAX_CNAME_DEPTH + 1):
+            rrset = reply.get_rrset(reply.answer, current, dns.rdataclass.IN, qtype)
+            if rrset is not None:
+                return Answer(name, rdtype, Outcome.OK, tuple(rrset), None, normalize(str(current)))
+            if qtype == dns.rdatatype.CNAME:
+                break
+            cname = reply.get_rrset(reply.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME)
+            if cname is None:
+                break
+            current = next(iter(cname)).target
+        else:
+            return Answer(name, rdtype, Outcome.ERROR, error="CNAME chain too long or looping")
+        canonical = normalize(str(current))
+        if rcode == dns.rcode.NXDOMAIN:
+            return Answer(name, rdtype, Outcome.NXDOMAIN, canonical=canonical)
+        if rcode != dns.rcode.NOERROR:
+            return Answer(name, rdtype, Outcome.ERROR, error=dns.rcode.to_text(rcode))
+        if current != qname and not _has_soa(reply):
+            return current
+        return Answer(name, rdtype, Outcome.NODATA, canonical=canonical)
+
+    async def _exchange(
+        self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType
+    ) -> tuple[dns.message.Message | None, str]:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+        error = "timeout"
+        async with self._semaphore:
+            for attempt in range(self.attempts):
+                server = self.nameservers[attempt % len(self.nameservers)]
+                try:
+                    reply = await self._udp(server, qname, qtype)
+                except TimeoutError:
+                    self.stats.timeouts += 1
+                    error = f"timeout after {self.timeout:g}s from {server[0]}:{server[1]}"
+                    continue
+                except OSError as exc:
+                    error = f"{server[0]}:{server[1]}: {exc.strerror or exc}"
+                    continue
+                if reply.flags & dns.flags.TC:
+                    try:
+                        reply = await self._tcp(server, qname, qtype)
+                    except (TimeoutError, OSError, dns.exception.DNSException) as exc:
+                        error = f"TCP retry of a truncated answer failed: {exc or type(exc)}"
+                        continue
+                if reply.rcode() in (dns.rcode.SERVFAIL, dns.rcode.REFUSED):
+                    error = f"{dns.rcode.to_text(reply.rcode())} from {server[0]}:{server[1]}"
+                    if attempt + 1 < self.attempts and len(self.nameservers) > 1:
+                        continue
+                    return None, error
+                return reply, ""
+        return None, error
+
+    async def _channel(self, server: tuple[str, int]) -> _Channel:
+        channel = self._channels.get(server)
+        if channel is None:
+            loop = asyncio.get_running_loop()
+            family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
+            _, protocol = await loop.create_datagram_endpoint(
+                _Channel, remote_addr=server, family=family
+            )
+            channel = self._channels.setdefault(server, protocol)
+            if channel is not protocol and protocol.transport is not None:
+                protocol.transport.close()
+        return channel
+
+    async def _udp(
+        self, server: tuple[str, int], qname: dns.name.Name, qtype: dns.rdatatype.RdataType
+    ) -> dns.message.Message:
+        channel = await self._channel(server)
+        query = dns.message.make_query(qname, qtype)
+        query.id = channel.new_id()
+        future: asyncio.Future[dns.message.Message] = asyncio.get_running_loop().create_future()
+        channel.pending[query.id] = (query, future)
+        self.stats.queries += 1
+        try:
+            assert channel.transport is not None
+            channel.transport.sendto(query.to_wire())
+            async with asyncio.timeout(self.timeout):
+                return await future
+        finally:
+            channel.pending.pop(query.id, None)
+            if not future.done():
+                future.cancel()
+
+    async def _tcp(
+        self, server: tuple[str, int], qname: dns.name.Name, qtype: dns.rdatatype.RdataType
+    ) -> dns.message.Message:
+        query = dns.message.make_query(qname, qtype)
+        self.stats.queries += 1
+        return await dns.asyncquery.tcp(query, server[0], timeout=self.timeout, port=server[1])
+
+
+def _has_soa(reply: dns.message.Message) -> bool:
+    return any(rrset.rdtype == dns.rdatatype.SOA for rrset in reply.authority)
