@@ -8,13 +8,27 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from api import errors
-from api.routers import health, inboxes, operations, vps, workspaces
+from api.routers import (
+    dns_records,
+    events,
+    health,
+    inboxes,
+    operations,
+    vps,
+    vps_ops,
+    webhooks,
+    workspaces,
+)
 
 V1_ROUTERS: list[APIRouter] = [
     workspaces.router,
     inboxes.router,
     vps.router,
     operations.router,
+    vps_ops.router,
+    events.router,
+    webhooks.router,
+    dns_records.router,
 ]
 
 

@@ -1,6 +1,9 @@
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from domain.events.model import Event
@@ -28,3 +31,35 @@ def record(
     )
     session.add(event)
     return event
+
+
+def list_page(
+    session: Session,
+    tenant_id: uuid.UUID,
+    *,
+    type: str | None = None,
+    workspace_id: uuid.UUID | None = None,
+    since: datetime | None = None,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[Event], int]:
+    """The tenant's events, newest first. `type` is exact, or a prefix ending in `.*`."""
+    conditions = [Event.tenant_id == tenant_id]
+    if type is not None:
+        if type.endswith(".*"):
+            conditions.append(func.starts_with(Event.type, type[:-1]))
+        else:
+            conditions.append(Event.type == type)
+    if workspace_id is not None:
+        conditions.append(Event.workspace_id == workspace_id)
+    if since is not None:
+        conditions.append(Event.created_at >= since)
+    total = session.scalar(select(func.count()).select_from(Event).where(*conditions)) or 0
+    rows = session.scalars(
+        select(Event)
+        .where(*conditions)
+        .order_by(Event.created_at.desc(), Event.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return rows, total

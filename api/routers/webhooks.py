@@ -1,0 +1,57 @@
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from api.deps import CurrentKey, PageDep, SessionDep
+from api.schemas import PageOf
+from domain.webhooks import service
+from domain.webhooks.schemas import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=WebhookCreated,
+    summary="Register an endpoint; the signing secret is in this response only",
+)
+def create_webhook(body: WebhookCreate, session: SessionDep, key: CurrentKey) -> WebhookCreated:
+    endpoint, secret = service.create(session, key.tenant_id, body)
+    return WebhookCreated(**WebhookRead.model_validate(endpoint).model_dump(), secret=secret)
+
+
+@router.get("", response_model=PageOf[WebhookRead])
+def list_webhooks(session: SessionDep, key: CurrentKey, page: PageDep) -> PageOf[WebhookRead]:
+    rows, total = service.list_page(session, key.tenant_id, limit=page.limit, offset=page.offset)
+    return PageOf[WebhookRead](
+        items=[WebhookRead.model_validate(w) for w in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/{webhook_id}", response_model=WebhookRead)
+def get_webhook(webhook_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> WebhookRead:
+    return WebhookRead.model_validate(service.get(session, key.tenant_id, webhook_id))
+
+
+@router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_webhook(webhook_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> Response:
+    service.delete(session, key.tenant_id, webhook_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{webhook_id}/deliveries",
+    response_model=PageOf[DeliveryRead],
+    summary="The delivery log: each delivery with every attempt",
+)
+def list_deliveries(
+    webhook_id: uuid.UUID, session: SessionDep, key: CurrentKey, page: PageDep
+) -> PageOf[DeliveryRead]:
+    rows, total = service.deliveries(
+        session, key.tenant_id, webhook_id, limit=page.limit, offset=page.offset
+    )
+    return PageOf[DeliveryRead](items=rows, total=total, limit=page.limit, offset=page.offset)

@@ -1,0 +1,163 @@
+"""Operations on one server over SSH: restart the mail server, read its log. The command lines
+are constants plus `shlex.quote`d settings and integers; nothing from a request reaches a shell
+as text. In sandbox workspaces both act on a simulated server and say so."""
+
+import asyncio
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from domain.events import service as events
+from domain.health.schemas import LogsRead, RestartResult
+from domain.servers.model import VpsServer
+from domain.workspaces.model import Workspace
+from kit.errors import Conflict, NotFound, Unavailable
+from kit.time import utcnow
+from probes import ssh
+from settings import get_settings
+
+NOT_YET = ("provisioning", "installing", "deleting", "deleted")
+
+
+def server_of_tenant(session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID) -> VpsServer:
+    server = session.scalars(
+        select(VpsServer).where(VpsServer.id == vps_id, VpsServer.tenant_id == tenant_id)
+    ).first()
+    if server is None:
+        raise NotFound(f"server {vps_id} not found", field="vps_id")
+    return server
+
+
+def _workspace(session: Session, server: VpsServer) -> Workspace:
+    workspace = session.get(Workspace, server.workspace_id)
+    assert workspace is not None  # foreign key
+    return workspace
+
+
+def _operable(server: VpsServer) -> None:
+    if server.status in NOT_YET or server.ip_address is None:
+        raise Conflict(
+            f"server {server.name} is {server.status}; try again once it is ready",
+            field="vps_id",
+            status=server.status,
+        )
+
+
+def _target(server: VpsServer, workspace: Workspace) -> ssh.SshTarget:
+    if not workspace.ssh_private_key_encrypted:
+        raise Conflict("the workspace has no SSH key for its servers", field="vps_id")
+    return ssh.SshTarget(
+        str(server.ip_address),
+        server.ssh_port,
+        server.ssh_user,
+        workspace.ssh_private_key_encrypted,
+    )
+
+
+def _run(target: ssh.SshTarget, cmd: str) -> ssh.CommandResult:
+    s = get_settings()
+    return asyncio.run(
+        ssh.run(
+            target,
+            cmd,
+            connect_timeout=s.health_ssh_connect_timeout_seconds,
+            timeout=s.health_ssh_command_timeout_seconds,
+        )
+    )
+
+
+def restart_command(user: str, unit: str) -> str:
+    return ssh.privileged(user, ["systemctl", "restart", unit])
+
+
+def logs_command(user: str, unit: str, lines: int) -> str:
+    argv = ["journalctl", "-u", unit, "-n", str(int(lines)), "--no-pager", "-o", "short-iso"]
+    return ssh.privileged(user, argv)
+
+
+def restart(session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID) -> RestartResult:
+    """Restart the mail server and record the outcome as an event (also when it failed)."""
+    server = server_of_tenant(session, tenant_id, vps_id)
+    _operable(server)
+    workspace = _workspace(session, server)
+    unit = get_settings().health_stalwart_unit
+    if workspace.sandbox:
+        outcome, detail = "restarted", f"simulated restart of {unit} (sandbox workspace)"
+    else:
+        try:
+            result = _run(_target(server, workspace), restart_command(server.ssh_user, unit))
+        except ssh.SshError as exc:
+            outcome, detail = "failed", str(exc)
+        else:
+            if result.exit_status == 0:
+                outcome, detail = "restarted", f"systemctl restart {unit}: done"
+            else:
+                tail = (result.stderr or result.stdout).strip()[-500:]
+                outcome = "failed"
+                detail = f"systemctl restart {unit} exited {result.exit_status}: {tail}"
+    event = events.record(
+        session,
+        tenant_id=server.tenant_id,
+        workspace_id=server.workspace_id,
+        type="mail_server.restarted" if outcome == "restarted" else "mail_server.restart_failed",
+        message=f"{server.name}: {detail}"[:1000],
+        subject_type="vps",
+        subject_id=server.id,
+        data={"vps_id": str(server.id), "simulated": workspace.sandbox, "outcome": outcome},
+    )
+    session.flush()
+    return RestartResult(
+        vps_id=server.id,
+        outcome=outcome,
+        simulated=workspace.sandbox,
+        detail=detail,
+        event_id=event.id,
+    )
+
+
+def logs(session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID, lines: int) -> LogsRead:
+    if not 1 <= lines <= 1000:
+        raise ValueError("lines must be 1..1000")  # the router validates; this is a backstop
+    server = server_of_tenant(session, tenant_id, vps_id)
+    _operable(server)
+    workspace = _workspace(session, server)
+    unit = get_settings().health_stalwart_unit
+    source = f"journald unit {unit}"
+    if workspace.sandbox:
+        return LogsRead(
+            vps_id=server.id,
+            lines=_simulated_log(server, lines),
+            requested=lines,
+            simulated=True,
+            source=f"simulated {source}",
+        )
+    try:
+        result = _run(_target(server, workspace), logs_command(server.ssh_user, unit, lines))
+    except ssh.SshError as exc:
+        raise Unavailable(f"cannot read the log of {server.name}: {exc}", field="vps_id") from exc
+    if result.exit_status != 0:
+        raise Unavailable(
+            f"journalctl on {server.name} exited {result.exit_status}: "
+            f"{result.stderr.strip()[-300:]}",
+            field="vps_id",
+        )
+    text_lines = result.stdout.splitlines()[-lines:]
+    return LogsRead(
+        vps_id=server.id, lines=text_lines, requested=lines, simulated=False, source=source
+    )
+
+
+def _simulated_log(server: VpsServer, lines: int) -> list[str]:
+    now = utcnow().replace(microsecond=0)
+    messages = [
+        f"stalwart[1042]: SMTP listener bound to 0.0.0.0:25 ({server.hostname})",
+        "stalwart[1042]: IMAP listener bound to 0.0.0.0:993",
+        "stalwart[1042]: HTTP listener bound to 0.0.0.0:443",
+        "stalwart[1042]: queue: 0 messages scheduled",
+    ]
+    out = []
+    for i in range(min(lines, 20)):
+        stamp = now.isoformat().replace("+00:00", "+0000")
+        out.append(f"{stamp} {server.name} {messages[i % len(messages)]}")
+    return out

@@ -1,0 +1,248 @@
+"""Health results: history, the latest state per server and check, alerts on change of state.
+
+`apply_results` is the heart: it stores a batch of results, compares each with the state the
+user was last told about (`notified_status`), records one `health.alert` per server for checks
+that went bad (or worse) and one `health.recovered` for checks back to ok, and lets the server's
+`status`/`mail_server_status` follow. `unknown` (the probe could not measure) never alerts and never
+counts as a recovery, so a flaky measurement can't make alerts flap."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from domain.events import service as events
+from domain.events.model import Event
+from domain.health.model import HealthCheckResult, HealthCheckState
+from domain.health.schemas import CheckResultRead, CheckState
+from domain.servers.model import VpsServer
+from probes.tls import earliest_expiry
+from probes.types import Check, CheckResult, Status
+
+# Server statuses the sweep probes, and the only ones it may change (never a provisioning or
+# failed server: the operations worker owns those).
+MONITORED_STATUSES = ("ready", "unreachable")
+BAD = (Status.WARNING.value, Status.CRITICAL.value)
+MAIL_SERVER_STATUS = {
+    Status.OK: "running",
+    Status.WARNING: "degraded",
+    Status.CRITICAL: "down",
+}
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    vps_id: uuid.UUID
+    tenant_id: uuid.UUID
+    workspace_id: uuid.UUID
+    name: str
+    hostname: str
+
+
+@dataclass(frozen=True)
+class Change:
+    check: str
+    status: str
+    previous: str | None
+    detail: str
+    value: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "status": self.status,
+            "previous": self.previous,
+            "detail": self.detail,
+            "value": self.value,
+        }
+
+
+def apply_results(
+    session: Session, batch: Sequence[tuple[ServerInfo, list[CheckResult]]], now: datetime
+) -> list[Event]:
+    if not any(results for _, results in batch):
+        return []
+    ids = [server.vps_id for server, _ in batch]
+    session.execute(
+        insert(HealthCheckResult),
+        [
+            {
+                "tenant_id": server.tenant_id,
+                "vps_id": server.vps_id,
+                "check": r.check.value,
+                "status": r.status.value,
+                "value": r.value,
+                "detail": r.detail,
+                "data": r.data,
+                "checked_at": now,
+            }
+            for server, results in batch
+            for r in results
+        ],
+    )
+    # Locked: two sweeps running at once must not both alert on the same change.
+    previous = {
+        (s.vps_id, s.check): s
+        for s in session.scalars(
+            select(HealthCheckState)
+            .where(HealthCheckState.vps_id.in_(ids))
+            .order_by(HealthCheckState.vps_id, HealthCheckState.check)
+            .with_for_update()
+        )
+    }
+    rows: list[dict[str, Any]] = []
+    recorded: list[Event] = []
+    for server, results in batch:
+        alerts: list[Change] = []
+        recoveries: list[Change] = []
+        for r in results:
+            old = previous.get((server.vps_id, r.check.value))
+            notified = old.notified_status if old else None
+            status = r.status.value
+            change = Change(r.check.value, status, notified, r.detail, r.value)
+            if status in BAD and status != notified:
+                alerts.append(change)
+                notified = status
+            elif status == Status.OK.value:
+                if notified in BAD:
+                    recoveries.append(change)
+                notified = status
+            rows.append(
+                {
+                    "vps_id": server.vps_id,
+                    "check": r.check.value,
+                    "tenant_id": server.tenant_id,
+                    "status": status,
+                    "value": r.value,
+                    "detail": r.detail,
+                    "data": r.data,
+                    "checked_at": now,
+                    "status_since": old.status_since if old and old.status == status else now,
+                    "notified_status": notified,
+                }
+            )
+        recorded += _notify(session, server, alerts, recoveries)
+        _follow(session, server, results)
+    stmt = insert(HealthCheckState).values(rows)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[HealthCheckState.vps_id, HealthCheckState.check],
+            set_={
+                c: stmt.excluded[c]
+                for c in (
+                    "status",
+                    "value",
+                    "detail",
+                    "data",
+                    "checked_at",
+                    "status_since",
+                    "notified_status",
+                )
+            },
+        )
+    )
+    return recorded
+
+
+def _notify(
+    session: Session, server: ServerInfo, alerts: list[Change], recoveries: list[Change]
+) -> list[Event]:
+    out = []
+    for kind, changes in (("health.alert", alerts), ("health.recovered", recoveries)):
+        if not changes:
+            continue
+        summary = "; ".join(f"{c.check} {c.status}: {c.detail}" for c in changes)
+        verb = "needs attention" if kind == "health.alert" else "recovered"
+        out.append(
+            events.record(
+                session,
+                tenant_id=server.tenant_id,
+                workspace_id=server.workspace_id,
+                type=kind,
+                message=f"{server.name} ({server.hostname}) {verb}: {summary}"[:1000],
+                subject_type="vps",
+                subject_id=server.vps_id,
+                data={
+                    "vps_id": str(server.vps_id),
+                    "hostname": server.hostname,
+                    "checks": [c.as_dict() for c in changes],
+                },
+            )
+        )
+    return out
+
+
+def _follow(session: Session, server: ServerInfo, results: list[CheckResult]) -> None:
+    """The server row follows its checks; only servers the sweep owns are touched."""
+    by_check = {r.check: r for r in results}
+    values: dict[str, Any] = {}
+    reachable = by_check.get(Check.REACHABLE)
+    if reachable and reachable.status in (Status.OK, Status.CRITICAL):
+        values["status"] = "ready" if reachable.status is Status.OK else "unreachable"
+    mail = by_check.get(Check.MAIL_SERVER)
+    if mail and mail.status in MAIL_SERVER_STATUS:
+        values["mail_server_status"] = MAIL_SERVER_STATUS[mail.status]
+    tls = by_check.get(Check.TLS)
+    expiry = earliest_expiry(tls) if tls else None
+    if expiry is not None:
+        values["ssl_certificate_expires"] = expiry
+    if values:
+        session.execute(
+            update(VpsServer)
+            .where(VpsServer.id == server.vps_id, VpsServer.status.in_(MONITORED_STATUSES))
+            .values(**values)
+        )
+
+
+def latest_for_server(session: Session, vps_id: uuid.UUID) -> list[dict[str, Any]]:
+    """The latest result per check, in `CheckState`'s shape (for `GET /vps/{id}`); the caller
+    has scoped the server to its tenant already. One indexed read of at most six rows."""
+    order = {c.value: i for i, c in enumerate(Check)}
+    states = session.scalars(select(HealthCheckState).where(HealthCheckState.vps_id == vps_id))
+    ordered = sorted(states, key=lambda s: order.get(s.check, 99))
+    return [CheckState.model_validate(s).model_dump() for s in ordered]
+
+
+def history(
+    session: Session,
+    vps_id: uuid.UUID,
+    *,
+    since: datetime | None,
+    check: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[CheckResultRead], int]:
+    conditions = [HealthCheckResult.vps_id == vps_id]
+    if since is not None:
+        conditions.append(HealthCheckResult.checked_at >= since)
+    if check is not None:
+        conditions.append(HealthCheckResult.check == check)
+    total = (
+        session.scalar(select(func.count()).select_from(HealthCheckResult).where(*conditions)) or 0
+    )
+    rows = session.scalars(
+        select(HealthCheckResult)
+        .where(*conditions)
+        .order_by(HealthCheckResult.checked_at.desc(), HealthCheckResult.check)
+        .limit(limit)
+        .offset(offset)
+    )
+    return [CheckResultRead.model_validate(r) for r in rows], total
+
+
+def purge_history(session: Session, now: datetime, retention: timedelta, batch: int = 10000) -> int:
+    """Delete one batch of results older than the retention; the caller loops in short
+    transactions until it returns less than `batch`."""
+    old = (
+        select(HealthCheckResult.id)
+        .where(HealthCheckResult.checked_at < now - retention)
+        .limit(batch)
+        .scalar_subquery()
+    )
+    result = session.execute(delete(HealthCheckResult).where(HealthCheckResult.id.in_(old)))
+    return int(getattr(result, "rowcount", 0) or 0)
