@@ -1,7 +1,17 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database.base import Base, IdMixin
@@ -14,6 +24,8 @@ class DnsRecord(IdMixin, Base):
     __table_args__ = (
         Index("idx_dns_inbox", "inbox_id"),
         Index("idx_dns_domain", "domain"),
+        Index("ix_dns_records_next_check_at", "next_check_at"),
+        UniqueConstraint("inbox_id", "purpose", name="uq_dns_records_inbox_id_purpose"),
     )
 
     inbox_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("inboxes.id", ondelete="CASCADE"))
@@ -33,3 +45,6 @@ class DnsRecord(IdMixin, Base):
     required: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     detail: Mapped[str | None] = mapped_column(Text)
     last_checked_at: Mapped[datetime | None]
+    # When the sweep next looks at the record. Claiming a record pushes it forward by the claim
+    # time, so it doubles as the lease that keeps two workers off the same record.
+    next_check_at: Mapped[datetime] = mapped_column(server_default=func.now())

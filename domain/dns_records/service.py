@@ -1,0 +1,375 @@
+"""The DNS records of each inbox: generated from its server and domain, verified live.
+
+`generate_for_server` writes the records once a server has its IP and hostname and rewrites
+them when either (or the DKIM key) changes; records whose value did not change keep their
+status. `verify_inbox` checks one inbox now; `sweep.verify_due` is the periodic job. Both go
+through `apply_checks` and `settle_inboxes`, which move an inbox to `ready` (one `dns_verified`
+event) or back to `dns_pending` (one `dns_regressed` event) exactly once per transition.
+"""
+
+import asyncio
+import concurrent.futures
+import uuid
+from collections.abc import Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from dnsrecords import plan
+from dnsrecords.checks import Check, Status
+from dnsrecords.resolver import Resolver
+from dnsrecords.verify import Checker, Target
+from domain.dns_records.model import DnsRecord
+from domain.dns_records.schemas import DnsRecordRead, DnsRecordsView
+from domain.events import service as events
+from domain.inboxes.model import Inbox
+from domain.mail_domains import service as mail_domains
+from domain.mail_domains.model import MailDomain
+from domain.servers.model import VpsServer
+from domain.workspaces.model import Workspace
+from kit.errors import NotFound
+from kit.time import utcnow
+from settings import get_settings
+
+T = TypeVar("T")
+_ORDER = {purpose: i for i, purpose in enumerate(plan.PURPOSE_ORDER)}
+
+
+def inbox_domain(inbox: Inbox) -> str:
+    return inbox.email_address.rpartition("@")[2].lower()
+
+
+def _sending_ips(servers: Sequence[VpsServer]) -> list[str]:
+    """Every address a domain sends from: the servers of all its live inboxes."""
+    ips = {str(s.ip_address) for s in servers if s.ip_address and s.status != "deleting"}
+    ips |= {str(s.ipv6_address) for s in servers if s.ipv6_address and s.status != "deleting"}
+    return sorted(ips, key=lambda ip: (":" in ip, ip))
+
+
+def _write_plan(
+    session: Session,
+    inbox: Inbox,
+    planned: Sequence[plan.PlannedRecord],
+    existing: dict[str, DnsRecord],
+) -> int:
+    existing = dict(existing)
+    changed_required = written = 0
+    now = utcnow()
+    for p in planned:
+        row = existing.pop(p.purpose, None)
+        if row is None:
+            session.add(
+                DnsRecord(
+                    inbox_id=inbox.id,
+                    domain=p.domain,
+                    record_type=p.type,
+                    record_name=p.name,
+                    record_value=p.value,
+                    ttl=p.ttl,
+                    purpose=p.purpose,
+                    required=p.required,
+                    verification_status=Status.PENDING.value,
+                    next_check_at=now,
+                )
+            )
+            written += 1
+            changed_required += p.required
+            continue
+        same = (row.record_type, row.record_name, row.record_value, row.domain) == (
+            p.type, p.name, p.value, p.domain
+        )  # fmt: skip
+        row.required, row.ttl = p.required, p.ttl
+        if same:
+            continue
+        row.record_type, row.record_name, row.record_value = p.type, p.name, p.value
+        row.domain = p.domain
+        row.verification_status, row.detail = Status.PENDING.value, None
+        row.last_verified_at, row.next_check_at = None, now
+        written += 1
+        changed_required += p.required
+    for stale in existing.values():
+        session.delete(stale)
+    if inbox.status == "pending_setup":
+        inbox.status = "dns_pending"
+    elif inbox.status == "ready" and changed_required:
+        inbox.status = "dns_pending"
+        events.record(
+            session,
+            tenant_id=inbox.tenant_id,
+            workspace_id=inbox.workspace_id,
+            type="dns_regressed",
+            message=f"the DNS records of {inbox.email_address} changed; publish the new values",
+            subject_type="inbox",
+            subject_id=inbox.id,
+            data={"reason": "records_changed"},
+        )
+    return written
+
+
+def generate_for_server(session: Session, server: VpsServer) -> int:
+    """Write the records of every inbox on `server` (and refresh the SPF of other inboxes of
+    the same domains). Returns how many records were created or changed."""
+    if server.ip_address is None or not server.hostname:
+        return 0
+    settings = get_settings()
+    inboxes = session.scalars(
+        select(Inbox).where(
+            Inbox.vps_id == server.id,
+            Inbox.tenant_id == server.tenant_id,
+            Inbox.status != "deleting",
+        )
+    ).all()
+    workspace = session.get_one(Workspace, server.workspace_id)
+    names = sorted({inbox_domain(i) for i in inboxes})
+    if not names:
+        return 0
+    domains = {
+        d.name: d
+        for d in session.scalars(
+            select(MailDomain).where(
+                MailDomain.workspace_id == workspace.id, MailDomain.name.in_(names)
+            )
+        )
+    }
+    for name in names:
+        if name not in domains:
+            domains[name] = mail_domains.ensure_domain(session, workspace, name)
+    # Every live inbox of these domains in the workspace: the SPF value lists all their servers.
+    by_domain: dict[str, list[tuple[Inbox, VpsServer]]] = {}
+    for inbox, host in session.execute(
+        select(Inbox, VpsServer)
+        .join(VpsServer, Inbox.vps_id == VpsServer.id)
+        .where(
+            Inbox.workspace_id == workspace.id,
+            Inbox.status != "deleting",
+            func.lower(func.split_part(Inbox.email_address, "@", 2)).in_(names),
+        )
+    ).all():
+        by_domain.setdefault(inbox_domain(inbox), []).append((inbox, host))
+    inbox_ids = [i.id for pairs in by_domain.values() for i, _ in pairs]
+    existing: dict[uuid.UUID, dict[str, DnsRecord]] = {}
+    for record in session.scalars(select(DnsRecord).where(DnsRecord.inbox_id.in_(inbox_ids))):
+        existing.setdefault(record.inbox_id, {})[record.purpose] = record
+    written = 0
+    for name, pairs in by_domain.items():
+        domain = domains[name]
+        spf_ips = _sending_ips([host for _, host in pairs])
+        for inbox, host in pairs:
+            if host.ip_address is None:
+                continue
+            planned = plan.plan(
+                domain=domain.name,
+                hostname=host.hostname,
+                ip=str(host.ip_address),
+                ipv6=str(host.ipv6_address) if host.ipv6_address else None,
+                spf_ips=spf_ips,
+                dkim_selector=domain.dkim_selector,
+                dkim_public_key=domain.dkim_public_key,
+                dkim_algorithm=domain.dkim_algorithm,
+                dmarc_rua=settings.dns_dmarc_rua,
+                tlsrpt_rua=settings.dns_tlsrpt_rua,
+                ttl=settings.dns_record_ttl,
+            )
+            written += _write_plan(session, inbox, planned, existing.get(inbox.id, {}))
+    session.flush()
+    return written
+
+
+def _get_inbox(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> Inbox:
+    inbox = session.scalars(
+        select(Inbox).where(Inbox.id == inbox_id, Inbox.tenant_id == tenant_id)
+    ).first()
+    if inbox is None:
+        raise NotFound(f"inbox {inbox_id} not found", field="inbox_id")
+    return inbox
+
+
+def _view(session: Session, inbox: Inbox) -> DnsRecordsView:
+    rows = sorted(
+        session.scalars(select(DnsRecord).where(DnsRecord.inbox_id == inbox.id)).all(),
+        key=lambda r: (_ORDER.get(r.purpose, 99), r.record_name),
+    )
+    records = [
+        DnsRecordRead(
+            type=r.record_type,
+            name=r.record_name,
+            value=r.record_value,
+            status=r.verification_status or Status.PENDING.value,
+            detail=r.detail,
+            required=r.required,
+            last_verified_at=r.last_verified_at,
+            last_checked_at=r.last_checked_at,
+            purpose=r.purpose,
+            domain=r.domain,
+            ttl=r.ttl,
+            zone_line=plan.PlannedRecord(
+                r.purpose,
+                r.record_type,
+                r.record_name,
+                r.record_value,
+                r.required,
+                r.ttl or 3600,
+                r.domain,
+            ).zone_line(),
+        )
+        for r in rows
+    ]
+    required = [r for r in records if r.required]
+    all_verified = bool(required) and all(r.status == Status.VERIFIED for r in required)
+    return DnsRecordsView(records=records, all_verified=all_verified)
+
+
+def list_for_inbox(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> DnsRecordsView:
+    return _view(session, _get_inbox(session, tenant_id, inbox_id))
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run DNS work from synchronous code, also when this thread already has an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def target_of(record: DnsRecord | Any, ip: str, hostname: str, ipv6: str | None) -> Target:
+    return Target(
+        record.purpose, record.record_type, record.record_name, record.record_value,
+        record.domain, ip, hostname, ipv6
+    )  # fmt: skip
+
+
+async def check_targets(targets: Sequence[Target]) -> list[Check]:
+    async with Resolver.from_settings() as resolver:
+        return await Checker(resolver).check_all(targets)
+
+
+def verify_inbox(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> DnsRecordsView:
+    """Check the inbox's records now. The rows are locked for the few seconds the lookups take
+    at most (bounded timeouts), so a concurrent sweep skips them."""
+    inbox = _get_inbox(session, tenant_id, inbox_id)
+    server = session.get(VpsServer, inbox.vps_id) if inbox.vps_id else None
+    if server is None or server.ip_address is None:
+        return _view(session, inbox)
+    rows = session.scalars(
+        select(DnsRecord).where(DnsRecord.inbox_id == inbox.id).with_for_update()
+    ).all()
+    ip, v6 = str(server.ip_address), str(server.ipv6_address) if server.ipv6_address else None
+    results = run_async(check_targets([target_of(r, ip, server.hostname, v6) for r in rows]))
+    apply_checks(session, [(r.id, r.record_value, r.verification_status) for r in rows], results)
+    settle_inboxes(session, [inbox.id])
+    session.expire_all()
+    return _view(session, _get_inbox(session, tenant_id, inbox_id))
+
+
+def apply_checks(
+    session: Session,
+    claimed: Sequence[tuple[uuid.UUID, str, str | None]],
+    results: Sequence[Check],
+    now: datetime | None = None,
+) -> None:
+    """Write check results in one statement. An error (timeout, SERVFAIL) never demotes a
+    verified record: it keeps its status and says the last check could not conclude. A row
+    whose value was regenerated since it was claimed is left alone (checked again soon)."""
+    if not claimed:
+        return
+    settings = get_settings()
+    now = now or utcnow()
+    retry = now + timedelta(seconds=settings.dns_verify_interval_seconds)
+    reverify = now + timedelta(seconds=settings.dns_reverify_seconds)
+    ids, values, statuses, details, verified_at, nexts = [], [], [], [], [], []
+    for (record_id, value, previous), check in zip(claimed, results, strict=True):
+        status, detail = check.status, check.detail
+        if status is Status.ERROR and previous == Status.VERIFIED:
+            status = Status.VERIFIED
+            detail = f"kept verified; the last check could not conclude: {check.detail}"
+        ids.append(record_id)
+        values.append(value)
+        statuses.append(status.value)
+        details.append(detail[:4000])
+        verified_at.append(now if check.verified else None)
+        nexts.append(reverify if check.verified else retry)
+    session.execute(
+        text(
+            """
+            UPDATE dns_records r
+            SET verification_status = v.status, detail = v.detail, last_checked_at = :now,
+                last_verified_at = COALESCE(v.verified_at, r.last_verified_at),
+                next_check_at = v.next_at
+            FROM unnest(CAST(:ids AS uuid[]), CAST(:vals AS text[]), CAST(:sts AS text[]),
+                        CAST(:dets AS text[]), CAST(:vat AS timestamptz[]),
+                        CAST(:nxt AS timestamptz[]))
+                 AS v(id, value, status, detail, verified_at, next_at)
+            WHERE r.id = v.id AND r.record_value = v.value
+            """
+        ),
+        {"now": now, "ids": ids, "vals": values, "sts": statuses, "dets": details,
+         "vat": verified_at, "nxt": nexts},
+    )  # fmt: skip
+
+
+_NOT_VERIFIED = """EXISTS (SELECT 1 FROM dns_records r WHERE r.inbox_id = i.id AND r.required
+                   AND r.verification_status <> 'verified')"""
+
+
+@dataclass(frozen=True)
+class Settled:
+    ready: int
+    regressed: int
+
+
+def settle_inboxes(session: Session, inbox_ids: Sequence[uuid.UUID]) -> Settled:
+    """Promote inboxes whose required records are all verified, demote ready ones that are no
+    longer. Each UPDATE re-checks the status under the row lock, so concurrent sweeps record
+    each transition's event once."""
+    if not inbox_ids:
+        return Settled(0, 0)
+    ids = list(inbox_ids)
+    ready = session.execute(
+        text(
+            f"""UPDATE inboxes i SET status = 'ready', updated_at = now()
+            WHERE i.id = ANY(CAST(:ids AS uuid[])) AND i.status = 'dns_pending'
+              AND EXISTS (SELECT 1 FROM dns_records r WHERE r.inbox_id = i.id AND r.required)
+              AND NOT {_NOT_VERIFIED}
+            RETURNING i.id, i.tenant_id, i.workspace_id, i.email_address"""  # noqa: S608
+        ),
+        {"ids": ids},
+    ).all()
+    regressed = session.execute(
+        text(
+            f"""UPDATE inboxes i SET status = 'dns_pending', updated_at = now()
+            WHERE i.id = ANY(CAST(:ids AS uuid[])) AND i.status = 'ready' AND {_NOT_VERIFIED}
+            RETURNING i.id, i.tenant_id, i.workspace_id, i.email_address"""  # noqa: S608
+        ),
+        {"ids": ids},
+    ).all()
+    failing: dict[uuid.UUID, list[dict[str, str | None]]] = {}
+    if regressed:
+        for inbox_id, purpose, status, detail in session.execute(
+            select(DnsRecord.inbox_id, DnsRecord.purpose, DnsRecord.verification_status,
+                   DnsRecord.detail)
+            .where(DnsRecord.inbox_id.in_([r.id for r in regressed]), DnsRecord.required,
+                   DnsRecord.verification_status != Status.VERIFIED.value)
+        ):  # fmt: skip
+            failing.setdefault(inbox_id, []).append(
+                {"purpose": purpose, "status": status, "detail": detail}
+            )
+    for row in ready:
+        events.record(
+            session, tenant_id=row.tenant_id, workspace_id=row.workspace_id, type="dns_verified",
+            message=f"all DNS records of {row.email_address} are verified; the inbox is ready",
+            subject_type="inbox", subject_id=row.id,
+        )  # fmt: skip
+    for row in regressed:
+        bad = failing.get(row.id, [])
+        events.record(
+            session, tenant_id=row.tenant_id, workspace_id=row.workspace_id, type="dns_regressed",
+            message=f"DNS of {row.email_address} no longer verifies: "
+            + ", ".join(f"{b['purpose']} {b['status']}" for b in bad),
+            subject_type="inbox", subject_id=row.id, data={"records": bad},
+        )  # fmt: skip
+    return Settled(len(ready), len(regressed))
