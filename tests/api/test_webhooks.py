@@ -1,0 +1,220 @@
+"""Webhook endpoints over the API, and delivery: signed POSTs, retries with backoff on failure,
+the delivery log, and a dead endpoint that never holds up another tenant's deliveries."""
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from database.session import session_scope
+from domain.events import service as events
+from domain.webhooks import delivery
+from domain.webhooks import service as webhooks
+from domain.webhooks.schemas import WebhookCreate
+from settings import reset_settings
+from tests.factories import TenantWithKey, create_tenant, create_workspace
+from tests.probes.loopback import Lab
+from tests.probes.receiver import Receiver
+
+FAST = delivery.DeliveryOptions(timeout=2, max_attempts=3, backoff=0)
+
+
+@pytest.fixture
+def allow_loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("PENGUINMAILS_WEBHOOK_ALLOW_PRIVATE_URLS", "true")
+    reset_settings()
+    yield
+    monkeypatch.delenv("PENGUINMAILS_WEBHOOK_ALLOW_PRIVATE_URLS")
+    reset_settings()
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    lab = Lab()
+    yield lab
+    lab.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def _tenant() -> tuple[TenantWithKey, uuid.UUID]:
+    with session_scope() as s:
+        tenant = create_tenant(s)
+        workspace = create_workspace(s, tenant)
+        return tenant, workspace.id
+
+
+def _event(tenant: TenantWithKey, workspace_id: uuid.UUID, type: str = "health.alert") -> None:
+    with session_scope() as s:
+        events.record(
+            s, tenant_id=tenant.id, workspace_id=workspace_id, type=type, message=f"{type} test"
+        )
+
+
+# --- endpoints ----------------------------------------------------------------------------
+
+
+def test_create_shows_the_secret_once_and_stores_it_encrypted(
+    client: TestClient, session: Session
+) -> None:
+    tenant = create_tenant(session)
+    r = client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://hooks.example.com/pm", "event_types": ["health.*", "dns_verified"]},
+        headers=tenant.headers,
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    secret = body["secret"]
+    assert secret.startswith("whsec_") and len(secret) > 30
+    assert body["event_types"] == ["dns_verified", "health.*"]
+
+    got = client.get(f"/api/v1/webhooks/{body['id']}", headers=tenant.headers).json()
+    assert "secret" not in got and got["url"] == "https://hooks.example.com/pm"
+    listed = client.get("/api/v1/webhooks", headers=tenant.headers).json()
+    assert [w["id"] for w in listed["items"]] == [body["id"]]
+    assert all("secret" not in w for w in listed["items"])
+    stored = session.scalar(
+        text("SELECT secret_encrypted FROM webhook_endpoints WHERE id = :id"), {"id": body["id"]}
+    )
+    assert secret not in stored
+
+    other = create_tenant(session)
+    assert client.get(f"/api/v1/webhooks/{body['id']}", headers=other.headers).status_code == 404
+    assert client.delete(f"/api/v1/webhooks/{body['id']}", headers=other.headers).status_code == 404
+    assert (
+        client.delete(f"/api/v1/webhooks/{body['id']}", headers=tenant.headers).status_code == 204
+    )
+    assert client.get(f"/api/v1/webhooks/{body['id']}", headers=tenant.headers).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"url": "http://127.0.0.1:9/hook"}, "url"),
+        ({"url": "http://localhost/hook"}, "url"),
+        ({"url": "ftp://example.com/x"}, "url"),
+        ({"url": "not a url"}, "url"),
+        ({"url": "https://example.com/x", "event_types": ["Health Alert"]}, "event_types.0"),
+        ({"url": "https://example.com/x", "secret": "mine"}, "secret"),
+    ],
+)
+def test_bad_endpoints_are_422_naming_the_field(
+    client: TestClient, session: Session, payload: dict[str, object], field: str
+) -> None:
+    tenant = create_tenant(session)
+    r = client.post("/api/v1/webhooks", json=payload, headers=tenant.headers)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == field
+    assert client.get("/api/v1/webhooks", headers=tenant.headers).json()["total"] == 0
+
+
+# --- delivery -----------------------------------------------------------------------------
+
+
+def _endpoint(tenant: TenantWithKey, url: str, event_types: list[str] | None = None) -> str:
+    """Committed (the delivery job reads it from its own connections)."""
+    with session_scope() as s:
+        endpoint, _ = webhooks.create(
+            s, tenant.id, WebhookCreate(url=url, event_types=event_types or [])
+        )
+        return str(endpoint.id)
+
+
+def test_a_failing_receiver_gets_retries_and_the_log_shows_each(
+    committed: Engine, client: TestClient, allow_loopback: None, receiver: Receiver
+) -> None:
+    receiver.status = 500
+    tenant, workspace_id = _tenant()
+    endpoint_id = _endpoint(tenant, receiver.url)
+    _event(tenant, workspace_id)
+
+    for expected in (1, 2, 3):
+        report = delivery.run(FAST)
+        assert (report.attempted, report.failed) == (1, 1)
+        assert len(receiver.requests) == expected
+    assert delivery.run(FAST).attempted == 0  # gave up after max_attempts
+
+    assert [r.headers["PenguinMails-Delivery-Attempt"] for r in receiver.requests] == [
+        "1",
+        "2",
+        "3",
+    ]
+    assert len({r.headers["PenguinMails-Event-Id"] for r in receiver.requests}) == 1
+    log = client.get(f"/api/v1/webhooks/{endpoint_id}/deliveries", headers=tenant.headers).json()
+    assert log["total"] == 1
+    d = log["items"][0]
+    assert (d["status"], d["attempts"], d["last_status_code"], d["event_type"]) == (
+        "dead",
+        3,
+        500,
+        "health.alert",
+    )
+    assert [(a["number"], a["status_code"], a["error"]) for a in d["log"]] == [
+        (1, 500, "HTTP 500"),
+        (2, 500, "HTTP 500"),
+        (3, 500, "HTTP 500"),
+    ]
+
+
+def test_backoff_defers_the_retry_and_a_later_success_is_logged(
+    committed: Engine, client: TestClient, allow_loopback: None, receiver: Receiver
+) -> None:
+    receiver.status = 503
+    tenant, workspace_id = _tenant()
+    endpoint_id = _endpoint(tenant, receiver.url)
+    _event(tenant, workspace_id)
+    slow = delivery.DeliveryOptions(timeout=2, max_attempts=3, backoff=3600)
+    assert delivery.run(slow).attempted == 1
+    assert delivery.run(slow).attempted == 0  # not due for an hour
+    with session_scope() as s:
+        s.execute(text("UPDATE webhook_deliveries SET next_attempt_at = now()"))
+    receiver.status = 204
+    assert delivery.run(slow).delivered == 1
+    d = client.get(f"/api/v1/webhooks/{endpoint_id}/deliveries", headers=tenant.headers).json()
+    item = d["items"][0]
+    assert item["status"] == "delivered" and item["delivered_at"]
+    assert [a["status_code"] for a in item["log"]] == [503, 204]
+
+
+def test_a_dead_endpoint_never_holds_up_another_tenant(
+    committed: Engine, client: TestClient, allow_loopback: None, receiver: Receiver, lab: Lab
+) -> None:
+    _, silent_port = lab.hang()
+    stuck, stuck_ws = _tenant()
+    fine, fine_ws = _tenant()
+    stuck_endpoint = _endpoint(stuck, f"http://127.0.0.1:{silent_port}/hook")
+    _endpoint(fine, receiver.url)
+    _event(stuck, stuck_ws)
+    _event(fine, fine_ws)
+
+    report = delivery.run(delivery.DeliveryOptions(timeout=0.5, max_attempts=5, backoff=60))
+    assert (report.attempted, report.delivered) == (2, 1)
+    assert len(receiver.requests) == 1
+    assert json.loads(receiver.requests[0].body)["type"] == "health.alert"
+    d = client.get(f"/api/v1/webhooks/{stuck_endpoint}/deliveries", headers=stuck.headers).json()
+    assert d["items"][0]["status"] == "pending"
+    assert "timed out" in d["items"][0]["log"][0]["error"]
+
+
+def test_only_subscribed_types_are_sent_and_only_to_their_tenant(
+    committed: Engine, client: TestClient, allow_loopback: None, receiver: Receiver
+) -> None:
+    tenant, ws = _tenant()
+    other, other_ws = _tenant()
+    _endpoint(tenant, receiver.url, ["health.*"])
+    _event(tenant, ws, "health.alert")
+    _event(tenant, ws, "dns_verified")
+    _event(other, other_ws, "health.alert")
+    assert delivery.run(FAST).delivered == 1
+    assert [json.loads(r.body)["type"] for r in receiver.requests] == ["health.alert"]
+    assert json.loads(receiver.requests[0].body)["workspace_id"] == str(ws)
