@@ -1,0 +1,202 @@
+"""dns check-spf, dns check, dns sweep. The checks need no database: they only ask DNS
+(PENGUINMAILS_DNS_NAMESERVERS, or --nameservers)."""
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from dnsrecords.resolver import Resolver, parse_nameservers
+from dnsrecords.spf import SpfOutcome, check_host
+from dnsrecords.verify import DomainReport, check_domain
+from kit.errors import ValidationFailed
+from settings import get_settings
+
+BATCH_CHUNK = 1000  # lines evaluated together in --batch; output stays in input order
+
+
+def _resolver(args: argparse.Namespace) -> Resolver:
+    if args.nameservers:
+        s = get_settings()
+        return Resolver(
+            parse_nameservers(args.nameservers),
+            timeout=s.dns_timeout_seconds,
+            attempts=s.dns_attempts,
+            concurrency=s.dns_concurrency,
+        )
+    return Resolver.from_settings()
+
+
+def _valid_ip(value: str, field: str = "ip") -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError as exc:
+        raise ValidationFailed(f"{value!r} is not an IP address", field=field) from exc
+
+
+async def _one_line(resolver: Resolver, line: str) -> dict[str, Any]:
+    try:
+        item = json.loads(line)
+        if not isinstance(item, dict):
+            raise ValueError("each line must be a JSON object")
+        ip = _valid_ip(str(item["ip"]))
+        domain = str(item.get("domain") or "")
+        sender = str(item.get("sender") or "")
+        if not domain:
+            domain = sender.rpartition("@")[2] or str(item.get("helo") or "")
+        if not domain:
+            raise ValueError("a domain (or a sender or helo to take it from) is required")
+        outcome = await check_host(resolver, ip, domain, sender, str(item.get("helo") or ""))
+    except (ValueError, KeyError, ValidationFailed) as exc:
+        message = exc.message if isinstance(exc, ValidationFailed) else str(exc)
+        return {"result": "error", "error": f"bad input line: {message}"}
+    return {"ip": ip, **outcome.as_dict()}
+
+
+def _chunks(stream: Any) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for line in stream:
+        if line.strip():
+            chunk.append(line)
+        if len(chunk) >= BATCH_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+async def _batch(args: argparse.Namespace) -> int:
+    async with _resolver(args) as resolver:
+        for chunk in _chunks(sys.stdin):
+            results = await asyncio.gather(*(_one_line(resolver, line) for line in chunk))
+            for result in results:
+                sys.stdout.write(json.dumps(result) + "\n")
+            sys.stdout.flush()
+    return 0
+
+
+async def _single(args: argparse.Namespace) -> SpfOutcome:
+    async with _resolver(args) as resolver:
+        return await check_host(
+            resolver, _valid_ip(args.ip), args.domain, args.sender or "", args.helo or ""
+        )
+
+
+def _check_spf(args: argparse.Namespace) -> int:
+    if args.batch:
+        return asyncio.run(_batch(args))
+    if not args.ip or not args.domain:
+        raise ValidationFailed("--ip and --domain are required (or --batch)", field="ip")
+    outcome = asyncio.run(_single(args))
+    if args.json:
+        print(json.dumps(outcome.as_dict()))
+        return 0
+    print(outcome.result.value)
+    print(f"  {outcome.reason}")
+    if outcome.explanation:
+        print(f"  explanation: {outcome.explanation}")
+    print(f"  DNS-querying terms: {outcome.lookups}/10, void lookups: {outcome.void_lookups}/2")
+    return 0
+
+
+async def _domain(args: argparse.Namespace) -> DomainReport:
+    async with _resolver(args) as resolver:
+        return await check_domain(
+            resolver,
+            args.domain,
+            _valid_ip(args.ip),
+            hostname=args.hostname,
+            dkim_selector=args.dkim_selector,
+            dkim_public_key=args.dkim_key,
+            dkim_algorithm=args.dkim_algorithm,
+        )
+
+
+def _check(args: argparse.Namespace) -> int:
+    report = asyncio.run(_domain(args))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "domain": report.domain,
+                    "ip": report.ip,
+                    "hostname": report.hostname,
+                    "ok": report.ok,
+                    "checks": [
+                        {
+                            "check": label,
+                            "name": name,
+                            "required": required,
+                            "status": check.status.value,
+                            "detail": check.detail,
+                            "found": list(check.found),
+                        }
+                        for label, name, required, check in report.results
+                    ],
+                }
+            )
+        )
+    else:
+        print(f"{report.domain} for {report.ip} (mail host {report.hostname or 'unknown'})")
+        for label, _, required, check in report.results:
+            extra = "" if required else " (recommended)"
+            print(f"  {label:<8} {check.status.value:<9} {check.detail}{extra}")
+        print("all required checks pass" if report.ok else "some required checks fail")
+    return 0 if report.ok else 1
+
+
+def _sweep(_: argparse.Namespace) -> int:
+    from cli.service import prepare
+    from domain.dns_records.sweep import verify_due
+
+    prepare()
+    print(json.dumps(verify_due().as_dict()))
+    return 0
+
+
+def register(sub: Any) -> None:
+    dns = sub.add_parser("dns", help="DNS checks (no database needed) and the DNS sweep")
+    dsub = dns.add_subparsers(dest="dns_command", metavar="ACTION", required=True)
+
+    def nameservers(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--nameservers",
+            help="comma-separated host[:port] list (default PENGUINMAILS_DNS_NAMESERVERS)",
+        )
+
+    p = dsub.add_parser(
+        "check-spf",
+        help="evaluate SPF (RFC 7208 check_host) for an IP and a domain",
+        description="Prints the result word (pass, fail, softfail, neutral, none, permerror, "
+        "temperror) and why. --batch reads JSON lines {ip, domain, sender, helo} on stdin and "
+        "prints one JSON object per line, in order.",
+    )
+    p.add_argument("--ip", help="the connecting IP address")
+    p.add_argument("--domain", help="the domain whose SPF record is checked")
+    p.add_argument("--sender", help="MAIL FROM address (default postmaster@DOMAIN)")
+    p.add_argument("--helo", help="HELO/EHLO name (for %%{h} macros)")
+    p.add_argument("--batch", action="store_true", help="read JSON lines from stdin")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    nameservers(p)
+    p.set_defaults(handler=_check_spf)
+
+    p = dsub.add_parser(
+        "check",
+        help="check a domain's MX, SPF, DMARC, PTR, DKIM, MTA-STS and TLS-RPT for a server IP",
+        description="Exit status 0 when every required check passes, 1 otherwise.",
+    )
+    p.add_argument("domain")
+    p.add_argument("--ip", required=True, help="the sending server's IP address")
+    p.add_argument("--hostname", help="the server's hostname (default: the IP's PTR name)")
+    p.add_argument("--dkim-selector", help="check the DKIM key under this selector")
+    p.add_argument("--dkim-key", help="expected DKIM public key (base64 p= value)")
+    p.add_argument("--dkim-algorithm", default="rsa", choices=["rsa", "ed25519"])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    nameservers(p)
+    p.set_defaults(handler=_check)
+
+    p = dsub.add_parser("sweep", help="run the dns.verify sweep once (needs the database)")
+    p.set_defaults(handler=_sweep)

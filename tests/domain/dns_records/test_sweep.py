@@ -1,0 +1,162 @@
+"""The dns.verify sweep against nsd, with real commits (it opens its own transactions)."""
+
+import threading
+import uuid
+
+from sqlalchemy import Engine, select, text
+
+from database.session import session_scope
+from dnsrecords.resolver import Resolver
+from domain.dns_records import service
+from domain.dns_records.model import DnsRecord
+from domain.dns_records.sweep import SweepStats, claim, verify_due
+from domain.events.model import Event
+from domain.inboxes.model import Inbox
+from kit.time import utcnow
+from tests.dnsrecords.zones import new_ip, rsa_public_key, unique_zone
+from tests.domain.dns_records.published import publish_inbox
+from tests.factories import create_inbox, create_server, create_tenant, create_workspace
+from tests.nsd import Nsd, silent_nameserver
+
+
+def make_inboxes(count: int = 1, domain: str | None = None) -> list[uuid.UUID]:
+    domain = domain or unique_zone("sweep")
+    with session_scope() as session:
+        workspace = create_workspace(session, create_tenant(session))
+        server = create_server(session, workspace, hostname=f"mail.{domain}", ip_address=new_ip())
+        ids = [
+            create_inbox(session, workspace, email_address=f"u{i}@{domain}", server=server).id
+            for i in range(count)
+        ]
+        service.generate_for_server(session, server)
+    return ids
+
+
+def publish(nsd: Nsd, inbox_id: uuid.UUID, **options: object) -> None:
+    with session_scope() as session:
+        publish_inbox(session, nsd, inbox_id, **options)
+
+
+def sweep(address: tuple[str, int], **options: float) -> SweepStats:
+    return verify_due(
+        resolver_factory=lambda: Resolver([address], timeout=options.get("timeout", 1.0))
+    )
+
+
+def force_due() -> None:
+    with session_scope() as session:
+        session.execute(text("UPDATE dns_records SET next_check_at = now() - interval '1 second'"))
+
+
+def inbox_state(inbox_id: uuid.UUID) -> tuple[str | None, dict[str, int]]:
+    with session_scope() as session:
+        status = session.get_one(Inbox, inbox_id).status
+        counts: dict[str, int] = {}
+        for event in session.scalars(select(Event).where(Event.subject_id == inbox_id)):
+            counts[event.type] = counts.get(event.type, 0) + 1
+    return status, counts
+
+
+def statuses(inbox_id: uuid.UUID) -> dict[str, str | None]:
+    with session_scope() as session:
+        rows = session.scalars(select(DnsRecord).where(DnsRecord.inbox_id == inbox_id))
+        return {r.purpose: r.verification_status for r in rows}
+
+
+def test_sweep_readies_the_inbox_with_one_event(committed: Engine, nsd: Nsd) -> None:
+    [inbox_id] = make_inboxes()
+    publish(nsd, inbox_id)
+    stats = sweep(nsd.address)
+    assert stats.claimed == 10 and stats.verified == 10 and stats.inboxes_ready == 1
+    assert inbox_state(inbox_id) == ("ready", {"dns_verified": 1})
+
+    assert sweep(nsd.address).claimed == 0  # verified records are not due again for a day
+    force_due()
+    assert sweep(nsd.address).claimed == 10
+    assert inbox_state(inbox_id) == ("ready", {"dns_verified": 1})
+    with session_scope() as session:
+        rows = session.scalars(select(DnsRecord).where(DnsRecord.inbox_id == inbox_id)).all()
+        assert all(r.last_verified_at and r.next_check_at > utcnow() for r in rows)
+
+
+def test_a_regression_records_an_event_and_recovery_readies_again(
+    committed: Engine, nsd: Nsd
+) -> None:
+    [inbox_id] = make_inboxes()
+    publish(nsd, inbox_id)
+    sweep(nsd.address)
+    with session_scope() as session:
+        dkim = session.scalars(
+            select(DnsRecord).where(DnsRecord.inbox_id == inbox_id, DnsRecord.purpose == "dkim")
+        ).one()
+        wrong = f'{dkim.record_name} IN TXT "v=DKIM1; k=rsa; p={rsa_public_key()[:200]}"'
+    publish(nsd, inbox_id, replace={"dkim": wrong})
+    force_due()
+    stats = sweep(nsd.address)
+    assert stats.inboxes_regressed == 1
+    assert statuses(inbox_id)["dkim"] == "mismatch"
+    assert inbox_state(inbox_id) == ("dns_pending", {"dns_verified": 1, "dns_regressed": 1})
+    with session_scope() as session:
+        event = session.scalars(
+            select(Event).where(Event.subject_id == inbox_id, Event.type == "dns_regressed")
+        ).one()
+        assert event.data["records"][0]["purpose"] == "dkim" and "dkim" in event.message
+
+    publish(nsd, inbox_id)
+    force_due()
+    sweep(nsd.address)
+    assert inbox_state(inbox_id) == ("ready", {"dns_verified": 2, "dns_regressed": 1})
+
+
+def test_an_unanswering_nameserver_never_demotes_verified_records(
+    committed: Engine, nsd: Nsd
+) -> None:
+    [ready] = make_inboxes()
+    publish(nsd, ready)
+    sweep(nsd.address)
+    [pending] = make_inboxes()
+    force_due()
+    with silent_nameserver() as address:
+        stats = sweep(address, timeout=0.2)
+    assert stats.errors == 20
+    assert set(statuses(ready).values()) == {"verified"}
+    assert inbox_state(ready) == ("ready", {"dns_verified": 1})
+    assert set(statuses(pending).values()) == {"error"}
+    with session_scope() as session:
+        details = session.scalars(select(DnsRecord.detail).where(DnsRecord.inbox_id == ready)).all()
+        assert all(d and d.startswith("kept verified") and "timeout" in d for d in details)
+
+
+def test_workers_never_claim_the_same_record(committed: Engine) -> None:
+    make_inboxes(3)  # 30 records
+    first_claim: list[set[uuid.UUID]] = []
+    holding, release = threading.Event(), threading.Event()
+
+    def worker_a() -> None:
+        with session_scope() as session:
+            first_claim.append({c.id for c in claim(session, 12, utcnow(), 300)})
+            holding.set()
+            release.wait(10)  # keep the transaction (and its row locks) open
+
+    thread = threading.Thread(target=worker_a)
+    thread.start()
+    assert holding.wait(10)
+    with session_scope() as session:
+        second = {c.id for c in claim(session, 100, utcnow(), 300)}
+    release.set()
+    thread.join()
+    assert len(first_claim[0]) == 12 and len(second) == 18
+    assert not first_claim[0] & second
+    with session_scope() as session:
+        assert claim(session, 100, utcnow(), 300) == []  # claimed rows wait for their lease
+
+
+def test_inboxes_of_one_domain_share_their_lookups(committed: Engine, nsd: Nsd) -> None:
+    [single] = make_inboxes(1)
+    publish(nsd, single)
+    alone = sweep(nsd.address)
+    many = make_inboxes(5)
+    publish(nsd, many[0])
+    shared = sweep(nsd.address)
+    assert shared.claimed == 5 * alone.claimed and shared.verified == shared.claimed
+    assert shared.queries == alone.queries
