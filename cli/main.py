@@ -5,11 +5,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from cli import service, tenants
+from cli import dns, service, tenants
 from kit.errors import PenguinMailsError
 from settings import get_settings
 
-COMMAND_MODULES = [service, tenants]
+COMMAND_MODULES = [service, tenants, dns]
 
 
 def build_parser() -> argparse.ArgumentParser:
