@@ -82,7 +82,7 @@ class ProbeConfig:
     https_port: int = 443
     ca_bundle: Path | None = None
     timeout: float = 10.0
-    concurrency: int = 200
+    concurrency: int = 500
     ssh_connect_timeout: float = 10.0
     disk_path: str = "/var/lib/stalwart"
     queue_page_size: int = 100

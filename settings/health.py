@@ -31,10 +31,11 @@ class HealthSettings(BaseSettings):
         default=10.0, gt=0, description="Upper bound on one check of one server, connect included."
     )
     health_concurrency: int = Field(
-        default=200,
+        default=500,
         ge=1,
         le=5000,
-        description="Checks in flight at once across the sweep (each holds one or a few sockets).",
+        description="Network steps in flight at once across the sweep (one socket each; a hung "
+        "server holds its slots until the timeout, so keep this well above hung servers x 9).",
     )
     health_interval_seconds: float = Field(
         default=300.0, gt=0, description="How often the monitoring.health sweep runs."
