@@ -14,7 +14,7 @@ Hostname = Annotated[
         strip_whitespace=True,
         to_lower=True,
         max_length=253,
-        pattern=r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+        pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
     ),
 ]
 
