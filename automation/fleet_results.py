@@ -49,10 +49,13 @@ def _apply_server(server: VpsServer, out: dict[str, Any]) -> bool:
         server.specs = catalog.specs(server.provider, server.size, server.region)
     if server.monthly_cost is None:
         server.monthly_cost = catalog.monthly_cost(server.provider, server.size, server.region)
-    became_ready = server.status != "ready"
-    server.status = "ready"
-    server.mail_server_status = "running"
-    server.status_reason = None
+    # Only a server this pipeline was building becomes ready here; once it runs, its status
+    # (ready/unreachable) and mail_server_status belong to the health sweep.
+    became_ready = server.status in ("provisioning", "failed")
+    if became_ready:
+        server.status = "ready"
+        server.mail_server_status = "running"
+        server.status_reason = None
     return became_ready
 
 
@@ -103,7 +106,8 @@ def apply_success(
         out = server_out.get(server.name)
         if out is None:
             continue
-        if _apply_server(server, out):
+        became_ready = _apply_server(server, out)
+        if became_ready:
             events.record(
                 session,
                 tenant_id=workspace.tenant_id,
