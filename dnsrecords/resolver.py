@@ -12,12 +12,10 @@ without that type) or an error (timeout, SERVFAIL, REFUSED, ...). CNAMEs are fol
 
 import asyncio
 import ipaddress
-import secrets
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import cast
 
 import dns.asyncquery
 import dns.exception
@@ -30,6 +28,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 
+from dnsrecords.transport import EDNS_PAYLOAD, Channel, encode_question, open_channel
 from kit.errors import ConfigurationError
 
 MAX_CNAME_DEPTH = 8
@@ -123,42 +122,6 @@ def parse_nameservers(spec: str | None) -> list[tuple[str, int]]:
     return servers
 
 
-class _Channel(asyncio.DatagramProtocol):
-    """One connected UDP socket to one nameserver; replies are matched to queries by id."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.DatagramTransport | None = None
-        self.pending: dict[int, tuple[dns.message.Message, asyncio.Future[dns.message.Message]]]
-        self.pending = {}
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        if len(data) < 12:
-            return
-        entry = self.pending.get(int.from_bytes(data[:2], "big"))
-        if entry is None:
-            return
-        query, future = entry
-        try:
-            reply = dns.message.from_wire(data, ignore_trailing=True)
-        except dns.exception.DNSException:
-            return
-        if query.is_response(reply) and not future.done():
-            future.set_result(reply)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port unreachable and the like: the waiting queries time out and are retried.
-        pass
-
-    def new_id(self) -> int:
-        while True:
-            qid = secrets.randbits(16)
-            if qid not in self.pending:
-                return qid
-
-
 @dataclass
 class Stats:
     queries: int = 0
@@ -188,7 +151,7 @@ class Resolver:
         self.use_cache = cache
         self.stats = Stats()
         self._cache: dict[tuple[str, str], asyncio.Future[Answer]] = {}
-        self._channels: dict[tuple[str, int], _Channel] = {}
+        self._channels: dict[tuple[str, int], Channel] = {}
         self._semaphore: asyncio.Semaphore | None = None
 
     @classmethod
@@ -226,9 +189,9 @@ class Resolver:
 
     async def close(self) -> None:
         for channel in self._channels.values():
-            if channel.transport is not None:
-                channel.transport.close()
+            channel.close()
         self._channels.clear()
+        self._semaphore = None
 
     async def __aenter__(self) -> "Resolver":
         return self
@@ -238,14 +201,17 @@ class Resolver:
 
     async def _resolve(self, name: str, rdtype: str, depth: int) -> Answer:
         try:
-            qname = dns.name.from_text(name or ".")
-            qtype = dns.rdatatype.from_text(rdtype)
+            qtype = dns.rdatatype.RdataType.make(rdtype)
         except (dns.exception.DNSException, ValueError):
+            return Answer(name, rdtype, Outcome.ERROR, error=f"unknown record type {rdtype}")
+        question = encode_question(name, qtype)
+        if question is None:
             return Answer(name, rdtype, Outcome.NXDOMAIN, error="not a valid domain name")
-        reply, error = await self._exchange(qname, qtype)
+        reply, error = await self._exchange(name, qtype, question)
         if reply is None:
             self._count(Outcome.ERROR)
             return Answer(name, rdtype, Outcome.ERROR, error=error, canonical=name)
+        qname = reply.question[0].name if reply.question else dns.name.from_text(name)
         answer = self._interpret(name, rdtype, qname, qtype, reply)
         if isinstance(answer, Answer):
             self._count(answer.outcome)
@@ -293,7 +259,7 @@ class Resolver:
         return Answer(name, rdtype, Outcome.NODATA, canonical=canonical)
 
     async def _exchange(
-        self, qname: dns.name.Name, qtype: dns.rdatatype.RdataType
+        self, name: str, qtype: dns.rdatatype.RdataType, question: bytes
     ) -> tuple[dns.message.Message | None, str]:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.concurrency)
@@ -302,7 +268,7 @@ class Resolver:
             for attempt in range(self.attempts):
                 server = self.nameservers[attempt % len(self.nameservers)]
                 try:
-                    reply = await self._udp(server, qname, qtype)
+                    reply = await self._udp(server, question)
                 except TimeoutError:
                     self.stats.timeouts += 1
                     error = f"timeout after {self.timeout:g}s from {server[0]}:{server[1]}"
@@ -312,7 +278,7 @@ class Resolver:
                     continue
                 if reply.flags & dns.flags.TC:
                     try:
-                        reply = await self._tcp(server, qname, qtype)
+                        reply = await self._tcp(server, name, qtype)
                     except (TimeoutError, OSError, dns.exception.DNSException) as exc:
                         error = f"TCP retry of a truncated answer failed: {exc or type(exc)}"
                         continue
@@ -324,42 +290,24 @@ class Resolver:
                 return reply, ""
         return None, error
 
-    async def _channel(self, server: tuple[str, int]) -> _Channel:
+    async def _channel(self, server: tuple[str, int]) -> Channel:
         channel = self._channels.get(server)
         if channel is None:
-            loop = asyncio.get_running_loop()
-            family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
-            _, protocol = await loop.create_datagram_endpoint(
-                _Channel, remote_addr=server, family=family
-            )
-            channel = self._channels.setdefault(server, protocol)
-            if channel is not protocol and protocol.transport is not None:
-                protocol.transport.close()
+            created = await open_channel(server)
+            channel = self._channels.setdefault(server, created)
+            if channel is not created:
+                created.close()
         return channel
 
-    async def _udp(
-        self, server: tuple[str, int], qname: dns.name.Name, qtype: dns.rdatatype.RdataType
-    ) -> dns.message.Message:
+    async def _udp(self, server: tuple[str, int], question: bytes) -> dns.message.Message:
         channel = await self._channel(server)
-        query = dns.message.make_query(qname, qtype)
-        query.id = channel.new_id()
-        future: asyncio.Future[dns.message.Message] = asyncio.get_running_loop().create_future()
-        channel.pending[query.id] = (query, future)
         self.stats.queries += 1
-        try:
-            assert channel.transport is not None
-            channel.transport.sendto(query.to_wire())
-            async with asyncio.timeout(self.timeout):
-                return await future
-        finally:
-            channel.pending.pop(query.id, None)
-            if not future.done():
-                future.cancel()
+        return await channel.ask(question, self.timeout)
 
     async def _tcp(
-        self, server: tuple[str, int], qname: dns.name.Name, qtype: dns.rdatatype.RdataType
+        self, server: tuple[str, int], name: str, qtype: dns.rdatatype.RdataType
     ) -> dns.message.Message:
-        query = dns.message.make_query(qname, qtype)
+        query = dns.message.make_query(name, qtype, use_edns=0, payload=EDNS_PAYLOAD)
         self.stats.queries += 1
         return await dns.asyncquery.tcp(query, server[0], timeout=self.timeout, port=server[1])
 

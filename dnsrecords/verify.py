@@ -9,7 +9,7 @@ from typing import Any
 
 from dnsrecords import checks, plan
 from dnsrecords.checks import Check, Status
-from dnsrecords.resolver import Resolver
+from dnsrecords.resolver import Outcome, Resolver
 
 
 @dataclass(frozen=True)
@@ -124,9 +124,12 @@ async def check_domain(
     """The whole-domain check of `penguinmails dns check`: MX, SPF, DMARC, PTR (+ forward
     confirmation), DKIM when a selector is given, MTA-STS and TLS-RPT as recommendations."""
     domain = domain.rstrip(".").lower()
+    no_ptr = Check(Status.MISSING, f"{ip} has no PTR record and no --hostname was given")
     if hostname is None:
         ptr = await resolver.query(ipaddress.ip_address(ip).reverse_pointer, "PTR")
         hostname = next(iter(ptr.targets()), None)
+        if ptr.outcome is Outcome.ERROR:
+            no_ptr = Check(Status.ERROR, ptr.describe())
     jobs: list[tuple[str, str, bool, asyncio.Future[Check]]] = []
 
     def add(label: str, name: str, required: bool, coro: Coroutine[Any, Any, Check]) -> None:
@@ -158,5 +161,5 @@ async def check_domain(
     )
     results = [(label, name, req, await fut) for label, name, req, fut in jobs]
     if not hostname:
-        results.append(("PTR", ip, True, Check(Status.MISSING, f"{ip} has no PTR record")))
+        results.append(("PTR", ip, True, no_ptr))
     return DomainReport(domain, ip, hostname, results)

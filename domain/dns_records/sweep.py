@@ -67,6 +67,9 @@ class SweepStats:
     batches: int = 0
     queries: int = 0
     seconds: float = 0.0
+    claim_seconds: float = 0.0
+    check_seconds: float = 0.0
+    write_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -98,9 +101,11 @@ def claim(session: Session, limit: int, now: datetime, lease_seconds: int) -> li
 def _write(
     session_factory: SessionFactory, batch: list[_Claimed], results: list[Check], stats: SweepStats
 ) -> None:
+    started = time.perf_counter()
     with session_factory() as session:
         apply_checks(session, [(c.id, c.target.value, c.previous) for c in batch], results)
         settled = settle_inboxes(session, sorted({c.inbox_id for c in batch}))
+    stats.write_seconds += time.perf_counter() - started
     stats.inboxes_ready += settled.ready
     stats.inboxes_regressed += settled.regressed
     for check in results:
@@ -129,12 +134,16 @@ async def _sweep(
 
     try:
         while max_batches is None or stats.batches < max_batches:
+            started = time.perf_counter()
             batch = await asyncio.to_thread(take)
+            stats.claim_seconds += time.perf_counter() - started
             if not batch:
                 break
             stats.batches += 1
             stats.claimed += len(batch)
+            started = time.perf_counter()
             results = await checker.check_all([c.target for c in batch])
+            stats.check_seconds += time.perf_counter() - started
             if writing is not None:
                 await writing
             writing = asyncio.ensure_future(

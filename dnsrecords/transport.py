@@ -1,0 +1,101 @@
+"""UDP transport for the resolver: one connected socket per nameserver carries every query in
+flight, matched to its reply by id and question. Queries are encoded by hand (a fixed header,
+the question, an EDNS0 OPT record) because building a dnspython Message per query costs as
+much as parsing the reply; replies are still parsed by dnspython."""
+
+import asyncio
+import contextlib
+import secrets
+import socket
+import struct
+from typing import cast
+
+import dns.exception
+import dns.message
+
+# EDNS0 with a 1232-byte payload (the DNS flag day 2020 value): DKIM keys fit without TCP.
+EDNS_PAYLOAD = 1232
+_HEADER = struct.pack("!HHHHH", 0x0100, 1, 0, 0, 1)  # RD; one question; one OPT record
+_OPT = b"\x00" + struct.pack("!HHIH", 41, EDNS_PAYLOAD, 0, 0)
+# Hundreds of replies can land at once; the default buffer (~200 KB, a few hundred datagrams)
+# drops them and each drop costs a timeout.
+RECEIVE_BUFFER = 4 * 1024 * 1024
+
+
+def encode_question(name: str, qtype: int) -> bytes | None:
+    """The question section for `name` (plain LDH/underscore labels), or None if the name is
+    not a valid domain name."""
+    out = bytearray()
+    if name and name != ".":
+        for label in name.rstrip(".").split("."):
+            try:
+                raw = label.encode("ascii")
+            except UnicodeEncodeError:
+                return None
+            if not 0 < len(raw) <= 63 or b"\\" in raw:
+                return None
+            out.append(len(raw))
+            out += raw
+    out.append(0)
+    if len(out) > 255:
+        return None
+    return bytes(out) + struct.pack("!HH", qtype, 1)
+
+
+class Channel(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: dict[int, tuple[bytes, asyncio.Future[dns.message.Message]]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        if len(data) < 12 or not data[2] & 0x80:  # too short, or not a response
+            return
+        entry = self.pending.get(int.from_bytes(data[:2], "big"))
+        if entry is None:
+            return
+        question, future = entry
+        if data[12 : 12 + len(question)].lower() != question or future.done():
+            return
+        try:
+            future.set_result(dns.message.from_wire(data, ignore_trailing=True))
+        except dns.exception.DNSException:
+            return
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable and the like: the waiting queries time out and are retried.
+        pass
+
+    async def ask(self, question: bytes, timeout: float) -> dns.message.Message:
+        while True:
+            qid = secrets.randbits(16)
+            if qid not in self.pending:
+                break
+        future: asyncio.Future[dns.message.Message] = asyncio.get_running_loop().create_future()
+        self.pending[qid] = (question.lower(), future)
+        try:
+            assert self.transport is not None
+            self.transport.sendto(qid.to_bytes(2, "big") + _HEADER + question + _OPT)
+            async with asyncio.timeout(timeout):
+                return await future
+        finally:
+            self.pending.pop(qid, None)
+            if not future.done():
+                future.cancel()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def open_channel(server: tuple[str, int]) -> Channel:
+    family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+    sock.setblocking(False)
+    sock.connect(server)
+    _, protocol = await asyncio.get_running_loop().create_datagram_endpoint(Channel, sock=sock)
+    return protocol
