@@ -1,5 +1,6 @@
 """Every ORM model, imported once so Base.metadata is complete (Alembic, tests)."""
 
+from automation.sandbox.model import SandboxStack
 from domain.dns_records.model import DnsRecord
 from domain.events.model import Event
 from domain.health.model import HealthCheckResult, HealthCheckState
@@ -22,6 +23,7 @@ __all__ = [
     "Inbox",
     "MailDomain",
     "Operation",
+    "SandboxStack",
     "Tenant",
     "VpsServer",
     "WebhookAttempt",

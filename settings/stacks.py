@@ -1,7 +1,68 @@
-"""Pulumi engines and the operations queue."""
+"""Pulumi engines: where the live engine keeps state, and what the sandbox simulates."""
 
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
 
 class StackSettings(BaseSettings):
-    pass
+    pulumi_command: str = Field(
+        default="pulumi",
+        description="The Pulumi CLI the live engine runs: a name looked up on PATH, or a path.",
+    )
+    pulumi_backend_url: str | None = Field(
+        default=None,
+        description=(
+            "Pulumi state backend for live stacks (file://, s3://, https://api.pulumi.com, ...). "
+            "Unset: PULUMI_BACKEND_URL from the environment, else file://DATA_DIR/pulumi/state."
+        ),
+    )
+    pulumi_config_passphrase: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Passphrase of the passphrase secrets provider that encrypts live stacks' secret "
+            "config and state. Unset: derived from SECRET_KEY (so rotating that key needs this "
+            "set to the old derived value first; see docs/stacks.md)."
+        ),
+    )
+    pulumi_home: Path | None = Field(
+        default=None,
+        description="PULUMI_HOME for the live engine (plugins). Unset: DATA_DIR/pulumi/home.",
+    )
+    pulumi_work_root: Path | None = Field(
+        default=None,
+        description=(
+            "Directory holding one work dir per live stack. Unset: DATA_DIR/pulumi/workspaces."
+        ),
+    )
+    pulumi_plugins: str | None = Field(
+        default=None,
+        description=(
+            "Provider plugins installed once at start, as name=version pairs separated by "
+            "commas. Unset: hcloud and command at the versions of the installed Python SDKs."
+        ),
+    )
+    sandbox_ipv4_ranges: str = Field(
+        default="192.0.2.0/24,198.51.100.0/24,203.0.113.0/24",
+        description=(
+            "Comma-separated IPv4 networks the sandbox engine hands out server addresses from "
+            "(default: the three documentation ranges of RFC 5737, 762 addresses per stack)."
+        ),
+    )
+    sandbox_ipv6_range: str = Field(
+        default="2001:db8::/32",
+        description="IPv6 network the sandbox engine carves one /64 per server from (RFC 3849).",
+    )
+    stalwart_version: str = Field(
+        default="v0.15.5",
+        description="Stalwart release every workspace's servers are pinned to (v0.12.x-v0.15.x).",
+    )
+    hetzner_token: SecretStr | None = Field(
+        default=None,
+        description="Hetzner Cloud API token for live workspaces with Hetzner servers.",
+    )
+    hostwinds_api_key: SecretStr | None = Field(
+        default=None,
+        description="Hostwinds API key for live workspaces with Hostwinds servers.",
+    )

@@ -1,0 +1,227 @@
+"""`SandboxEngine`: the `stacks/` program under Pulumi's mock runtime.
+
+Concurrency, measured: two mocked programs running at once in one process hang (the runtime
+keeps per-program state in module globals next to its context variables), while runs one after
+another each in a fresh thread are fine. So every evaluation runs in its own new thread (a fresh
+context and event loop) under one process-wide lock; callers on different stacks may call from any
+number of threads and simply queue for the evaluation, which takes milliseconds per resource.
+Different processes and machines run in parallel: their only shared state is Postgres."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from typing import Any
+
+from automation.engine import EventCallback, ResourceChange, StackResult, summarize
+from automation.errors import EngineError, StackConfigError
+from automation.sandbox.simulate import AddressPool, SimulatedCloud, rank
+from automation.sandbox.state import MemoryStore, PostgresStore, StackState, StateStore
+from stacks.config import ConfigError, FleetConfig
+
+PROJECT = "penguinmails"
+_EVALUATION = threading.Lock()
+
+
+def _default_digest_key() -> bytes:
+    from kit.secret_key import resolve_secret_key
+    from settings import get_settings
+
+    return hashlib.sha256(
+        b"penguinmails-sandbox:" + resolve_secret_key(get_settings()).encode()
+    ).digest()
+
+
+class SandboxEngine:
+    name = "sandbox"
+
+    def __init__(
+        self,
+        store: StateStore | None = None,
+        *,
+        ipv4_ranges: list[str] | None = None,
+        ipv6_range: str | None = None,
+        digest_key: bytes | None = None,
+    ) -> None:
+        if ipv4_ranges is None or ipv6_range is None:
+            from settings import get_settings
+
+            settings = get_settings()
+            ipv4_ranges = ipv4_ranges or settings.sandbox_ipv4_ranges.split(",")
+            ipv6_range = ipv6_range or settings.sandbox_ipv6_range
+        self.store: StateStore = store if store is not None else PostgresStore()
+        self.ipv4_ranges = ipv4_ranges
+        self.ipv6_range = ipv6_range
+        self._digest_key = digest_key
+
+    @classmethod
+    def in_memory(cls, **kwargs: Any) -> SandboxEngine:
+        return cls(MemoryStore(), digest_key=b"in-memory", **kwargs)
+
+    @property
+    def digest_key(self) -> bytes:
+        if self._digest_key is None:
+            self._digest_key = _default_digest_key()
+        return self._digest_key
+
+    # The Engine interface --------------------------------------------------------------------
+
+    def preview(
+        self, stack_name: str, config: FleetConfig, on_event: EventCallback | None = None
+    ) -> StackResult:
+        return self._evaluate(stack_name, config, on_event, save=False)
+
+    def up(
+        self, stack_name: str, config: FleetConfig, on_event: EventCallback | None = None
+    ) -> StackResult:
+        return self._evaluate(stack_name, config, on_event, save=True)
+
+    def refresh(
+        self, stack_name: str, config: FleetConfig, on_event: EventCallback | None = None
+    ) -> StackResult:
+        # Simulated resources never drift: a refresh finds everything as it was.
+        state = self.store.load(stack_name)
+        result = StackResult(summary=summarize([], len(state.resources)), outputs=state.outputs)
+        _emit(result, on_event, f"refresh: {len(state.resources)} resources unchanged")
+        return result
+
+    def destroy(
+        self, stack_name: str, config: FleetConfig, on_event: EventCallback | None = None
+    ) -> StackResult:
+        state = self.store.load(stack_name)
+        changes = [
+            ResourceChange("delete", r["type"], r["name"])
+            for r in sorted(
+                state.resources.values(), key=lambda r: rank(r["type"], r["name"]), reverse=True
+            )
+        ]
+        result = StackResult(changes=changes, summary=summarize(changes, 0), outputs={})
+        for change in changes:
+            _emit(result, on_event, f"- {change.op} {change.type} {change.name}")
+        if state.version:
+            self.store.drop(stack_name, state.version)
+        _emit(result, on_event, f"destroy: {len(changes)} deleted")
+        return result
+
+    def outputs(self, stack_name: str) -> dict[str, Any]:
+        return self.store.load(stack_name).outputs
+
+    # The run -----------------------------------------------------------------------------------
+
+    def _evaluate(
+        self, stack_name: str, config: FleetConfig, on_event: EventCallback | None, *, save: bool
+    ) -> StackResult:
+        prior = self.store.load(stack_name)  # its own short transaction, closed before the run
+        taken = {
+            str(v)
+            for r in prior.resources.values()
+            for k, v in r.get("outputs", {}).items()
+            if k in ("ipv4Address", "ipv6Address", "main_ip", "ipv6")
+        }
+        cloud = SimulatedCloud(
+            stack_name=stack_name,
+            prior=prior,
+            digest_key=self.digest_key,
+            pool=AddressPool(self.ipv4_ranges, self.ipv6_range, taken),
+            next_id=prior.next_id,
+        )
+        started = time.perf_counter()
+        outputs = run_program(stack_name, config, cloud)
+        elapsed = time.perf_counter() - started
+
+        kept = [cloud.resources[k] for k in cloud.resources]
+        steps = sorted(cloud.steps, key=lambda s: rank(s.type, s.name))
+        changes = [ResourceChange(s.op, s.type, s.name) for s in steps if s.op != "same"]  # type: ignore[arg-type]
+        gone = sorted(
+            (r for k, r in prior.resources.items() if k not in cloud.resources),
+            key=lambda r: rank(r["type"], r["name"]),
+            reverse=True,
+        )
+        changes += [ResourceChange("delete", r["type"], r["name"]) for r in gone]
+        same = sum(1 for s in steps if s.op == "same")
+        result = StackResult(changes=changes, summary=summarize(changes, same), outputs=outputs)
+        verb = "up" if save else "preview"
+        for change in changes:
+            mark = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}[change.op]
+            _emit(result, on_event, f"{mark} {change.op} {change.type} {change.name}")
+        if save:
+            self.store.save(
+                stack_name,
+                StackState(
+                    version=prior.version,
+                    next_id=cloud.next_id,
+                    resources={f"{r['type']}::{r['name']}": r for r in kept},
+                    outputs=outputs,
+                ),
+            )
+        counts = ", ".join(f"{n} {op}" for op, n in result.summary.items() if n)
+        _emit(
+            result,
+            on_event,
+            f"{verb}: {len(kept)} resources evaluated in {elapsed:.2f}s ({counts or 'nothing'})",
+        )
+        return result
+
+
+def _emit(result: StackResult, on_event: EventCallback | None, line: str) -> None:
+    result.log.append(line)
+    if on_event is not None:
+        on_event(line)
+
+
+def run_program(stack_name: str, config: FleetConfig, cloud: SimulatedCloud) -> dict[str, Any]:
+    """Evaluate the fleet program against `cloud` in a fresh thread; return its outputs."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["outputs"] = _evaluate_in_thread(stack_name, config, cloud)
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    with _EVALUATION:
+        thread = threading.Thread(target=target, name=f"sandbox-{stack_name}", daemon=True)
+        thread.start()
+        thread.join()
+    error = box.get("error")
+    if isinstance(error, ConfigError):
+        raise StackConfigError(str(error), field=error.key) from error
+    if cloud.errors:
+        raise EngineError("sandbox evaluation failed: " + "; ".join(cloud.errors[:3]))
+    if error is not None:
+        raise EngineError(f"the stack program failed: {error}") from error
+    outputs: dict[str, Any] = box["outputs"]
+    return outputs
+
+
+def _evaluate_in_thread(
+    stack_name: str, config: FleetConfig, cloud: SimulatedCloud
+) -> dict[str, Any]:
+    import asyncio
+
+    import pulumi
+    from pulumi.runtime import set_all_config, set_mocks
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    from stacks.program import fleet
+
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    # Through stack config and back, exactly as `pulumi up` feeds the program.
+    rendered = config.to_stack_config()
+    set_all_config(
+        {k: v.value for k, v in rendered.items()}, [k for k, v in rendered.items() if v.secret]
+    )
+    set_mocks(cloud, project=PROJECT, stack=stack_name, preview=False)
+    captured: dict[str, Any] = {}
+
+    def program() -> None:
+        outputs = fleet(FleetConfig.from_pulumi())
+        pulumi.Output.from_input(outputs).apply(captured.update)
+
+    try:
+        _sync_await(run_pulumi_func(program))
+    finally:
+        asyncio.get_event_loop().close()
+    return captured

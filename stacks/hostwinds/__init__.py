@@ -1,0 +1,1 @@
+"""Hostwinds servers: no Pulumi provider exists, so a dynamic provider over its HTTP API."""
