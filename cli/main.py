@@ -5,11 +5,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from cli import dns, service, tenants
+from cli import dns, service, stack, tenants
 from kit.errors import PenguinMailsError
 from settings import get_settings
 
-COMMAND_MODULES = [service, tenants, dns]
+COMMAND_MODULES = [service, tenants, dns, stack]
 
 
 def build_parser() -> argparse.ArgumentParser:

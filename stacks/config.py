@@ -203,6 +203,8 @@ class FleetConfig:
             key = f"{NS}:domains[{i}]"
             obj = _obj(item, key, {"name", "dkimSelector", "dkimPublicKey", "dkimAlgorithm"})
             name = _req_str(obj.get("name"), f"{key}.name").lower()
+            if not _HOST.match(name):
+                raise ConfigError(f"{key}.name", f"{name!r} is not a domain name")
             private = dkim_keys.get(name)
             if not isinstance(private, str) or not private.strip():
                 raise ConfigError(f'{NS}:dkimPrivateKeys["{name}"]', "missing (a PEM private key)")
@@ -221,6 +223,8 @@ class FleetConfig:
             key = f"{NS}:mailboxes[{i}]"
             obj = _obj(item, key, {"address", "displayName", "server", "quotaMb"})
             address = _req_str(obj.get("address"), f"{key}.address").lower()
+            if not _is_email(address):
+                raise ConfigError(f"{key}.address", f"{address!r} is not an email address")
             password = passwords.get(address)
             if not isinstance(password, str):
                 raise ConfigError(f'{NS}:mailboxPasswords["{address}"]', "missing")

@@ -12,13 +12,16 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automation.engine import EventCallback, ResourceChange, StackResult, summarize
 from automation.errors import EngineError, StackConfigError
 from automation.sandbox.simulate import AddressPool, SimulatedCloud, rank
 from automation.sandbox.state import MemoryStore, PostgresStore, StackState, StateStore
 from stacks.config import ConfigError, FleetConfig
+
+if TYPE_CHECKING:
+    from pulumi.runtime import Mocks
 
 PROJECT = "penguinmails"
 _EVALUATION = threading.Lock()
@@ -170,8 +173,9 @@ def _emit(result: StackResult, on_event: EventCallback | None, line: str) -> Non
         on_event(line)
 
 
-def run_program(stack_name: str, config: FleetConfig, cloud: SimulatedCloud) -> dict[str, Any]:
-    """Evaluate the fleet program against `cloud` in a fresh thread; return its outputs."""
+def run_program(stack_name: str, config: FleetConfig, cloud: Mocks) -> dict[str, Any]:
+    """Evaluate the fleet program against `cloud` (any Mocks; a `SimulatedCloud` here) in a
+    fresh thread, one evaluation per process at a time; return the program's outputs."""
     box: dict[str, Any] = {}
 
     def target() -> None:
@@ -187,17 +191,16 @@ def run_program(stack_name: str, config: FleetConfig, cloud: SimulatedCloud) -> 
     error = box.get("error")
     if isinstance(error, ConfigError):
         raise StackConfigError(str(error), field=error.key) from error
-    if cloud.errors:
-        raise EngineError("sandbox evaluation failed: " + "; ".join(cloud.errors[:3]))
+    errors: list[str] = getattr(cloud, "errors", [])
+    if errors:
+        raise EngineError("sandbox evaluation failed: " + "; ".join(errors[:3]))
     if error is not None:
         raise EngineError(f"the stack program failed: {error}") from error
     outputs: dict[str, Any] = box["outputs"]
     return outputs
 
 
-def _evaluate_in_thread(
-    stack_name: str, config: FleetConfig, cloud: SimulatedCloud
-) -> dict[str, Any]:
+def _evaluate_in_thread(stack_name: str, config: FleetConfig, cloud: Mocks) -> dict[str, Any]:
     import asyncio
 
     import pulumi

@@ -42,6 +42,7 @@ class HostwindsProvider(ResourceProvider):
     """Stateless: every call builds its client from the resource's own (secret) inputs."""
 
     client_url: str | None = None  # tests point it at a local server
+    poll_delay: float = 10.0  # seconds between status polls while a new instance boots
 
     def _client(self, props: dict[str, Any]) -> HostwindsClient:
         if self.client_url:
@@ -71,7 +72,7 @@ class HostwindsProvider(ResourceProvider):
                 hostname=str(props["hostname"]),
                 ssh_key=str(props["ssh_key"]),
             )
-            instance = client.wait_active(service_id)
+            instance = client.wait_active(service_id, delay=self.poll_delay)
         except HostwindsError as exc:
             raise Exception(str(exc)) from None  # the API's own message, no traceback noise
         return CreateResult(service_id, _outputs(props, service_id, instance))

@@ -1,0 +1,111 @@
+"""Stalwart on every server: install, domains with DKIM, one account per mailbox; secrets only
+ever on stdin, never in a command line."""
+
+import json
+
+import pytest
+
+from stacks.config import DEFAULT_STALWART_VERSION
+from tests.stacks.fleet import (
+    ADMIN_PASSWORD,
+    DKIM_PRIVATE,
+    MAILBOX_PASSWORD,
+    SSH_PRIVATE,
+    domain,
+    evaluate,
+    fleet_config,
+    mailbox,
+    server,
+)
+
+COMMAND = "command:remote:Command"
+
+
+@pytest.fixture(scope="module")
+def run():  # type: ignore[no-untyped-def]
+    config = fleet_config(
+        servers=(
+            server("mx1"),
+            server("mx2", provider="existing"),
+            server("mx3", provider="hostwinds"),
+        ),
+        domains=(domain("example.com"), domain("example.org")),
+        mailboxes=(
+            mailbox("sales@example.com", "mx1", quota_mb=512),
+            mailbox("ops@example.org", "mx1"),
+            mailbox("info@example.com", "mx2", display_name="Info desk"),
+        ),
+    )
+    return evaluate(config)
+
+
+def test_one_install_per_server_pinned_with_hostname(run) -> None:  # type: ignore[no-untyped-def]
+    installs = {c.name: c for c in run.recorder.of_type(COMMAND) if c.name.endswith("-stalwart")}
+    assert set(installs) == {"mx1-stalwart", "mx2-stalwart", "mx3-stalwart"}
+    for name, command in installs.items():
+        create = command.input("create")
+        assert f"PM_VERSION={DEFAULT_STALWART_VERSION}" in create
+        assert f"PM_HOSTNAME={name.split('-')[0]}.mail.example.net" in create
+        assert "tls-alpn-01" in create  # ACME for the hostname
+        assert command.input("update") == create  # a changed pin re-runs it in place
+
+
+def test_domains_on_every_server_with_their_dkim_selector(run) -> None:  # type: ignore[no-untyped-def]
+    domains = [c for c in run.recorder.of_type(COMMAND) if "-domain-" in c.name]
+    assert sorted(c.name for c in domains) == sorted(
+        f"{s}-domain-{d}" for s in ("mx1", "mx2", "mx3") for d in ("example.com", "example.org")
+    )
+    for command in domains:
+        assert '"selector": "pm1"' in command.input("create")
+        assert "delete-domain" in command.input("delete")
+        assert json.loads(command.input("stdin"))["dkim_private_key"] == DKIM_PRIVATE
+
+
+def test_one_account_per_mailbox_on_its_server(run) -> None:  # type: ignore[no-untyped-def]
+    accounts = {c.name: c for c in run.recorder.of_type(COMMAND) if c.name.startswith("account-")}
+    assert set(accounts) == {
+        "account-sales@example.com",
+        "account-ops@example.org",
+        "account-info@example.com",
+    }
+    sales = accounts["account-sales@example.com"]
+    assert '"quota_mb": 512' in sales.input("create")
+    assert "delete-account" in sales.input("delete")
+    assert sales.input("connection")["host"] == run.outputs["servers"]["mx1"]["ipv4"]
+    info = accounts["account-info@example.com"]
+    assert info.input("connection")["host"] == "198.51.100.7"
+    assert '"display_name": "Info desk"' in info.input("create")
+    assert json.loads(sales.input("stdin")) == {
+        "admin_password": ADMIN_PASSWORD,
+        "password": MAILBOX_PASSWORD,
+    }
+
+
+def test_secrets_are_secret_and_never_on_a_command_line(run) -> None:  # type: ignore[no-untyped-def]
+    commands = run.recorder.of_type(COMMAND)
+    assert commands
+    for command in commands:
+        assert command.is_secret("stdin"), command.name
+        assert command.input("connection")["privateKey"] == SSH_PRIVATE
+        assert command.is_secret("connection") or _nested_secret(command.inputs["connection"])
+        for field in ("create", "update", "delete"):
+            text = command.input(field) or ""
+            for secret in (ADMIN_PASSWORD, MAILBOX_PASSWORD, SSH_PRIVATE, "BEGIN PRIVATE KEY"):
+                assert secret not in text, (command.name, field)
+
+
+def test_commands_are_replaced_with_their_machine(run) -> None:  # type: ignore[no-untyped-def]
+    accounts = {c.name: c for c in run.recorder.of_type(COMMAND)}
+    server_id = run.outputs["servers"]["mx1"]["provider_id"]
+    assert accounts["account-sales@example.com"].input("triggers") == [server_id]
+    assert accounts["mx1-stalwart"].input("triggers") == [server_id]
+
+
+def _nested_secret(value: object) -> bool:
+    from pulumi.runtime.rpc import is_rpc_secret
+
+    if is_rpc_secret(value):
+        return True
+    if isinstance(value, dict):
+        return any(_nested_secret(v) for v in value.values())
+    return False
