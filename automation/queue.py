@@ -228,9 +228,11 @@ def _finish(
             op.finished_at = utcnow()
             op.error = None
             op.resource_changes = [c.as_dict() for c in result.changes]
-            op.summary = {"changes": dict(result.summary), "worker": worker_id}
+            summary: dict[str, object] = {"changes": dict(result.summary), "worker": worker_id}
             if op.kind in ("up", "refresh"):
-                op.summary["steps"] = apply_success(session, workspace, op, result)
+                summary["steps"] = apply_success(session, workspace, op, result)
+            # Assigned whole, after the pipeline's flushes: JSONB is not mutation-tracked.
+            op.summary = summary
             return
         assert error is not None
         message = str(error) or error.__class__.__name__

@@ -28,7 +28,9 @@ from tests.factories import (
 )
 
 
-def _fleet(provisioning: bool = True) -> tuple[uuid.UUID, uuid.UUID]:
+def _fleet(
+    provisioning: bool = True, address: str = "sales@example.com"
+) -> tuple[uuid.UUID, uuid.UUID]:
     with session_scope() as s:
         tenant = create_tenant(s)
         ws = create_workspace(s, tenant)
@@ -40,7 +42,7 @@ def _fleet(provisioning: bool = True) -> tuple[uuid.UUID, uuid.UUID]:
             status="provisioning" if provisioning else "ready",
             mail_server_status="not_configured",
         )
-        create_inbox(s, ws, email_address="sales@example.com", server=server)
+        create_inbox(s, ws, email_address=address, server=server)
         operations.enqueue(s, ws, "up", reason="test")
         # Due now: tests don't wait out the coalescing window.
         s.execute(text("UPDATE operations SET run_after = now() - interval '1 second'"))
@@ -86,8 +88,8 @@ def test_claim_skips_stacks_with_a_running_operation(committed: Engine) -> None:
 
 
 def test_two_workers_never_claim_the_same_operation(committed: Engine) -> None:
-    for _ in range(2):
-        _fleet()
+    for i in range(2):
+        _fleet(address=f"sales{i}@example.com")
     with session_scope() as a, session_scope() as b:
         first = queue.claim(a, "w1")
         second = queue.claim(b, "w2")  # SKIP LOCKED: w1's row is invisible to w2

@@ -21,16 +21,16 @@ pytestmark = pytest.mark.slow
 
 
 def _env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return base_env(
-        PENGUINMAILS_DATABASE_URL=database_url,
-        PENGUINMAILS_SECRET_KEY=os.environ["PENGUINMAILS_SECRET_KEY"],
-        PENGUINMAILS_DATA_DIR=str(tmp_path),
-        PENGUINMAILS_POLL_INTERVAL_SECONDS="0.05",
-        PENGUINMAILS_COALESCE_SECONDS="0.2",
+    settings = {
+        "PENGUINMAILS_DATABASE_URL": database_url,
+        "PENGUINMAILS_SECRET_KEY": os.environ["PENGUINMAILS_SECRET_KEY"],
+        "PENGUINMAILS_DATA_DIR": str(tmp_path),
+        "PENGUINMAILS_POLL_INTERVAL_SECONDS": "0.05",
+        "PENGUINMAILS_COALESCE_SECONDS": "0.2",
         # DNS sweeps would query the outside world for example domains: keep them local.
-        PENGUINMAILS_DNS_NAMESERVERS="127.0.0.1:9",
-        **extra,
-    )
+        "PENGUINMAILS_DNS_NAMESERVERS": "127.0.0.1:9",
+    }
+    return base_env(**{**settings, **extra})
 
 
 @contextmanager
