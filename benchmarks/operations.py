@@ -44,10 +44,16 @@ def _seed(n: int) -> None:
             if template is None:
                 template = create_mail_domain(s, ws, f"d{i}.example")
             else:  # one RSA key for all: key generation is not what is measured
-                s.add(MailDomain(tenant_id=tenant.id, workspace_id=ws.id, name=f"d{i}.example",
-                                 dkim_selector=template.dkim_selector,
-                                 dkim_public_key=template.dkim_public_key,
-                                 dkim_private_key_encrypted=template.dkim_private_key_encrypted))
+                s.add(
+                    MailDomain(
+                        tenant_id=tenant.id,
+                        workspace_id=ws.id,
+                        name=f"d{i}.example",
+                        dkim_selector=template.dkim_selector,
+                        dkim_public_key=template.dkim_public_key,
+                        dkim_private_key_encrypted=template.dkim_private_key_encrypted,
+                    )
+                )
             server = create_server(s, ws, status="provisioning")
             create_inbox(s, ws, email_address=f"u{i}@d{i}.example", server=server)
             operations.enqueue(s, ws, "up")
