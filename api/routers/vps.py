@@ -19,17 +19,21 @@ router = APIRouter(tags=["vps"])
 def _read(
     session: Session,
     server: VpsServer,
+    engine: str,
     counts: dict[uuid.UUID, int] | None = None,
     with_health: bool = False,
 ) -> VpsRead:
-    workspace = workspaces.get(session, server.tenant_id, server.workspace_id)
     counts = counts if counts is not None else service.inbox_counts(session, [server.id])
     read = VpsRead.model_validate(server)
-    read.engine = workspace.engine
+    read.engine = engine
     read.inbox_count = counts.get(server.id, 0)
     if with_health:
         read.health = service.latest_health(session, server.id)
     return read
+
+
+def _engine_of(session: Session, server: VpsServer) -> str:
+    return workspaces.get(session, server.tenant_id, server.workspace_id).engine
 
 
 class VpsAccepted(VpsRead):
@@ -54,7 +58,7 @@ def create_vps(
         workspace = workspaces.lock(session, key.tenant_id, workspace_id)
         server = service.create(session, workspace, body)
         op = operations.enqueue(session, workspace, "up", reason=f"add server {server.hostname}")
-        read = _read(session, server, {})
+        read = _read(session, server, workspace.engine, {})
         return 202, VpsAccepted(**read.model_dump(), operation_id=op.id).model_dump(mode="json")
 
     return respond(session, key, idempotency_key, request, body, produce)
@@ -64,13 +68,13 @@ def create_vps(
 def list_vps(
     workspace_id: uuid.UUID, session: SessionDep, key: CurrentKey, page: PageDep
 ) -> PageOf[VpsRead]:
-    workspaces.get(session, key.tenant_id, workspace_id)
+    workspace = workspaces.get(session, key.tenant_id, workspace_id)
     rows, total = service.list_page(
         session, key.tenant_id, workspace_id, limit=page.limit, offset=page.offset
     )
     counts = service.inbox_counts(session, [s.id for s in rows])
     return PageOf[VpsRead](
-        items=[_read(session, s, counts) for s in rows],
+        items=[_read(session, s, workspace.engine, counts) for s in rows],
         total=total,
         limit=page.limit,
         offset=page.offset,
@@ -79,7 +83,8 @@ def list_vps(
 
 @router.get("/vps/{vps_id}", response_model=VpsRead)
 def get_vps(vps_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> VpsRead:
-    return _read(session, service.get(session, key.tenant_id, vps_id), with_health=True)
+    server = service.get(session, key.tenant_id, vps_id)
+    return _read(session, server, _engine_of(session, server), with_health=True)
 
 
 @router.delete("/vps/{vps_id}", status_code=status.HTTP_202_ACCEPTED, response_model=VpsAccepted)
@@ -87,7 +92,7 @@ def delete_vps(vps_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> JSONR
     server = service.mark_for_deletion(session, key.tenant_id, vps_id)
     workspace = workspaces.get(session, key.tenant_id, server.workspace_id)
     op = operations.enqueue(session, workspace, "up", reason=f"remove server {server.hostname}")
-    read = _read(session, server)
+    read = _read(session, server, workspace.engine)
     return JSONResponse(
         VpsAccepted(**read.model_dump(), operation_id=op.id).model_dump(mode="json"),
         status_code=202,
