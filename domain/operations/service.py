@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -56,7 +56,10 @@ def enqueue(
         )
         .on_conflict_do_nothing(
             index_elements=["workspace_id"],
-            index_where=(Operation.status == "queued") & (Operation.kind == "up"),
+            # Literal SQL, not bound parameters: once psycopg prepares the statement (after 5
+            # runs on a connection), Postgres cannot match a parameterised predicate to the
+            # partial index and refuses the ON CONFLICT.
+            index_where=text("status = 'queued' AND kind = 'up'"),
         )
     )
     op = session.scalars(

@@ -63,6 +63,16 @@ def test_ups_coalesce_into_one_queued_operation(session: Session) -> None:
     assert len(_ops(session, ws.id)) == 2
 
 
+def test_enqueue_keeps_working_once_the_statement_is_prepared(session: Session) -> None:
+    # psycopg prepares a statement on its 5th run on a connection; the ON CONFLICT must still
+    # find the partial unique index then.
+    tenant = create_tenant(session)
+    for _ in range(12):
+        ws = create_workspace(session, tenant)
+        first = operations.enqueue(session, ws, "up")
+        assert operations.enqueue(session, ws, "up").id == first.id
+
+
 def test_postgres_refuses_two_running_operations_on_one_stack(session: Session) -> None:
     ws = create_workspace(session, create_tenant(session))
     a = operations.enqueue(session, ws, "up")
