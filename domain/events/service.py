@@ -3,9 +3,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.orm import Session
 
+from database.pagination import paginate
 from domain.events.model import Event
 
 
@@ -54,12 +55,11 @@ def list_page(
         conditions.append(Event.workspace_id == workspace_id)
     if since is not None:
         conditions.append(Event.created_at >= since)
-    total = session.scalar(select(func.count()).select_from(Event).where(*conditions)) or 0
-    rows = session.scalars(
-        select(Event)
-        .where(*conditions)
-        .order_by(Event.created_at.desc(), Event.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return rows, total
+    return paginate(
+        session,
+        Event,
+        conditions,
+        order_by=(Event.created_at.desc(), Event.id),
+        limit=limit,
+        offset=offset,
+    )

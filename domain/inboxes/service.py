@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from database.pagination import paginate
 from domain.inboxes.model import Inbox
 from domain.inboxes.schemas import Credentials, Endpoint, InboxCreate, InboxUpdate
 from domain.mail_domains import service as mail_domains
@@ -94,11 +95,14 @@ def list_page(
     where = [Inbox.tenant_id == tenant_id, Inbox.workspace_id == workspace_id]
     if status:
         where.append(Inbox.status == status)
-    total = session.scalar(select(func.count()).select_from(Inbox).where(*where)) or 0
-    rows = session.scalars(
-        select(Inbox).where(*where).order_by(Inbox.created_at, Inbox.id).limit(limit).offset(offset)
-    ).all()
-    return rows, total
+    return paginate(
+        session,
+        Inbox,
+        where,
+        order_by=(Inbox.created_at, Inbox.id),
+        limit=limit,
+        offset=offset,
+    )
 
 
 def update(

@@ -6,10 +6,11 @@ import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from database.pagination import paginate
 from domain.operations.model import Operation
 from domain.workspaces.model import Workspace
 from kit.errors import Conflict, NotFound, ValidationFailed
@@ -93,15 +94,14 @@ def list_page(
     where = [Operation.tenant_id == tenant_id, Operation.workspace_id == workspace_id]
     if status:
         where.append(Operation.status == status)
-    total = session.scalar(select(func.count()).select_from(Operation).where(*where)) or 0
-    rows = session.scalars(
-        select(Operation)
-        .where(*where)
-        .order_by(Operation.created_at.desc(), Operation.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return rows, total
+    return paginate(
+        session,
+        Operation,
+        where,
+        order_by=(Operation.created_at.desc(), Operation.id),
+        limit=limit,
+        offset=offset,
+    )
 
 
 def cancel(session: Session, tenant_id: uuid.UUID, operation_id: uuid.UUID) -> Operation:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from database.pagination import paginate
 from domain.inboxes.model import Inbox
 from domain.servers.model import VpsServer
 from domain.servers.schemas import VpsCreate
@@ -160,16 +161,15 @@ def inbox_counts(session: Session, server_ids: Sequence[uuid.UUID]) -> dict[uuid
 def list_page(
     session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID, *, limit: int, offset: int
 ) -> tuple[Sequence[VpsServer], int]:
-    where = (VpsServer.tenant_id == tenant_id, VpsServer.workspace_id == workspace_id)
-    total = session.scalar(select(func.count()).select_from(VpsServer).where(*where)) or 0
-    rows = session.scalars(
-        select(VpsServer)
-        .where(*where)
-        .order_by(VpsServer.created_at, VpsServer.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return rows, total
+    where = [VpsServer.tenant_id == tenant_id, VpsServer.workspace_id == workspace_id]
+    return paginate(
+        session,
+        VpsServer,
+        where,
+        order_by=(VpsServer.created_at, VpsServer.id),
+        limit=limit,
+        offset=offset,
+    )
 
 
 def mark_for_deletion(session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID) -> VpsServer:

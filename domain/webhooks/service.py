@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
+from database.pagination import paginate
 from domain.events.model import Event
 from domain.webhooks import signing
 from domain.webhooks.model import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -74,15 +75,14 @@ def list_page(
     session: Session, tenant_id: uuid.UUID, *, limit: int, offset: int
 ) -> tuple[Sequence[WebhookEndpoint], int]:
     where = WebhookEndpoint.tenant_id == tenant_id
-    total = session.scalar(select(func.count()).select_from(WebhookEndpoint).where(where)) or 0
-    rows = session.scalars(
-        select(WebhookEndpoint)
-        .where(where)
-        .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return rows, total
+    return paginate(
+        session,
+        WebhookEndpoint,
+        [where],
+        order_by=(WebhookEndpoint.created_at, WebhookEndpoint.id),
+        limit=limit,
+        offset=offset,
+    )
 
 
 def delete(session: Session, tenant_id: uuid.UUID, endpoint_id: uuid.UUID) -> None:

@@ -4,32 +4,17 @@ another tenant's workspace is simply not found."""
 import uuid
 from collections.abc import Sequence
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from database.pagination import paginate
 from domain.inboxes.model import Inbox
 from domain.servers.model import VpsServer
 from domain.workspaces.model import Workspace
 from domain.workspaces.schemas import WorkspaceCreate
 from kit.errors import Conflict, NotFound
 from kit.secrets import new_password
-
-
-def _ssh_keypair() -> tuple[str, str]:
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        .decode()
-    )
-    return public, private
+from kit.sshkeys import new_keypair
 
 
 def create(session: Session, tenant_id: uuid.UUID, data: WorkspaceCreate) -> Workspace:
@@ -39,7 +24,7 @@ def create(session: Session, tenant_id: uuid.UUID, data: WorkspaceCreate) -> Wor
     if taken:
         raise Conflict(f"a workspace named {data.name!r} already exists", field="name")
     workspace_id = uuid.uuid4()
-    public, private = _ssh_keypair()
+    public, private = new_keypair()
     workspace = Workspace(
         id=workspace_id,
         tenant_id=tenant_id,
@@ -68,15 +53,14 @@ def list_page(
     session: Session, tenant_id: uuid.UUID, *, limit: int, offset: int
 ) -> tuple[Sequence[Workspace], int]:
     where = Workspace.tenant_id == tenant_id
-    total = session.scalar(select(func.count()).select_from(Workspace).where(where)) or 0
-    rows = session.scalars(
-        select(Workspace)
-        .where(where)
-        .order_by(Workspace.created_at, Workspace.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return rows, total
+    return paginate(
+        session,
+        Workspace,
+        [where],
+        order_by=(Workspace.created_at, Workspace.id),
+        limit=limit,
+        offset=offset,
+    )
 
 
 def delete(session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID) -> None:

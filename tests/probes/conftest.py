@@ -1,9 +1,8 @@
 from collections.abc import Iterator
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from kit.sshkeys import new_keypair
 from tests.probes.loopback import Lab
 from tests.probes.pki import CertAuthority
 
@@ -23,15 +22,4 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> CertAuthority:
 @pytest.fixture(scope="module")
 def keypair() -> tuple[str, str]:
     """(public OpenSSH line, private OpenSSH PEM), as a workspace holds them."""
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.OpenSSH,
-        serialization.NoEncryption(),
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        .decode()
-    )
-    return public, private
+    return new_keypair()
