@@ -30,8 +30,20 @@ def _serve_http(args: argparse.Namespace, *, run_scheduler: bool) -> int:
     settings = get_settings()
     host = args.host or settings.host
     port = args.port or settings.port
+    workers = getattr(args, "workers", 1)
     log.info("serving on http://%s:%s (docs at /docs)", host, port)
-    uvicorn.run(create_app(run_scheduler=run_scheduler), host=host, port=port, log_level="info")
+    if workers > 1:
+        # Separate processes: uvicorn imports the app factory in each of them.
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
+    else:
+        uvicorn.run(create_app(run_scheduler=run_scheduler), host=host, port=port, log_level="info")
     return 0
 
 
@@ -63,6 +75,13 @@ def _migrate(_: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return number
+
+
 def register(sub: Any) -> None:
     for name, handler, help_text in (
         ("serve", _serve, "migrate, then run the API and the scheduler in one process"),
@@ -72,6 +91,10 @@ def register(sub: Any) -> None:
         p.add_argument("--host", help="listen address (default PENGUINMAILS_HOST)")
         p.add_argument("--port", type=int, help="listen port (default PENGUINMAILS_PORT)")
         p.set_defaults(handler=handler)
+        if name == "api":
+            p.add_argument(
+                "--workers", type=_positive, default=1, help="API processes sharing the port (default 1)"
+            )
     p = sub.add_parser("worker", help="run the scheduler and operation workers without the API")
     p.set_defaults(handler=_worker)
     p = sub.add_parser("migrate", help="bring the database schema up to date")
