@@ -100,14 +100,14 @@ def _drain(workers: int, n: int) -> float:
             p.wait()
 
 
-def _latency(requests: int, clients: int) -> None:
+def _latency(requests: int, clients: int, api_workers: int) -> None:
     from tests.e2e.serving import create_tenant, free_port
 
     env = {**os.environ, "PENGUINMAILS_LOG_LEVEL": "WARNING"}
     key = create_tenant(env, "latency")["api_key"]
     port = free_port()
     api = subprocess.Popen(
-        [str(BIN), "api", "--port", str(port)],
+        [str(BIN), "api", "--port", str(port), "--workers", str(api_workers)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -136,7 +136,7 @@ def _latency(requests: int, clients: int) -> None:
                 http.post(
                     f"/workspaces/{spaces[c]}/inboxes",
                     json={
-                        "email_address": f"warm@c{c}.example",
+                        "email_address": f"warm@c{c}-w{api_workers}.example",
                         "vps_provider": "hetzner",
                         "vps_size": "starter",
                     },
@@ -146,7 +146,7 @@ def _latency(requests: int, clients: int) -> None:
                     r = http.post(
                         f"/workspaces/{spaces[c]}/inboxes",
                         json={
-                            "email_address": f"u{i}@c{c}.example",
+                            "email_address": f"u{i}@c{c}-w{api_workers}.example",
                             "vps_provider": "hetzner",
                             "vps_size": "starter",
                         },
@@ -165,7 +165,7 @@ def _latency(requests: int, clients: int) -> None:
         wall = time.monotonic() - started
         q = statistics.quantiles(latencies, n=100)
         print(
-            f"POST /workspaces/{{id}}/inboxes, {clients} concurrent clients, "
+            f"POST /workspaces/{{id}}/inboxes, `api --workers {api_workers}`, {clients} clients, "
             f"{len(latencies)} requests, {len(errors)} non-202"
         )
         print(
@@ -189,5 +189,6 @@ def main(argv: list[str]) -> int:
         for workers in (1, 2, 4):
             wall = _drain(workers, args.ops)
             print(f"  {workers} worker process(es): {wall:.2f} s, {args.ops / wall:.0f} ops/s")
-        _latency(args.requests, args.clients)
+        for api_workers in (1, 2):
+            _latency(args.requests, args.clients, api_workers)
     return 0
