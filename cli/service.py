@@ -93,7 +93,7 @@ def register(sub: Any) -> None:
         p.set_defaults(handler=handler)
         if name == "api":
             p.add_argument(
-                "--workers", type=_positive, default=1, help="API processes sharing the port (default 1)"
+                "--workers", type=_positive, default=1, help="API processes on one port (default 1)"
             )
     p = sub.add_parser("worker", help="run the scheduler and operation workers without the API")
     p.set_defaults(handler=_worker)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from database.scoping import get_owned
 from dnsrecords import plan
 from dnsrecords.checks import Check, Status
 from dnsrecords.resolver import Resolver
@@ -30,7 +31,6 @@ from domain.mail_domains import service as mail_domains
 from domain.mail_domains.model import MailDomain
 from domain.servers.model import VpsServer
 from domain.workspaces.model import Workspace
-from kit.errors import NotFound
 from kit.time import utcnow
 from settings import get_settings
 
@@ -179,12 +179,7 @@ def generate_for_server(session: Session, server: VpsServer) -> int:
 
 
 def _get_inbox(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> Inbox:
-    inbox = session.scalars(
-        select(Inbox).where(Inbox.id == inbox_id, Inbox.tenant_id == tenant_id)
-    ).first()
-    if inbox is None:
-        raise NotFound(f"inbox {inbox_id} not found", field="inbox_id")
-    return inbox
+    return get_owned(session, Inbox, tenant_id, inbox_id, noun="inbox", field="inbox_id")
 
 
 def _view(session: Session, inbox: Inbox) -> DnsRecordsView:

@@ -9,6 +9,7 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from database.pagination import paginate
+from database.scoping import get_owned
 from domain.inboxes.model import Inbox
 from domain.inboxes.schemas import Credentials, Endpoint, InboxCreate, InboxUpdate
 from domain.mail_domains import service as mail_domains
@@ -17,7 +18,7 @@ from domain.operations.model import Operation
 from domain.servers import service as servers
 from domain.servers.model import VpsServer
 from domain.workspaces import service as workspaces
-from kit.errors import Conflict, NotFound
+from kit.errors import Conflict
 from kit.secrets import new_password
 
 SMTP_PORT, IMAP_PORT = 465, 993
@@ -74,12 +75,7 @@ def create(
 
 
 def get(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> Inbox:
-    inbox = session.scalars(
-        select(Inbox).where(Inbox.id == inbox_id, Inbox.tenant_id == tenant_id)
-    ).first()
-    if inbox is None:
-        raise NotFound(f"inbox {inbox_id} not found", field="inbox_id")
-    return inbox
+    return get_owned(session, Inbox, tenant_id, inbox_id, noun="inbox", field="inbox_id")
 
 
 def list_page(

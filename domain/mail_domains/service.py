@@ -11,9 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from database.scoping import get_owned
 from domain.mail_domains.model import MailDomain
 from domain.workspaces.model import Workspace
-from kit.errors import NotFound, ValidationFailed
+from kit.errors import ValidationFailed
 from kit.time import utcnow
 from settings import get_settings
 
@@ -111,9 +112,6 @@ def ensure_domain(session: Session, workspace: Workspace, domain_name: str) -> M
 
 
 def get(session: Session, tenant_id: uuid.UUID, domain_id: uuid.UUID) -> MailDomain:
-    domain = session.scalars(
-        select(MailDomain).where(MailDomain.id == domain_id, MailDomain.tenant_id == tenant_id)
-    ).first()
-    if domain is None:
-        raise NotFound(f"mail domain {domain_id} not found", field="domain_id")
-    return domain
+    return get_owned(
+        session, MailDomain, tenant_id, domain_id, noun="mail domain", field="domain_id"
+    )

@@ -11,9 +11,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from database.pagination import paginate
+from database.scoping import get_owned
 from domain.operations.model import Operation
 from domain.workspaces.model import Workspace
-from kit.errors import Conflict, NotFound, ValidationFailed
+from kit.errors import Conflict, ValidationFailed
 from kit.time import utcnow
 from settings import get_settings
 
@@ -73,13 +74,18 @@ def enqueue(
     return op
 
 
-def get(session: Session, tenant_id: uuid.UUID, operation_id: uuid.UUID) -> Operation:
-    op = session.scalars(
-        select(Operation).where(Operation.id == operation_id, Operation.tenant_id == tenant_id)
-    ).first()
-    if op is None:
-        raise NotFound(f"operation {operation_id} not found", field="operation_id")
-    return op
+def get(
+    session: Session, tenant_id: uuid.UUID, operation_id: uuid.UUID, for_update: bool = False
+) -> Operation:
+    return get_owned(
+        session,
+        Operation,
+        tenant_id,
+        operation_id,
+        noun="operation",
+        field="operation_id",
+        for_update=for_update,
+    )
 
 
 def list_page(
@@ -105,13 +111,7 @@ def list_page(
 
 
 def cancel(session: Session, tenant_id: uuid.UUID, operation_id: uuid.UUID) -> Operation:
-    op = session.scalars(
-        select(Operation)
-        .where(Operation.id == operation_id, Operation.tenant_id == tenant_id)
-        .with_for_update()
-    ).first()
-    if op is None:
-        raise NotFound(f"operation {operation_id} not found", field="operation_id")
+    op = get(session, tenant_id, operation_id, for_update=True)
     if op.status != "queued":
         raise Conflict(
             f"operation is {op.status}; only a queued operation can be cancelled", field="status"

@@ -9,12 +9,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from database.pagination import paginate
+from database.scoping import get_owned
 from domain.inboxes.model import Inbox
 from domain.servers.model import VpsServer
 from domain.servers.schemas import VpsCreate
 from domain.workspaces import service as workspaces
 from domain.workspaces.model import Workspace
-from kit.errors import Conflict, NotFound, ValidationFailed
+from kit.errors import Conflict, ValidationFailed
 from settings import get_settings
 from stacks import catalog
 
@@ -139,12 +140,7 @@ def place_inbox(
 
 
 def get(session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID) -> VpsServer:
-    server = session.scalars(
-        select(VpsServer).where(VpsServer.id == vps_id, VpsServer.tenant_id == tenant_id)
-    ).first()
-    if server is None:
-        raise NotFound(f"server {vps_id} not found", field="vps_id")
-    return server
+    return get_owned(session, VpsServer, tenant_id, vps_id, noun="server", field="vps_id")
 
 
 def inbox_counts(session: Session, server_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:

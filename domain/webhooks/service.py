@@ -16,11 +16,12 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from database.pagination import paginate
+from database.scoping import get_owned
 from domain.events.model import Event
 from domain.webhooks import signing
 from domain.webhooks.model import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from domain.webhooks.schemas import AttemptRead, DeliveryRead, WebhookCreate, event_body
-from kit.errors import NotFound, ValidationFailed
+from kit.errors import ValidationFailed
 from settings import get_settings
 
 
@@ -61,14 +62,9 @@ def create(
 
 
 def get(session: Session, tenant_id: uuid.UUID, endpoint_id: uuid.UUID) -> WebhookEndpoint:
-    endpoint = session.scalars(
-        select(WebhookEndpoint).where(
-            WebhookEndpoint.id == endpoint_id, WebhookEndpoint.tenant_id == tenant_id
-        )
-    ).first()
-    if endpoint is None:
-        raise NotFound(f"webhook {endpoint_id} not found", field="webhook_id")
-    return endpoint
+    return get_owned(
+        session, WebhookEndpoint, tenant_id, endpoint_id, noun="webhook", field="webhook_id"
+    )
 
 
 def list_page(

@@ -8,11 +8,12 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from database.pagination import paginate
+from database.scoping import get_owned
 from domain.inboxes.model import Inbox
 from domain.servers.model import VpsServer
 from domain.workspaces.model import Workspace
 from domain.workspaces.schemas import WorkspaceCreate
-from kit.errors import Conflict, NotFound
+from kit.errors import Conflict
 from kit.secrets import new_password
 from kit.sshkeys import new_keypair
 
@@ -40,13 +41,18 @@ def create(session: Session, tenant_id: uuid.UUID, data: WorkspaceCreate) -> Wor
     return workspace
 
 
-def get(session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID) -> Workspace:
-    workspace = session.scalars(
-        select(Workspace).where(Workspace.id == workspace_id, Workspace.tenant_id == tenant_id)
-    ).first()
-    if workspace is None:
-        raise NotFound(f"workspace {workspace_id} not found", field="workspace_id")
-    return workspace
+def get(
+    session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID, for_update: bool = False
+) -> Workspace:
+    return get_owned(
+        session,
+        Workspace,
+        tenant_id,
+        workspace_id,
+        noun="workspace",
+        field="workspace_id",
+        for_update=for_update,
+    )
 
 
 def list_page(
@@ -64,15 +70,9 @@ def list_page(
 
 
 def delete(session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID) -> None:
-    # Lock the row: a concurrent create of a server or inbox must not slip in between the check
-    # and the delete.
-    workspace = session.scalars(
-        select(Workspace)
-        .where(Workspace.id == workspace_id, Workspace.tenant_id == tenant_id)
-        .with_for_update()
-    ).first()
-    if workspace is None:
-        raise NotFound(f"workspace {workspace_id} not found", field="workspace_id")
+    # Locked: a concurrent create of a server or inbox must not slip in between the check and
+    # the delete.
+    workspace = lock(session, tenant_id, workspace_id)
     servers = session.scalar(
         select(func.count()).select_from(VpsServer).where(VpsServer.workspace_id == workspace_id)
     )
@@ -91,11 +91,4 @@ def delete(session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID) -> N
 def lock(session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID) -> Workspace:
     """The workspace row, locked until commit: changes to one fleet's desired state serialise
     here (placement of inboxes, deletion of servers)."""
-    workspace = session.scalars(
-        select(Workspace)
-        .where(Workspace.id == workspace_id, Workspace.tenant_id == tenant_id)
-        .with_for_update()
-    ).first()
-    if workspace is None:
-        raise NotFound(f"workspace {workspace_id} not found", field="workspace_id")
-    return workspace
+    return get(session, tenant_id, workspace_id, for_update=True)
