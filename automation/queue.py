@@ -13,6 +13,7 @@ A worker that dies stops heartbeating; `requeue_expired` hands its operation to 
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,17 +46,16 @@ def requeue_expired(session: Session) -> int:
     attempts). Set-based and idempotent."""
     now = utcnow()
     expired = and_(Operation.status == "running", Operation.lease_expires_at < now)
+    reason = "worker lost its lease and no attempts are left"
     failed = session.scalars(
         update(Operation)
         .where(expired, Operation.attempts >= Operation.max_attempts)
-        .returning(Operation.id)
-        .values(
-            status="failed",
-            finished_at=now,
-            lease_owner=None,
-            error="worker lost its lease and no attempts are left",
-        )
+        .returning(Operation)
+        .values(status="failed", finished_at=now, lease_owner=None, error=reason)
     ).all()
+    for op in failed:
+        if op.kind in ("up", "refresh"):
+            apply_failure(session, session.get_one(Workspace, op.workspace_id), op, reason)
     requeued = session.scalars(
         update(Operation)
         .where(expired)
@@ -152,12 +152,27 @@ class _Heartbeat(threading.Thread):
 
 EngineFactory = Callable[[Workspace], Engine]
 
+_requeue_lock = threading.Lock()
+_requeue_last = 0.0
+
+
+def _maybe_requeue_expired() -> None:
+    """Lease expiry is checked at most once a second per process, not on every idle poll of
+    every worker thread."""
+    global _requeue_last
+    with _requeue_lock:
+        now = time.monotonic()
+        if now - _requeue_last < 1.0:
+            return
+        _requeue_last = now
+    with session_scope() as session:
+        requeue_expired(session)
+
 
 def run_one(worker_id: str, engines: EngineFactory | None = None) -> bool:
     """Claim one due operation and run it. False when there was nothing to do. `engines`
     chooses the engine per workspace (default: the workspace's own, by its sandbox flag)."""
-    with session_scope() as session:
-        requeue_expired(session)
+    _maybe_requeue_expired()
     try:
         with session_scope() as session:
             op = claim(session, worker_id)

@@ -186,11 +186,27 @@ def test_expired_lease_is_taken_over(committed: Engine) -> None:
         op = queue.claim(s, "crashed-worker")
         assert op is not None
         op.lease_expires_at = utcnow() - timedelta(seconds=1)
+    with session_scope() as s:
+        assert queue.requeue_expired(s) == 1
     assert queue.run_one("w2", lambda ws: FleetEcho()) is True
     with session_scope() as s:
         op = _ops(s, ws_id)[0]
         assert op.status == "succeeded" and op.attempts == 2
         assert (op.summary or {})["worker"] == "w2"
+
+
+def test_requeue_fails_an_operation_out_of_attempts(committed: Engine) -> None:
+    ws_id, server_id = _fleet()
+    with session_scope() as s:
+        op = queue.claim(s, "crashed-worker")
+        assert op is not None
+        op.max_attempts = 1
+        op.lease_expires_at = utcnow() - timedelta(seconds=1)
+    with session_scope() as s:
+        assert queue.requeue_expired(s) == 1
+        op = _ops(s, ws_id)[0]
+        assert op.status == "failed" and "lease" in (op.error or "")
+        assert s.get_one(VpsServer, server_id).status == "failed"
 
 
 def test_a_run_whose_lease_was_lost_does_not_write(committed: Engine) -> None:
