@@ -61,7 +61,7 @@ def create_app(*, run_scheduler: bool = False) -> FastAPI:
     )
     errors.install(app)
     app.include_router(health.router)
-    v1 = APIRouter(prefix="/api/v1")
+    v1 = APIRouter(prefix="/api/v1", responses=errors.ERROR_RESPONSES)
     for router in V1_ROUTERS:
         v1.include_router(router)
     app.include_router(v1)

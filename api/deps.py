@@ -53,7 +53,7 @@ class Page:
 
 def page_params(
     limit: Annotated[int | None, Query(ge=1, le=500, description="Items per page.")] = None,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip.")] = 0,
 ) -> Page:
     return Page(limit=limit or get_settings().default_page_size, offset=offset)
 

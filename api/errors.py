@@ -9,11 +9,37 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kit.errors import PenguinMailsError
 
 log = logging.getLogger(__name__)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None
+    details: list[Any]
+
+
+class ErrorBody(BaseModel):
+    """The one shape of every error response."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "Bad request"),
+        (401, "Missing, invalid or revoked API key"),
+        (404, "Not found (or another tenant's)"),
+        (409, "Conflicts with the current state"),
+        (422, "Invalid input; `field` names the field at fault"),
+    )
+}
 
 
 def error_body(

@@ -15,6 +15,8 @@ IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
         description="Repeat a create safely: the same key and body replay the first answer.",
     ),
 ]

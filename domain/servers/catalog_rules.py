@@ -3,7 +3,7 @@ so a bad value is a 422 naming its field, before anything is written."""
 
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from stacks import catalog
@@ -31,6 +31,11 @@ def region(value: str) -> str:
     return _member("region", value, list(catalog.REGIONS))
 
 
-ProviderName = Annotated[str, AfterValidator(provider)]
-SizeName = Annotated[str, AfterValidator(size)]
-RegionName = Annotated[str, AfterValidator(region)]
+def _enum(values: tuple[str, ...]) -> WithJsonSchema:
+    """Documents the allowed values in OpenAPI; the validator gives the error its message."""
+    return WithJsonSchema({"type": "string", "enum": list(values)})
+
+
+ProviderName = Annotated[str, AfterValidator(provider), _enum(catalog.PROVIDERS)]
+SizeName = Annotated[str, AfterValidator(size), _enum(catalog.SIZES)]
+RegionName = Annotated[str, AfterValidator(region), _enum(catalog.REGIONS)]

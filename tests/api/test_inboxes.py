@@ -225,3 +225,14 @@ def test_idempotency_key_replays_or_refuses(client: TestClient, session: Session
     assert other.status_code == 422 and other.json()["error"]["field"] == "Idempotency-Key"
     stored = session.execute(text("SELECT response_encrypted FROM idempotency_keys")).scalar_one()
     assert first.json()["credentials"]["password"] not in stored
+
+
+def test_idempotency_key_length_is_checked(client: TestClient, session: Session) -> None:
+    tenant, ws = _setup(session)
+    r = client.post(
+        f"/api/v1/workspaces/{ws}/inboxes",
+        json=_body(),
+        headers={**tenant.headers, "Idempotency-Key": "k" * 256},
+    )
+    assert r.status_code == 422 and r.json()["error"]["field"] == "Idempotency-Key"
+    assert _count(session, Inbox) == 0
