@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from database.session import session_scope
-from domain.webhooks import service, signing
+from domain.webhooks import guard, service, signing
 from domain.webhooks.service import Job, Outcome
 from kit.time import utcnow
 from settings import Settings, get_settings
@@ -30,6 +30,7 @@ class DeliveryOptions:
     per_endpoint: int = 20
     concurrency: int = 50
     window: timedelta = timedelta(hours=24)
+    allow_private: bool = False
 
     @classmethod
     def from_settings(cls, s: Settings | None = None) -> "DeliveryOptions":
@@ -43,6 +44,7 @@ class DeliveryOptions:
             per_endpoint=s.webhook_per_endpoint_batch,
             concurrency=s.webhook_concurrency,
             window=timedelta(hours=s.webhook_fanout_window_hours),
+            allow_private=s.webhook_allow_private_urls,
         )
 
 
@@ -78,6 +80,13 @@ async def send_all(jobs: list[Job], options: DeliveryOptions) -> list[Outcome]:
                 started = time.perf_counter()
                 code: int | None
                 error: str | None
+                internal = None
+                if not options.allow_private:
+                    internal = await guard.resolved_internal(httpx.URL(job.url).host)
+                if internal is not None:
+                    ms = (time.perf_counter() - started) * 1000
+                    refused = f"refused: {httpx.URL(job.url).host} is internal ({internal})"
+                    return Outcome(job, None, refused, ms)
                 try:
                     async with asyncio.timeout(options.timeout):
                         response = await client.post(

@@ -5,7 +5,6 @@ event, so recording an event never waits on HTTP and never fails because an endp
 Claims use `FOR UPDATE SKIP LOCKED` and a lease (`next_attempt_at` pushed past the attempt's
 deadline), so several workers share the outbox and a crashed worker's claims come due again."""
 
-import ipaddress
 import json
 import uuid
 from collections.abc import Sequence
@@ -18,24 +17,11 @@ from sqlalchemy.orm import Session
 from database.pagination import paginate
 from database.scoping import get_owned
 from domain.events.model import Event
-from domain.webhooks import signing
+from domain.webhooks import guard, signing
 from domain.webhooks.model import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from domain.webhooks.schemas import AttemptRead, DeliveryRead, WebhookCreate, event_body
 from kit.errors import ValidationFailed
 from settings import get_settings
-
-
-def _private_host(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_unspecified
-    )
 
 
 def create(
@@ -43,7 +29,7 @@ def create(
 ) -> tuple[WebhookEndpoint, str]:
     """The endpoint and its signing secret (the only time the secret is available in clear)."""
     host = data.url.host or ""
-    if _private_host(host) and not get_settings().webhook_allow_private_urls:
+    if guard.literal_internal(host) and not get_settings().webhook_allow_private_urls:
         raise ValidationFailed(
             f"webhook host {host!r} is a private or loopback address", field="url"
         )

@@ -20,7 +20,7 @@ from tests.factories import TenantWithKey, create_tenant, create_workspace
 from tests.probes.loopback import Lab
 from tests.probes.receiver import Receiver
 
-FAST = delivery.DeliveryOptions(timeout=2, max_attempts=3, backoff=0)
+FAST = delivery.DeliveryOptions(timeout=2, max_attempts=3, backoff=0, allow_private=True)
 
 
 @pytest.fixture
@@ -173,7 +173,7 @@ def test_backoff_defers_the_retry_and_a_later_success_is_logged(
     tenant, workspace_id = _tenant()
     endpoint_id = _endpoint(tenant, receiver.url)
     _event(tenant, workspace_id)
-    slow = delivery.DeliveryOptions(timeout=2, max_attempts=3, backoff=3600)
+    slow = delivery.DeliveryOptions(timeout=2, max_attempts=3, backoff=3600, allow_private=True)
     assert delivery.run(slow).attempted == 1
     assert delivery.run(slow).attempted == 0  # not due for an hour
     with session_scope() as s:
@@ -197,7 +197,9 @@ def test_a_dead_endpoint_never_holds_up_another_tenant(
     _event(stuck, stuck_ws)
     _event(fine, fine_ws)
 
-    report = delivery.run(delivery.DeliveryOptions(timeout=0.5, max_attempts=5, backoff=60))
+    report = delivery.run(
+        delivery.DeliveryOptions(timeout=0.5, max_attempts=5, backoff=60, allow_private=True)
+    )
     assert (report.attempted, report.delivered) == (2, 1)
     assert len(receiver.requests) == 1
     assert json.loads(receiver.requests[0].body)["type"] == "health.alert"
@@ -218,3 +220,45 @@ def test_only_subscribed_types_are_sent_and_only_to_their_tenant(
     assert delivery.run(FAST).delivered == 1
     assert [json.loads(r.body)["type"] for r in receiver.requests] == ["health.alert"]
     assert json.loads(receiver.requests[0].body)["workspace_id"] == str(ws)
+
+
+# --- no way into our own network ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/hook",
+        "http://127.1/hook",  # shorthand forms resolvers accept
+        "http://2130706433/hook",
+        "http://0x7f.1/hook",
+        "http://[::1]/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://10.0.0.5/hook",
+        "http://localhost./hook",
+    ],
+)
+def test_internal_urls_are_refused_at_creation(
+    client: TestClient, session: Session, url: str
+) -> None:
+    tenant = create_tenant(session)
+    r = client.post("/api/v1/webhooks", json={"url": url}, headers=tenant.headers)
+    assert r.status_code == 422, (url, r.text)
+    assert r.json()["error"]["field"] == "url"
+
+
+def test_delivery_to_an_internal_address_is_refused_and_logged(
+    committed: Engine, client: TestClient, allow_loopback: None, receiver: Receiver
+) -> None:
+    tenant, workspace_id = _tenant()
+    # Registered while private URLs were allowed; the delivery runs with them disallowed.
+    endpoint_id = _endpoint(tenant, receiver.url)
+    _event(tenant, workspace_id)
+    strict = delivery.DeliveryOptions(timeout=2, max_attempts=3, backoff=0, allow_private=False)
+    report = delivery.run(strict)
+    assert (report.attempted, report.failed) == (1, 1)
+    assert receiver.requests == []  # nothing left the building
+    log = client.get(f"/api/v1/webhooks/{endpoint_id}/deliveries", headers=tenant.headers).json()[
+        "items"
+    ]
+    assert "refused: 127.0.0.1 is internal" in json.dumps(log)
