@@ -13,7 +13,7 @@ import dns.asyncresolver
 
 from probes import disk, dnsbl, queue, smtp, ssh, tls
 from probes.net import TlsObservation, close, describe, http_get, tls_observe
-from probes.types import Check, CheckResult, ProbeConfig, Status, Target
+from probes.types import SEEN_HOST_KEY, Check, CheckResult, ProbeConfig, Status, Target
 
 T = TypeVar("T")
 
@@ -140,7 +140,7 @@ class _Sweep:
     async def disk(self, t: Target) -> CheckResult:
         if not t.ssh_private_key:
             return CheckResult(Check.DISK, Status.UNKNOWN, "no SSH key for this server")
-        target = ssh.SshTarget(t.address, t.ssh_port, t.ssh_user, t.ssh_private_key)
+        target = ssh.SshTarget(t.address, t.ssh_port, t.ssh_user, t.ssh_private_key, t.ssh_host_key)
         cmd = disk.df_command(self.config.disk_path)
 
         async def go() -> CheckResult:
@@ -151,11 +151,16 @@ class _Sweep:
                     connect_timeout=self.config.ssh_connect_timeout,
                     timeout=self.config.timeout,
                 )
+            except ssh.HostKeyChanged as exc:
+                return CheckResult(Check.DISK, Status.CRITICAL, str(exc), data={"ssh": "host_key"})
             except ssh.SshError as exc:
                 return CheckResult(Check.DISK, Status.UNKNOWN, str(exc))
-            return disk.evaluate(
+            result = disk.evaluate(
                 r.stdout, r.exit_status, self.config.disk_path, self.config.thresholds
             )
+            if r.host_key and not t.ssh_host_key:
+                result.data[SEEN_HOST_KEY] = r.host_key
+            return result
 
         return await self.limited(go)
 

@@ -2,8 +2,11 @@
 
 Commands are built here from constants and `shlex.quote`d values; nothing from a request is ever
 pasted into a shell unquoted. The private key is given to asyncssh in memory, never written to
-disk or put on a command line. Host keys are not pinned yet (known_hosts=None): the control plane
-has no record of them (see docs/health.md)."""
+disk or put on a command line.
+
+Host keys are trusted on first use: a target without a pinned key connects, and the key the
+server showed comes back with the result for the caller to pin; a target with a pinned key refuses
+any other (`HostKeyChanged`), which is how a man in the middle or a rebuilt server shows up."""
 
 import asyncio
 import shlex
@@ -18,12 +21,17 @@ class SshError(Exception):
     """The command could not be run (connect, auth, timeout); not a non-zero exit."""
 
 
+class HostKeyChanged(SshError):
+    """The server presented a host key other than the pinned one."""
+
+
 @dataclass(frozen=True)
 class SshTarget:
     address: str
     port: int
     user: str
     private_key: str
+    host_key: str | None = None  # pinned OpenSSH public key, None until first seen
 
     def __repr__(self) -> str:
         return f"SshTarget({self.user}@{self.address}:{self.port})"
@@ -34,6 +42,7 @@ class CommandResult:
     exit_status: int
     stdout: str
     stderr: str
+    host_key: str | None = None  # the key the server presented (OpenSSH public key line)
 
 
 def command(*argv: str) -> str:
@@ -52,6 +61,15 @@ async def run(
         key = asyncssh.import_private_key(target.private_key)
     except (asyncssh.KeyImportError, ValueError) as exc:
         raise SshError("the workspace's SSH key cannot be read") from exc
+    known_hosts: (
+        tuple[list[asyncssh.SSHKey], list[asyncssh.SSHKey], list[asyncssh.SSHKey]] | None
+    ) = None
+    if target.host_key:
+        try:
+            pinned = asyncssh.import_public_key(target.host_key)
+        except (asyncssh.KeyImportError, ValueError) as exc:
+            raise SshError("the pinned host key cannot be read") from exc
+        known_hosts = ([pinned], [], [])
     try:
         async with asyncio.timeout(timeout):
             async with asyncssh.connect(
@@ -59,7 +77,7 @@ async def run(
                 target.port,
                 username=target.user,
                 client_keys=[key],
-                known_hosts=None,
+                known_hosts=known_hosts,
                 agent_path=None,
                 config=None,
                 preferred_auth="publickey",
@@ -67,6 +85,13 @@ async def run(
                 connect_timeout=connect_timeout,
             ) as conn:
                 result = await conn.run(cmd, check=False)
+                seen = conn.get_server_host_key()
+    except asyncssh.HostKeyNotVerifiable as exc:
+        raise HostKeyChanged(
+            f"ssh {target.address}:{target.port}: host key changed: the server no longer presents "
+            "the key pinned when it was first reached (rebuilt server, or a man in the middle); "
+            "clear the pin only after checking"
+        ) from exc
     except TimeoutError as exc:
         raise SshError(f"ssh {target.address}:{target.port}: timed out") from exc
     except (OSError, asyncssh.Error) as exc:
@@ -76,6 +101,7 @@ async def run(
         exit_status=result.exit_status if result.exit_status is not None else -1,
         stdout=_text(result.stdout),
         stderr=_text(result.stderr),
+        host_key=seen.export_public_key("openssh").decode().strip() if seen else None,
     )
 
 

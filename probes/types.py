@@ -32,6 +32,10 @@ class Check(StrEnum):
     DNSBL = "dnsbl"
 
 
+# In a result's data: the SSH host key a server showed on first contact, for the caller to pin.
+SEEN_HOST_KEY = "ssh_host_key_seen"
+
+
 @dataclass(frozen=True)
 class CheckResult:
     check: Check
@@ -52,6 +56,7 @@ class Target:
     ssh_port: int = 22
     ssh_user: str = "root"
     ssh_private_key: str | None = field(default=None, repr=False)
+    ssh_host_key: str | None = None  # pinned; None until first seen (trust on first use)
     admin_user: str = "admin"
     admin_password: str | None = field(default=None, repr=False)
 

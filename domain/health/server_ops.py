@@ -52,7 +52,15 @@ def _target(server: VpsServer, workspace: Workspace) -> ssh.SshTarget:
         server.ssh_port,
         server.ssh_user,
         workspace.ssh_private_key_encrypted,
+        server.ssh_host_key,
     )
+
+
+def _pin(server: VpsServer, result: ssh.CommandResult) -> ssh.CommandResult:
+    """Trust on first use: keep the first host key the server showed."""
+    if server.ssh_host_key is None and result.host_key:
+        server.ssh_host_key = result.host_key
+    return result
 
 
 def _run(target: ssh.SshTarget, cmd: str) -> ssh.CommandResult:
@@ -86,7 +94,9 @@ def restart(session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID) -> Restar
         outcome, detail = "restarted", f"simulated restart of {unit} (sandbox workspace)"
     else:
         try:
-            result = _run(_target(server, workspace), restart_command(server.ssh_user, unit))
+            result = _pin(
+                server, _run(_target(server, workspace), restart_command(server.ssh_user, unit))
+            )
         except ssh.SshError as exc:
             outcome, detail = "failed", str(exc)
         else:
@@ -133,7 +143,9 @@ def logs(session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID, lines: int) 
             source=f"simulated {source}",
         )
     try:
-        result = _run(_target(server, workspace), logs_command(server.ssh_user, unit, lines))
+        result = _pin(
+            server, _run(_target(server, workspace), logs_command(server.ssh_user, unit, lines))
+        )
     except ssh.SshError as exc:
         raise Unavailable(f"cannot read the log of {server.name}: {exc}", field="vps_id") from exc
     if result.exit_status != 0:

@@ -22,7 +22,7 @@ from domain.health.model import HealthCheckResult, HealthCheckState
 from domain.health.schemas import CheckResultRead, CheckState
 from domain.servers.model import VpsServer
 from probes.tls import earliest_expiry
-from probes.types import Check, CheckResult, Status
+from probes.types import SEEN_HOST_KEY, Check, CheckResult, Status
 
 # Server statuses the sweep probes, and the only ones it may change (never a provisioning or
 # failed server: the operations worker owns those).
@@ -62,12 +62,26 @@ class Change:
         }
 
 
+def _pin_host_keys(session: Session, batch: Sequence[tuple[ServerInfo, list[CheckResult]]]) -> None:
+    """Trust on first use: the first host key a server shows is kept, never replaced here."""
+    for server, results in batch:
+        for r in results:
+            key = r.data.pop(SEEN_HOST_KEY, None)
+            if key:
+                session.execute(
+                    update(VpsServer)
+                    .where(VpsServer.id == server.vps_id, VpsServer.ssh_host_key.is_(None))
+                    .values(ssh_host_key=key)
+                )
+
+
 def apply_results(
     session: Session, batch: Sequence[tuple[ServerInfo, list[CheckResult]]], now: datetime
 ) -> list[Event]:
     if not any(results for _, results in batch):
         return []
     ids = [server.vps_id for server, _ in batch]
+    _pin_host_keys(session, batch)
     session.execute(
         insert(HealthCheckResult),
         [

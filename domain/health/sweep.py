@@ -113,6 +113,7 @@ def _monitored(session: Session) -> list[_Monitored]:
             ssh_port=server.ssh_port,
             ssh_user=server.ssh_user,
             ssh_private_key=None if workspace.sandbox else workspace.ssh_private_key_encrypted,
+            ssh_host_key=server.ssh_host_key,
             admin_password=(
                 None if workspace.sandbox else workspace.stalwart_admin_password_encrypted
             ),

@@ -3,7 +3,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, text
+from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text, text
 from sqlalchemy.dialects.postgresql import INET
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -45,3 +45,5 @@ class VpsServer(IdMixin, CreatedMixin, Base):
     ssh_port: Mapped[int] = mapped_column(Integer, default=22, server_default=text("22"))
     stalwart_version: Mapped[str | None] = mapped_column(String(32))
     status_reason: Mapped[str | None] = mapped_column(String(1000))
+    # Pinned on first contact (trust on first use); SSH refuses any other key afterwards.
+    ssh_host_key: Mapped[str | None] = mapped_column(Text)

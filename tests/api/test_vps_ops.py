@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from domain.events.model import Event
 from domain.health import service
+from domain.health.model import HealthCheckResult
 from domain.health.service import ServerInfo
 from domain.servers.model import VpsServer
 from kit.time import utcnow
@@ -214,3 +215,55 @@ def test_logs_in_a_sandbox_are_simulated(client: TestClient, session: Session) -
     ).json()
     assert body["simulated"] is True and len(body["lines"]) == 3
     assert body["source"].startswith("simulated")
+
+
+# --- host keys ----------------------------------------------------------------------------
+
+
+def test_host_key_is_pinned_on_first_contact_and_a_changed_key_is_refused(
+    client: TestClient, session: Session, lab: Lab
+) -> None:
+    tenant, server = _live_server(session, lab, lambda cmd: ("", 0))
+    url = f"/api/v1/vps/{server.id}/mail-server/restart"
+    assert server.ssh_host_key is None
+    assert client.post(url, headers=tenant.headers).status_code == 200
+    session.refresh(server)
+    pinned = server.ssh_host_key
+    assert pinned and pinned.startswith("ssh-ed25519 ")
+    before = len(lab.ssh_commands)
+    assert client.post(url, headers=tenant.headers).status_code == 200  # same key: trusted
+    assert len(lab.ssh_commands) == before + 1
+
+    # The address now answers with another server (rebuilt, or a man in the middle).
+    _, other_port = lab.ssh(_workspace_key(session, server), lambda cmd: ("", 0))
+    server.ssh_port = other_port
+    session.flush()
+    before = len(lab.ssh_commands)
+    refused = client.post(url, headers=tenant.headers)
+    assert refused.status_code == 502
+    assert "host key changed" in refused.json()["error"]["message"]
+    assert len(lab.ssh_commands) == before  # no command reached the impostor
+    session.refresh(server)
+    assert server.ssh_host_key == pinned
+
+
+def _workspace_key(session: Session, server: VpsServer) -> str:
+    from domain.workspaces.model import Workspace
+
+    key = session.get_one(Workspace, server.workspace_id).ssh_public_key
+    assert key
+    return key
+
+
+def test_the_sweep_pins_the_first_host_key_it_sees(session: Session) -> None:
+    from probes.types import SEEN_HOST_KEY
+
+    server = create_server(session, create_workspace(session, create_tenant(session)))
+    info = ServerInfo(server.id, server.tenant_id, server.workspace_id, server.name, "h")
+    for key in ("ssh-ed25519 AAAAfirst", "ssh-ed25519 AAAAsecond"):
+        seen = CheckResult(Check.DISK, Status.OK, "ok", 50.0, data={SEEN_HOST_KEY: key})
+        service.apply_results(session, [(info, [seen])], utcnow())
+    session.refresh(server)
+    assert server.ssh_host_key == "ssh-ed25519 AAAAfirst"
+    stored = session.scalars(select(HealthCheckResult.data)).all()
+    assert all(SEEN_HOST_KEY not in d for d in stored)

@@ -323,3 +323,29 @@ def test_thresholds_are_configurable(lab: Lab, ca: CertAuthority, healthy: SimSe
         config_for(healthy.ports, ca, checks=frozenset({Check.TLS}), thresholds=strict),
     )[Check.TLS]
     assert r.status is Status.WARNING
+
+
+def test_disk_pins_the_host_key_on_first_contact_and_refuses_another(
+    lab: Lab, ca: CertAuthority, keypair: tuple[str, str]
+) -> None:
+    from probes.types import SEEN_HOST_KEY
+
+    def responder(cmd: str) -> tuple[str, int]:
+        return df_output(100 * 2**30, 10 * 2**30), 0
+
+    _, port = lab.ssh(keypair[0], responder)
+    sim = SimServer(lab, "127.0.0.1", HOST, Ports(ssh=port), HttpState())
+    config = config_for(Ports(), ca, checks=frozenset({Check.DISK}))
+    first = run(target(sim, keypair[1]), config)[Check.DISK]
+    seen = first.data[SEEN_HOST_KEY]
+    assert first.status is Status.OK and seen.startswith("ssh-ed25519 ")
+
+    pinned = run(target(sim, keypair[1], ssh_host_key=seen), config)[Check.DISK]
+    assert pinned.status is Status.OK and SEEN_HOST_KEY not in pinned.data
+
+    _, impostor = lab.ssh(keypair[0], responder)  # same address, another host key
+    moved = SimServer(lab, "127.0.0.1", HOST, Ports(ssh=impostor), HttpState())
+    before = len(lab.ssh_commands)
+    refused = run(target(moved, keypair[1], ssh_host_key=seen), config)[Check.DISK]
+    assert refused.status is Status.CRITICAL and "host key changed" in refused.detail
+    assert len(lab.ssh_commands) == before
