@@ -35,6 +35,16 @@ def test_apikey_create_and_revoke(database_url: str, committed: Engine, tmp_path
     second = cli(env, "apikey", "create", "--tenant", tenant["tenant_id"], "--json")
     assert second.returncode == 0, second.stderr
     prefix = json.loads(second.stdout)["prefix"]
+    listed = json.loads(
+        cli(env, "apikey", "list", "--tenant", tenant["tenant_id"], "--json").stdout
+    )
+    assert {k["prefix"] for k in listed} == {tenant["api_key"].split("_")[1], prefix}
+    assert all(
+        set(k) == {"prefix", "name", "created_at", "last_used_at", "revoked"} for k in listed
+    )
+    assert tenant["api_key"] not in json.dumps(listed)
+    tenants = json.loads(cli(env, "tenant", "list", "--json").stdout)
+    assert [t["name"] for t in tenants] == ["Acme"]
     revoked = cli(env, "apikey", "revoke", prefix)
     assert revoked.returncode == 0 and prefix in revoked.stdout
     with committed.connect() as conn:
@@ -42,6 +52,8 @@ def test_apikey_create_and_revoke(database_url: str, committed: Engine, tmp_path
             text("SELECT revoked_at FROM api_keys WHERE prefix = :p"), {"p": prefix}
         ).scalar_one()
     assert revoked_at is not None
+    after = json.loads(cli(env, "apikey", "list", "--tenant", tenant["tenant_id"], "--json").stdout)
+    assert [k["revoked"] for k in after if k["prefix"] == prefix] == [True]
 
 
 def test_bad_arguments_exit_non_zero_with_a_message(database_url: str, tmp_path: Path) -> None:
