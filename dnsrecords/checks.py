@@ -209,7 +209,40 @@ async def check_dmarc(resolver: Resolver, domain: str) -> Check:
         return Check(Status.INVALID, f"DMARC at {name}: " + "; ".join(problems), (records[0],))
     policy = tags(records[0])["p"].lower()
     via = f" (through CNAME to {answer.canonical})" if answer.canonical != normalize(name) else ""
-    return Check(Status.VERIFIED, f"one valid DMARC record, p={policy}{via}", (records[0],))
+    notes = await _external_report_notes(resolver, domain, tags(records[0]))
+    detail = f"one valid DMARC record, p={policy}{via}" + "".join(f"; {n}" for n in notes)
+    return Check(Status.VERIFIED, detail, (records[0],))
+
+
+def _related(a: str, b: str) -> bool:
+    return a == b or a.endswith("." + b) or b.endswith("." + a)
+
+
+async def _external_report_notes(
+    resolver: Resolver, domain: str, parsed: dict[str, str]
+) -> list[str]:
+    """RFC 7489 7.1: a report address in another domain receives reports only if that domain
+    publishes `<domain>._report._dmarc.<destination>`. The policy stays valid either way, so
+    this is told, not failed."""
+    domain = normalize(domain)
+    destinations = {
+        normalize(uri.split("@", 1)[1].split("!", 1)[0])
+        for tag in ("rua", "ruf")
+        for uri in filter(None, (u.strip() for u in parsed.get(tag, "").split(",")))
+        if "@" in uri
+    }
+    notes = []
+    for dest in sorted(d for d in destinations if not _related(d, domain)):
+        name = f"{domain}._report._dmarc.{dest}"
+        answer = await resolver.query(name, "TXT")
+        if answer.outcome is Outcome.ERROR:
+            notes.append(f"could not check that {dest} accepts this domain's reports")
+        elif not any(re.match(r"^v\s*=\s*DMARC1", t) for t in answer.texts()):
+            notes.append(
+                f"reports to {dest} will not be sent: it has not authorised them ({name} TXT "
+                '"v=DMARC1" is missing)'
+            )
+    return notes
 
 
 async def check_address(resolver: Resolver, name: str, ip: str) -> Check:

@@ -262,3 +262,25 @@ def test_shared_lookups_ask_each_question_once(nsd: Nsd, key: str) -> None:
     queries, results = run(go())
     assert all(r.verified for r in results)
     assert queries == 1  # one TXT lookup: ip4 needs no more
+
+
+def test_external_dmarc_reports_need_the_destinations_authorisation(nsd: Nsd, key: str) -> None:
+    reports = unique_zone("reports")
+    domain = good_domain(key)
+    domain.lines[plan.DMARC] = [f'_dmarc IN TXT "v=DMARC1; p=none; rua=mailto:agg@{reports}"']
+    domain.extra[reports] = '@ IN TXT "v=spf1 -all"'
+    domain.publish(nsd)
+    unauthorised = check(nsd, domain, plan.DMARC)
+    assert unauthorised.status is Status.VERIFIED  # the policy itself is valid
+    assert f"reports to {reports} will not be sent" in unauthorised.detail
+
+    domain.extra[reports] = f'{domain.name}._report._dmarc IN TXT "v=DMARC1"'
+    domain.publish(nsd)
+    authorised = check(nsd, domain, plan.DMARC)
+    assert authorised.status is Status.VERIFIED and "will not be sent" not in authorised.detail
+
+
+def test_report_address_in_the_domain_itself_needs_no_authorisation(nsd: Nsd, key: str) -> None:
+    domain = published(nsd, key)
+    result = check(nsd, domain, plan.DMARC)
+    assert result.status is Status.VERIFIED and "reports" not in result.detail
