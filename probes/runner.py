@@ -5,13 +5,14 @@ itself."""
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import TypeVar
 
 import dns.asyncresolver
 
-from probes import disk, dnsbl, queue, smtp, ssh, tls
+from probes import disk, dnsbl, provider, queue, smtp, ssh, tls
 from probes.net import TlsObservation, close, describe, http_get, tls_observe
 from probes.types import SEEN_HOST_KEY, Check, CheckResult, ProbeConfig, Status, Target
 
@@ -46,26 +47,43 @@ class _Sweep:
     # --- the checks -------------------------------------------------------------------------
 
     async def reachable(self, t: Target) -> CheckResult:
-        async def go() -> CheckResult:
-            started = time.perf_counter()
-            try:
-                reader, writer = await asyncio.open_connection(t.address, t.ssh_port)
-            except OSError as exc:
-                return CheckResult(
-                    Check.REACHABLE, Status.CRITICAL, f"SSH port {t.ssh_port}: {describe(exc)}"
-                )
-            try:
-                banner = await reader.readline()
-            finally:
-                await close(writer)
-            ms = round((time.perf_counter() - started) * 1000, 1)
-            if not banner.startswith(b"SSH-"):
-                return CheckResult(
-                    Check.REACHABLE, Status.CRITICAL, f"port {t.ssh_port} is not SSH", ms
-                )
-            return CheckResult(Check.REACHABLE, Status.OK, f"SSH answered in {ms} ms", ms)
+        port = await self.limited(lambda: self._ssh_port(t))
+        c = self.config
+        if t.provider != "hetzner" or not t.provider_server_id or not c.hetzner_token:
+            return port
+        token, server_id = c.hetzner_token, t.provider_server_id
+        status, error = await self.limited(
+            lambda: provider.hetzner_status(c.hetzner_api_url, token, server_id, c.timeout)
+        )
+        port.data["provider_status"] = status
+        if error:
+            return replace(port, detail=f"{port.detail}; {error}")
+        if status != "running":
+            return replace(
+                port,
+                status=Status.CRITICAL,
+                detail=f"Hetzner reports the server {status}; {port.detail}",
+            )
+        return replace(port, detail=f"{port.detail}; Hetzner reports it running")
 
-        return await self.limited(go)
+    async def _ssh_port(self, t: Target) -> CheckResult:
+        started = time.perf_counter()
+        try:
+            reader, writer = await asyncio.open_connection(t.address, t.ssh_port)
+        except OSError as exc:
+            return CheckResult(
+                Check.REACHABLE, Status.CRITICAL, f"SSH port {t.ssh_port}: {describe(exc)}"
+            )
+        try:
+            banner = await reader.readline()
+        finally:
+            await close(writer)
+        ms = round((time.perf_counter() - started) * 1000, 1)
+        if not banner.startswith(b"SSH-"):
+            return CheckResult(
+                Check.REACHABLE, Status.CRITICAL, f"port {t.ssh_port} is not SSH", ms
+            )
+        return CheckResult(Check.REACHABLE, Status.OK, f"SSH answered in {ms} ms", ms)
 
     async def mail_server(
         self, t: Target, tls_tasks: dict[int, asyncio.Task[TlsObservation]]

@@ -57,6 +57,8 @@ class Target:
     ssh_user: str = "root"
     ssh_private_key: str | None = field(default=None, repr=False)
     ssh_host_key: str | None = None  # pinned; None until first seen (trust on first use)
+    provider: str = "existing"
+    provider_server_id: str | None = None
     admin_user: str = "admin"
     admin_password: str | None = field(default=None, repr=False)
 
@@ -93,6 +95,8 @@ class ProbeConfig:
     queue_page_size: int = 100
     dnsbl_zones: tuple[str, ...] = ("zen.spamhaus.org",)
     dnsbl_nameservers: tuple[Nameserver, ...] = ()
+    hetzner_api_url: str = "https://api.hetzner.cloud/v1"
+    hetzner_token: str | None = field(default=None, repr=False)
     thresholds: Thresholds = field(default_factory=Thresholds)
     checks: frozenset[Check] = frozenset(Check)
 

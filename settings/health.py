@@ -52,6 +52,11 @@ class HealthSettings(BaseSettings):
         ge=0,
         description="A certificate expiring within this many days (or expired): critical.",
     )
+    health_hetzner_api_url: str = Field(
+        default="https://api.hetzner.cloud/v1",
+        description="Hetzner Cloud API the reachable check asks whether a live Hetzner server is "
+        "running (uses PENGUINMAILS_HETZNER_TOKEN; unset token: not asked).",
+    )
     # Disk space over SSH.
     health_disk_path: str = Field(
         default="/var/lib/stalwart",

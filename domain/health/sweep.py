@@ -70,6 +70,8 @@ def probe_config(settings: Settings | None = None) -> ProbeConfig:
         queue_page_size=s.health_queue_page_size,
         dnsbl_zones=tuple(z.strip() for z in s.health_dnsbl_zones.split(",") if z.strip()),
         dnsbl_nameservers=parse_nameservers(s.health_dnsbl_nameservers or s.dns_nameservers),
+        hetzner_api_url=s.health_hetzner_api_url,
+        hetzner_token=s.hetzner_token.get_secret_value() if s.hetzner_token else None,
         thresholds=Thresholds(
             tls_warning_days=s.health_tls_warning_days,
             tls_critical_days=s.health_tls_critical_days,
@@ -114,6 +116,8 @@ def _monitored(session: Session) -> list[_Monitored]:
             ssh_user=server.ssh_user,
             ssh_private_key=None if workspace.sandbox else workspace.ssh_private_key_encrypted,
             ssh_host_key=server.ssh_host_key,
+            provider=server.provider,
+            provider_server_id=None if workspace.sandbox else server.provider_server_id,
             admin_password=(
                 None if workspace.sandbox else workspace.stalwart_admin_password_encrypted
             ),

@@ -349,3 +349,65 @@ def test_disk_pins_the_host_key_on_first_contact_and_refuses_another(
     refused = run(target(moved, keypair[1], ssh_host_key=seen), config)[Check.DISK]
     assert refused.status is Status.CRITICAL and "host key changed" in refused.detail
     assert len(lab.ssh_commands) == before
+
+
+class _FakeHetzner:
+    """The Hetzner Cloud API's `GET /servers/{id}` on loopback (a cloud API is a boundary we
+    cannot reach here): answers the status it is told, only with the right token."""
+
+    def __init__(self, status: str) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        fake = self
+        self.status = status
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                ok = self.headers.get("Authorization") == "Bearer hc-token"
+                body = json.dumps({"server": {"id": 42, "status": fake.status}}).encode()
+                self.send_response(200 if ok and self.path == "/v1/servers/42" else 401)
+                self.end_headers()
+                self.wfile.write(body if ok else b"{}")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("provider_status", "token", "status", "detail"),
+    [
+        ("running", "hc-token", Status.OK, "Hetzner reports it running"),
+        ("off", "hc-token", Status.CRITICAL, "Hetzner reports the server off"),
+        ("running", "wrong", Status.OK, "Hetzner API answered HTTP 401"),
+    ],
+)
+def test_reachable_asks_hetzner_whether_the_server_runs(
+    healthy: SimServer,
+    ca: CertAuthority,
+    provider_status: str,
+    token: str,
+    status: Status,
+    detail: str,
+) -> None:
+    api = _FakeHetzner(provider_status)
+    try:
+        config = replace(
+            config_for(healthy.ports, ca, checks=frozenset({Check.REACHABLE})),
+            hetzner_api_url=api.url,
+            hetzner_token=token,
+        )
+        r = run(target(healthy, None, provider="hetzner", provider_server_id="42"), config)
+    finally:
+        api.close()
+    assert r[Check.REACHABLE].status is status
+    assert detail in r[Check.REACHABLE].detail
