@@ -63,7 +63,10 @@ def apply_success(
     session: Session, workspace: Workspace, op: Operation, result: StackResult
 ) -> list[dict[str, Any]]:
     server_out: dict[str, Any] = result.outputs.get("servers") or {}
-    mailbox_out: dict[str, Any] = result.outputs.get("mailboxes") or {}
+    # The stack config names mailboxes by lower-cased address.
+    mailbox_out: dict[str, Any] = {
+        address.lower(): out for address, out in (result.outputs.get("mailboxes") or {}).items()
+    }
     steps = _steps(result)
     servers = session.scalars(
         select(VpsServer).where(VpsServer.workspace_id == workspace.id).with_for_update()
@@ -73,7 +76,7 @@ def apply_success(
     ).all()
 
     gone_inboxes = [
-        i for i in inboxes if i.status == "deleting" and i.email_address not in mailbox_out
+        i for i in inboxes if i.status == "deleting" and i.email_address.lower() not in mailbox_out
     ]
     for inbox in gone_inboxes:
         events.record(
@@ -124,7 +127,7 @@ def apply_success(
     for inbox in inboxes:
         if inbox.status == "deleting" or inbox.vps_id not in ready_ids:
             continue
-        endpoints = mailbox_out.get(inbox.email_address) or {}
+        endpoints = mailbox_out.get(inbox.email_address.lower()) or {}
         inbox.smtp_config = endpoints.get("smtp") or inbox.smtp_config
         inbox.imap_config = endpoints.get("imap") or inbox.imap_config
         if inbox.status == "failed":
