@@ -14,7 +14,7 @@ from database.pagination import paginate
 from database.scoping import get_owned
 from domain.operations.model import Operation
 from domain.workspaces.model import Workspace
-from kit.errors import Conflict, ValidationFailed
+from kit.errors import Conflict, Unavailable, ValidationFailed
 from kit.time import utcnow
 from settings import get_settings
 
@@ -42,11 +42,9 @@ def enqueue(
         session.flush()
         return op
     run_after = utcnow() + timedelta(seconds=settings.coalesce_seconds)
-    # ON CONFLICT on the partial unique index: concurrent requests end up sharing one queued up.
-    session.execute(
+    insert_up = (
         insert(Operation)
         .values(
-            id=uuid.uuid4(),
             tenant_id=workspace.tenant_id,
             workspace_id=workspace.id,
             kind="up",
@@ -63,15 +61,28 @@ def enqueue(
             # partial index and refuses the ON CONFLICT.
             index_where=text("status = 'queued' AND kind = 'up'"),
         )
+        .returning(Operation.id)
     )
-    op = session.scalars(
-        select(Operation).where(
-            Operation.workspace_id == workspace.id,
-            Operation.status == "queued",
-            Operation.kind == "up",
-        )
-    ).one()
-    return op
+    # Join the queued up, locking it until this transaction commits: a worker claims with SKIP
+    # LOCKED, so it cannot start that run before the change we are making is visible to it.
+    # If a worker claimed it between our insert and our select, the select finds nothing (the
+    # locked re-check sees `running`) and the next insert no longer conflicts.
+    for _ in range(5):
+        new_id = session.execute(insert_up.values(id=uuid.uuid4())).scalar()
+        if new_id is not None:
+            return session.get_one(Operation, new_id)
+        queued = session.scalars(
+            select(Operation)
+            .where(
+                Operation.workspace_id == workspace.id,
+                Operation.status == "queued",
+                Operation.kind == "up",
+            )
+            .with_for_update()
+        ).first()
+        if queued is not None:
+            return queued
+    raise Unavailable("the workspace's queue is too busy; try again", field="workspace_id")
 
 
 def get(

@@ -239,3 +239,24 @@ def test_deleted_inbox_leaves_the_stack_then_the_table(committed: Engine) -> Non
     with session_scope() as s:
         assert s.scalars(select(Inbox).where(Inbox.vps_id == server_id)).first() is None
         assert s.get_one(VpsServer, server_id).status == "ready"
+
+
+def test_a_worker_cannot_start_an_up_that_an_open_request_has_joined(committed: Engine) -> None:
+    ws_id, _ = _fleet()
+    with session_scope() as request:
+        joined = operations.enqueue(request, request.get_one(Workspace, ws_id), "up")
+        with session_scope() as worker:  # the request has not committed its change yet
+            assert queue.claim(worker, "w1") is None
+    with session_scope() as worker:
+        claimed = queue.claim(worker, "w1")
+        assert claimed is not None and claimed.id == joined.id
+
+
+def test_a_change_after_the_queued_up_was_claimed_gets_its_own_up(committed: Engine) -> None:
+    ws_id, _ = _fleet()
+    with session_scope() as worker:
+        claimed = queue.claim(worker, "w1")
+        assert claimed is not None
+    with session_scope() as request:
+        later = operations.enqueue(request, request.get_one(Workspace, ws_id), "up")
+        assert later.id != claimed.id and later.status == "queued"

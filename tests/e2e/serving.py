@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,35 +42,45 @@ def create_tenant(env: dict[str, str], name: str) -> dict[str, str]:
 
 @contextmanager
 def serving(env: dict[str, str], *args: str, command: str = "serve") -> Iterator[str]:
+    """The process's output goes to a file whose tail is printed when the test fails."""
     port = free_port()
-    proc = subprocess.Popen(
-        [str(BIN), command, "--port", str(port), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read() if proc.stdout else ""
-                raise AssertionError(f"{command} did not become ready:\n{out}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
+    with tempfile.NamedTemporaryFile("w+", prefix=f"penguinmails-{command}-") as log:
+        proc = subprocess.Popen(
+            [str(BIN), command, "--port", str(port), *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"{command} did not become ready:\n{_tail(log)}")
+                time.sleep(0.2)
+            yield base
+        except BaseException:
+            print(f"--- last lines of `penguinmails {command}` ---\n{_tail(log)}")
+            raise
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _tail(log: "tempfile._TemporaryFileWrapper[str]", lines: int = 60) -> str:
+    log.flush()
+    log.seek(0)
+    return "".join(log.readlines()[-lines:])
 
 
 def base_env(**overrides: str) -> dict[str, str]:
