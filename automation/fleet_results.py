@@ -3,6 +3,7 @@
 recorded, DNS records generated), deletions completed, or failure recorded with its reason."""
 
 import logging
+import uuid
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -25,6 +26,27 @@ STEPS: list[tuple[str, tuple[str, ...]]] = [
     ("install_mail_server", ("install",)),
     ("configure_tls", ("tls", "acme")),
 ]
+
+
+def _event(
+    session: Session,
+    workspace: Workspace,
+    type: str,
+    message: str,
+    subject_type: str,
+    subject_id: uuid.UUID,
+    data: dict[str, Any] | None = None,
+) -> None:
+    events.record(
+        session,
+        tenant_id=workspace.tenant_id,
+        workspace_id=workspace.id,
+        type=type,
+        message=message,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        data=data,
+    )
 
 
 def _steps(result: StackResult) -> list[dict[str, Any]]:
@@ -79,14 +101,13 @@ def apply_success(
         i for i in inboxes if i.status == "deleting" and i.email_address.lower() not in mailbox_out
     ]
     for inbox in gone_inboxes:
-        events.record(
+        _event(
             session,
-            tenant_id=workspace.tenant_id,
-            workspace_id=workspace.id,
-            type="inbox_deleted",
-            message=f"inbox {inbox.email_address} deleted",
-            subject_type="inbox",
-            subject_id=inbox.id,
+            workspace,
+            "inbox_deleted",
+            f"inbox {inbox.email_address} deleted",
+            "inbox",
+            inbox.id,
         )
     if gone_inboxes:
         session.execute(delete(Inbox).where(Inbox.id.in_([i.id for i in gone_inboxes])))
@@ -95,14 +116,13 @@ def apply_success(
     for server in servers:
         if server.status == "deleting":
             if server.name not in server_out:
-                events.record(
+                _event(
                     session,
-                    tenant_id=workspace.tenant_id,
-                    workspace_id=workspace.id,
-                    type="server_deleted",
-                    message=f"server {server.hostname} deleted",
-                    subject_type="vps",
-                    subject_id=server.id,
+                    workspace,
+                    "server_deleted",
+                    f"server {server.hostname} deleted",
+                    "vps",
+                    server.id,
                 )
                 session.delete(server)
             continue
@@ -111,15 +131,14 @@ def apply_success(
             continue
         became_ready = _apply_server(server, out)
         if became_ready:
-            events.record(
+            _event(
                 session,
-                tenant_id=workspace.tenant_id,
-                workspace_id=workspace.id,
-                type="server_ready",
-                message=f"server {server.hostname} is ready at {server.ip_address}",
-                subject_type="vps",
-                subject_id=server.id,
-                data={"operation_id": str(op.id)},
+                workspace,
+                "server_ready",
+                f"server {server.hostname} is ready at {server.ip_address}",
+                "vps",
+                server.id,
+                {"operation_id": str(op.id)},
             )
         ready.append(server)
 
@@ -161,13 +180,12 @@ def apply_failure(session: Session, workspace: Workspace, op: Operation, reason:
             select(Inbox).where(Inbox.vps_id.in_(failed_ids), Inbox.status == "pending_setup")
         ):
             inbox.status = "failed"
-    events.record(
+    _event(
         session,
-        tenant_id=workspace.tenant_id,
-        workspace_id=workspace.id,
-        type="operation_failed",
-        message=f"{op.kind} of the fleet failed: {reason}"[:1000],
-        subject_type="operation",
-        subject_id=op.id,
-        data={"servers_failed": [s.hostname for s in servers]},
+        workspace,
+        "operation_failed",
+        f"{op.kind} of the fleet failed: {reason}"[:1000],
+        "operation",
+        op.id,
+        {"servers_failed": [s.hostname for s in servers]},
     )
