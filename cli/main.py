@@ -2,8 +2,10 @@
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 from cli import dns, service, stack, tenants
 from kit.errors import PenguinMailsError
@@ -23,7 +25,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM's default action kills the process without running atexit handlers, which would
+    # leave the embedded Postgres running; uvicorn re-raises the signal after its graceful
+    # shutdown, so it lands here too.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

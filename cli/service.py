@@ -61,10 +61,10 @@ def _worker(_: argparse.Namespace) -> int:
     prepare()
     runner = Runner()
     runner.start()
-    log.info("worker running; Ctrl-C stops it")
+    log.info("worker running; Ctrl-C or SIGTERM stops it")
     try:
         runner.wait()
-    except KeyboardInterrupt:
+    finally:  # Ctrl-C, or SIGTERM turned into SystemExit by cli.main
         runner.stop()
     return 0
 

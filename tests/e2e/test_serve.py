@@ -2,6 +2,7 @@
 
 import os
 import stat
+import time
 from pathlib import Path
 
 import httpx
@@ -53,6 +54,12 @@ def test_serve_on_the_embedded_default_with_no_configuration(tmp_path: Path) -> 
             assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
             # The CLI process exiting must not stop the server the API is using.
             assert httpx.get(f"{base}/readyz").status_code == 200
+        # Stopping the service (SIGTERM) stops the embedded Postgres it started.
+        postmaster = workdir / ".penguinmails" / "pgdata" / "postmaster.pid"
+        deadline = time.monotonic() + 20
+        while postmaster.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not postmaster.exists(), "the embedded Postgres outlived the service"
     finally:
         os.chdir(Path(__file__).resolve().parents[2])
 
