@@ -137,14 +137,14 @@ class _Heartbeat(threading.Thread):
         super().__init__(daemon=True, name=f"heartbeat-{operation_id}")
         self.operation_id, self.worker_id = operation_id, worker_id
         self.stopped = threading.Event()
-        self.lost = False
 
     def run(self) -> None:
         interval = max(get_settings().lease_seconds / 3, 0.05)
         while not self.stopped.wait(interval):
             try:
                 if not heartbeat(self.operation_id, self.worker_id):
-                    self.lost = True
+                    # Another worker took the operation over; _finish discards this run.
+                    log.warning("operation %s: lease lost while running", self.operation_id)
                     return
             except Exception:  # a database blip: keep trying until the lease runs out
                 log.warning("heartbeat of %s failed", self.operation_id, exc_info=True)

@@ -125,7 +125,7 @@ async def check_host(
     )
     state = _State(resolver, address, ctx)
     try:
-        outcome = await _check(state, domain, top=True)
+        outcome = await _check(state, domain)
     except _Stop as stop:
         outcome = SpfOutcome(stop.result, stop.reason, domain)
     outcome.lookups, outcome.void_lookups = state.lookups, state.void
@@ -150,7 +150,7 @@ async def _fetch_record(state: _State, domain: str) -> tuple[str | None, SpfOutc
     return records[0], None
 
 
-async def _check(state: _State, domain: str, *, top: bool = False) -> SpfOutcome:
+async def _check(state: _State, domain: str) -> SpfOutcome:
     text, early = await _fetch_record(state, domain)
     if early is not None:
         return early

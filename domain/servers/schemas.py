@@ -39,13 +39,6 @@ class VpsCreate(BaseModel):
     ssh_port: int = Field(default=22, ge=1, le=65535, description="Only for provider `existing`.")
 
 
-class HealthSummary(BaseModel):
-    check: str
-    status: str
-    detail: str | None = None
-    checked_at: datetime | None = None
-
-
 class VpsRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
