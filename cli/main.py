@@ -26,14 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM's default action kills the process without running atexit handlers, which would
-    # leave the embedded Postgres running; uvicorn re-raises the signal after its graceful
-    # shutdown, so it lands here too.
+    # SIGTERM's and SIGHUP's (a closed terminal) default action kills the process without
+    # running atexit handlers, which would leave the embedded Postgres running; uvicorn re-raises
+    # the signal after its graceful shutdown, so it lands here too (`cli.service` gives `serve` a
+    # graceful shutdown on SIGHUP as well).
     raise SystemExit(128 + signum)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGHUP, _terminate)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -2,12 +2,17 @@
 
 import argparse
 import logging
-from typing import Any
+import signal
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from database import migrate as migrations
 from database.session import database_url
 from kit.secret_key import resolve_secret_key
 from settings import get_settings
+
+if TYPE_CHECKING:
+    import uvicorn
 
 log = logging.getLogger("penguinmails")
 
@@ -43,8 +48,34 @@ def _serve_http(args: argparse.Namespace, *, run_scheduler: bool) -> int:
             log_level="info",
         )
     else:
-        uvicorn.run(create_app(run_scheduler=run_scheduler), host=host, port=port, log_level="info")
+        app = create_app(run_scheduler=run_scheduler)
+        _run_until_signalled(
+            uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+        )
     return 0
+
+
+def _run_until_signalled(server: "uvicorn.Server") -> None:
+    """uvicorn shuts down gracefully on SIGINT/SIGTERM only: a hangup (a closed terminal) gets
+    the same shutdown here, then exits through cli.main's handler so exit handlers run (they
+    stop the embedded Postgres)."""
+    hangups: list[int] = []
+
+    def hangup(signum: int, frame: FrameType | None) -> None:
+        hangups.append(signum)
+        server.should_exit = True
+
+    previous = signal.signal(signal.SIGHUP, hangup)
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    if hangups:
+        signal.raise_signal(signal.SIGHUP)
+    if not server.started:  # as uvicorn.run does: a port in use, a failed startup
+        from uvicorn.config import STARTUP_FAILURE
+
+        raise SystemExit(STARTUP_FAILURE)
 
 
 def _serve(args: argparse.Namespace) -> int:
