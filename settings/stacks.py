@@ -66,3 +66,12 @@ class StackSettings(BaseSettings):
         default=None,
         description="Hostwinds API key for live workspaces with Hostwinds servers.",
     )
+    allow_private_server_addresses: bool = Field(
+        default=False,
+        description=(
+            "Accept private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) as the "
+            "`ip_address` of `existing` servers: for self-hosted networks where the control plane "
+            "reaches its mail servers over a private network. Loopback, link-local, multicast, "
+            "reserved and cloud metadata addresses are refused regardless."
+        ),
+    )

@@ -10,7 +10,8 @@ DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, max_length
 
 
 class InboxCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a string field takes only a string (no number, no boolean)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     email_address: EmailStr = Field(max_length=255, description="The mailbox address.")
     display_name: DisplayName | None = Field(default=None, description="Name shown to recipients.")
@@ -22,7 +23,8 @@ class InboxCreate(BaseModel):
 
 
 class InboxUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: daily_send_limit only an integer (not true, 5.0 or "5"), a string only a string
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     daily_send_limit: int | None = Field(default=None, ge=1, le=10000, strict=True)
     warmup_enabled: StrictBool | None = None

@@ -10,7 +10,8 @@ WorkspaceName = Annotated[
 
 
 class WorkspaceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: a string field takes only a string, `sandbox` only true/false
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: WorkspaceName = Field(description="Unique within the tenant.")
     sandbox: StrictBool = Field(

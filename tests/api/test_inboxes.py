@@ -103,6 +103,12 @@ def test_inboxes_share_a_server_with_room_then_a_new_one_joins(
         (_body(vps_size="huge"), "vps_size"),
         (_body(vps_region="mars-1"), "vps_region"),
         (_body(display_name="x" * 300), "display_name"),
+        (_body(display_name=123), "display_name"),
+        (_body(display_name=False), "display_name"),
+        (_body(email_address=42), "email_address"),
+        (_body(vps_provider=1), "vps_provider"),
+        (_body(vps_size=True), "vps_size"),
+        (_body(vps_region=2), "vps_region"),
         (_body(colour="blue"), "colour"),
         ({"email_address": "a@acme.example"}, "vps_provider"),
     ],
@@ -150,7 +156,12 @@ def test_patch_validates_and_keeps_the_address(client: TestClient, session: Sess
     for payload, field in [
         ({"daily_send_limit": 0}, "daily_send_limit"),
         ({"daily_send_limit": 10001}, "daily_send_limit"),
+        ({"daily_send_limit": True}, "daily_send_limit"),
+        ({"daily_send_limit": "100"}, "daily_send_limit"),
+        ({"daily_send_limit": 100.0}, "daily_send_limit"),
         ({"warmup_enabled": "yes"}, "warmup_enabled"),
+        ({"warmup_enabled": 1}, "warmup_enabled"),
+        ({"display_name": 7}, "display_name"),
         ({"email_address": "new@acme.example"}, "email_address"),
     ]:
         r = client.patch(url, json=payload, headers=tenant.headers)
