@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from api import errors
+from api.limits import BodyLimit
 from api.routers import (
     dns_records,
     events,
@@ -60,6 +61,7 @@ def create_app(*, run_scheduler: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(BodyLimit)  # PENGUINMAILS_MAX_BODY_BYTES, read per request
     app.include_router(health.router)
     v1 = APIRouter(prefix="/api/v1", responses=errors.ERROR_RESPONSES)
     for router in V1_ROUTERS:

@@ -1,18 +1,34 @@
 """One JSON error shape for every error the API returns:
 
 {"error": {"code": "...", "message": "...", "field": "name" | null, "details": [...]}}
+
+A database that cannot be reached (stopped, restarting, refusing connections) is a 503
+`database_unavailable` with `Retry-After`, logged once when the outage is first seen and once when
+a connection succeeds again, never a traceback per request. A transaction Postgres rolled back
+(SQLSTATE class 40: serialization failure, deadlock) is a 503 `transaction_conflict`, not logged.
 """
 
 import logging
-from typing import Any
+import threading
+from typing import Any, Literal
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import Pool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kit.errors import PenguinMailsError
+from kit.errors import (
+    DatabaseUnavailable,
+    PayloadTooLarge,
+    PenguinMailsError,
+    TransactionConflict,
+)
+from settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +53,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "Missing, invalid or revoked API key"),
         (404, "Not found (or another tenant's)"),
         (409, "Conflicts with the current state"),
+        (413, "Request body larger than PENGUINMAILS_MAX_BODY_BYTES"),
         (422, "Invalid input; `field` names the field at fault"),
+        (503, "Database unavailable or transaction conflict; retry after `Retry-After` seconds"),
     )
 }
 
@@ -84,26 +102,137 @@ def _validation(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _domain(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, PenguinMailsError)
-    if exc.status_code >= 500:
+def render(exc: PenguinMailsError) -> JSONResponse:
+    """The response for a domain error; also used by ASGI middleware (`api.limits`)."""
+    headers: dict[str, str] = {}
+    if exc.status_code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(exc, DatabaseUnavailable):
+        outage.failed(_reason(exc.__cause__) if exc.__cause__ is not None else exc.message)
+        headers["Retry-After"] = str(get_settings().database_retry_after_seconds)
+    elif isinstance(exc, TransactionConflict):
+        headers["Retry-After"] = "1"
+    elif exc.status_code >= 500:
         log.error("request failed: %s", exc.message)
     details = [exc.details] if exc.details else []
     return JSONResponse(
         status_code=exc.status_code,
         content=error_body(exc.code, exc.message, exc.field, details),
-        headers={"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None,
+        headers=headers or None,
     )
+
+
+def _domain(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PenguinMailsError)
+    return render(exc)
 
 
 def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 413:  # Starlette's own body limit, should a route set one
+        return render(PayloadTooLarge(str(exc.detail), field="body"))
     codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
     return JSONResponse(
         status_code=exc.status_code,
         content=error_body(codes.get(exc.status_code, "http_error"), str(exc.detail)),
         headers=getattr(exc, "headers", None),
     )
+
+
+class _Outage:
+    """Whether the database is known to be down, so an outage is logged once, not per request.
+    Failures come from the error handler; recovery from the pool (`checkout` succeeds only after
+    the pre-ping or a fresh connect answered)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.down = False
+
+    def failed(self, reason: str) -> None:
+        with self._lock:
+            if self.down:
+                return
+            self.down = True
+        log.error("database unavailable: %s", reason)
+
+    def recovered(self) -> None:
+        if not self.down:  # the hot path: one attribute read per checkout
+            return
+        with self._lock:
+            if not self.down:
+                return
+            self.down = False
+        log.warning("database available again")
+
+
+outage = _Outage()
+
+# Refused or ended by the server: admin/crash shutdown, "starting up"/"shutting down", too many
+# connections; class 08 is "connection exception".
+_OUTAGE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    state = getattr(orig, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def classify(exc: BaseException) -> Literal["outage", "conflict"] | None:
+    """`outage` when the database cannot be reached, `conflict` when it rolled the transaction
+    back (retryable), None for everything else (constraints, timeouts, bugs: a 500)."""
+    state = _sqlstate(exc)
+    if state is not None and state.startswith("40"):
+        return "conflict"
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return "outage"
+    if state is not None and (state.startswith("08") or state in _OUTAGE_SQLSTATES):
+        return "outage"
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    # psycopg reports every failure to connect (refused, timeout, "the database system is
+    # starting up", unknown database) as a bare OperationalError without a SQLSTATE.
+    if isinstance(orig, psycopg.OperationalError) and state is None:
+        return "outage"
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's first line, e.g. 'connection failed: connection to server at "db", port 5432
+    failed: Connection refused' (psycopg's second line only suggests causes)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    text = " ".join(lines[0].split()) if lines else type(orig).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def database_error(exc: BaseException) -> PenguinMailsError | None:
+    """The domain error a driver error stands for, or None when it is not a retryable one."""
+    kind = classify(exc)
+    if kind == "outage":
+        seconds = get_settings().database_retry_after_seconds
+        error: PenguinMailsError = DatabaseUnavailable(
+            f"the database is unavailable; retry in {seconds} seconds"
+        )
+    elif kind == "conflict":
+        error = TransactionConflict(
+            "the request conflicted with a concurrent one (serialization failure or deadlock); "
+            "retry it"
+        )
+    else:
+        return None
+    error.__cause__ = exc
+    return error
+
+
+def _database(_: Request, exc: Exception) -> JSONResponse:
+    error = database_error(exc)
+    if error is None:
+        raise exc  # not an outage: the catch-all below logs it with its traceback, as a 500
+    return render(error)
+
+
+def _checked_out(*_: Any) -> None:
+    outage.recovered()
 
 
 def _unhandled(_: Request, exc: Exception) -> JSONResponse:
@@ -115,4 +244,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(PenguinMailsError, _domain)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(DBAPIError, _database)
+    app.add_exception_handler(psycopg.OperationalError, _database)
     app.add_exception_handler(Exception, _unhandled)
+    if not event.contains(Pool, "checkout", _checked_out):
+        event.listen(Pool, "checkout", _checked_out)

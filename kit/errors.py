@@ -5,8 +5,11 @@
     ├── Unauthorized (401)
     ├── NotFound (404)
     ├── Conflict (409)
+    ├── PayloadTooLarge (413)
     ├── ValidationFailed (422)   - carries the field at fault
     └── Unavailable (503)
+        ├── DatabaseUnavailable  - the database cannot be reached; retry (Retry-After)
+        └── TransactionConflict  - serialization failure or deadlock; retry (Retry-After)
 
 Every subclass carries its HTTP status and a stable `code`; `api.errors` turns any of them into
 the one JSON error shape, so the domain layer never imports FastAPI.
@@ -46,6 +49,11 @@ class Conflict(PenguinMailsError):
     code = "conflict"
 
 
+class PayloadTooLarge(PenguinMailsError):
+    status_code = 413
+    code = "payload_too_large"
+
+
 class ValidationFailed(PenguinMailsError):
     status_code = 422
     code = "validation_error"
@@ -54,6 +62,20 @@ class ValidationFailed(PenguinMailsError):
 class Unavailable(PenguinMailsError):
     status_code = 503
     code = "unavailable"
+
+
+class DatabaseUnavailable(Unavailable):
+    """Postgres is down, restarting or refusing connections. Raise it `from` the driver's error:
+    `api.errors` logs the cause once per outage, not once per request."""
+
+    code = "database_unavailable"
+
+
+class TransactionConflict(Unavailable):
+    """Postgres rolled the transaction back (SQLSTATE class 40: serialization failure,
+    deadlock); the same request may succeed when repeated."""
+
+    code = "transaction_conflict"
 
 
 class ConfigurationError(PenguinMailsError):

@@ -33,3 +33,21 @@ class CoreSettings(BaseSettings):
     default_page_size: int = Field(
         default=50, ge=1, le=500, description="Items per page when a list request sets no limit."
     )
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        description=(
+            "Largest request body the API reads, in bytes (default 1 MiB). A larger one is "
+            "answered 413 `payload_too_large`: at once when Content-Length says so, else as soon "
+            "as the streamed bytes pass the limit (the rest is never read)."
+        ),
+    )
+    database_retry_after_seconds: int = Field(
+        default=5,
+        ge=1,
+        le=3600,
+        description=(
+            "Retry-After (seconds) sent with the 503 `database_unavailable` answered while the "
+            "database cannot be reached."
+        ),
+    )
