@@ -1,21 +1,27 @@
+"""Liveness and readiness. `/healthz` never touches the database (a database outage must not get
+the process restarted); `/readyz` is 503 `database_unavailable` while the database is down."""
+
 from fastapi import APIRouter
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import SessionDep
-from kit.errors import Unavailable
+from api.errors import ERROR_RESPONSES
+from kit.errors import DatabaseUnavailable
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz", summary="The process is up")
+@router.get("/healthz", summary="The process is up (does not use the database)")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database answers")
+@router.get("/readyz", summary="The database answers", responses={503: ERROR_RESPONSES[503]})
 def readyz(session: SessionDep) -> dict[str, str]:
     try:
         session.execute(text("SELECT 1"))
-    except Exception as exc:
-        raise Unavailable("database unreachable") from exc
+    except SQLAlchemyError as exc:
+        # Logged once per outage by api.errors, with the driver's reason.
+        raise DatabaseUnavailable("the database is unavailable") from exc
     return {"status": "ready", "database": "ok"}
