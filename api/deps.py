@@ -1,19 +1,24 @@
 """Request dependencies. The session dependency is the transaction boundary: it commits when the
 handler returns and rolls back when it raises; services never commit."""
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from database.session import new_session
+from database.transactions import Transaction, run_in_transaction
 from domain.tenants import service as tenants
 from domain.tenants.model import ApiKey
 from kit.errors import Unauthorized
 from settings import get_settings
+
+log = logging.getLogger(__name__)
 
 
 def get_session() -> Iterator[Session]:
@@ -30,16 +35,34 @@ def get_session() -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
+
+def get_transaction() -> Transaction:
+    """Short transactions of their own, for work that must not share the request's: recording
+    a key's use, or anything around a wait or a network call. Tests swap in savepoints."""
+    return run_in_transaction
+
+
+TransactionDep = Annotated[Transaction, Depends(get_transaction)]
+
 _bearer = HTTPBearer(auto_error=False, description="An API key from `penguinmails tenant create`.")
 
 
 def current_key(
-    session: SessionDep,
+    transaction: TransactionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
+    """The caller's key, read in a short transaction of its own and recorded as used in
+    another that never waits: authentication holds no lock for the rest of the request, so a
+    slow request cannot stall the others of the same key."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
-    return tenants.authenticate(session, credentials.credentials)
+    plaintext = credentials.credentials
+    key = transaction(lambda session: tenants.authenticate(session, plaintext))
+    try:
+        transaction(lambda session: tenants.touch(session, key))
+    except DBAPIError:  # bookkeeping only: never fail a request over it
+        log.warning("could not record the use of API key %s", key.prefix)
+    return key
 
 
 CurrentKey = Annotated[ApiKey, Depends(current_key)]

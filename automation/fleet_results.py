@@ -90,11 +90,16 @@ def apply_success(
         address.lower(): out for address, out in (result.outputs.get("mailboxes") or {}).items()
     }
     steps = _steps(result)
+    # Lock order: workspace (the caller), operation (the caller), servers, inboxes; rows of
+    # one table in id order, so two transactions locking overlapping sets cannot deadlock.
     servers = session.scalars(
-        select(VpsServer).where(VpsServer.workspace_id == workspace.id).with_for_update()
+        select(VpsServer)
+        .where(VpsServer.workspace_id == workspace.id)
+        .order_by(VpsServer.id)
+        .with_for_update()
     ).all()
     inboxes = session.scalars(
-        select(Inbox).where(Inbox.workspace_id == workspace.id).with_for_update()
+        select(Inbox).where(Inbox.workspace_id == workspace.id).order_by(Inbox.id).with_for_update()
     ).all()
 
     gone_inboxes = [
@@ -144,15 +149,21 @@ def apply_success(
 
     ready_ids = {s.id for s in ready}
     for inbox in inboxes:
-        if inbox.status == "deleting" or inbox.vps_id not in ready_ids:
+        # Only what this run applied moves: an inbox created while it ran is not in its
+        # outputs and waits, untouched, for the run queued for it.
+        applied = inbox.email_address.lower() in mailbox_out
+        if inbox.status == "deleting" or inbox.vps_id not in ready_ids or not applied:
             continue
-        endpoints = mailbox_out.get(inbox.email_address.lower()) or {}
+        endpoints = mailbox_out[inbox.email_address.lower()] or {}
         inbox.smtp_config = endpoints.get("smtp") or inbox.smtp_config
         inbox.imap_config = endpoints.get("imap") or inbox.imap_config
         if inbox.status == "failed":
             inbox.status = "pending_setup"
     session.flush()
-    generated = sum(dns_records.generate_for_server(session, server) for server in ready)
+    generated = sum(
+        dns_records.generate_for_server(session, server, applied=mailbox_out.keys())
+        for server in ready
+    )
     steps.append(
         {
             "step": "update_server_status",
@@ -166,10 +177,13 @@ def apply_success(
 
 def apply_failure(session: Session, workspace: Workspace, op: Operation, reason: str) -> None:
     servers = session.scalars(
-        select(VpsServer).where(
+        select(VpsServer)
+        .where(
             VpsServer.workspace_id == workspace.id,
             VpsServer.status.in_(("provisioning", "failed")),
         )
+        .order_by(VpsServer.id)
+        .with_for_update()
     ).all()
     for server in servers:
         server.status = "failed"
@@ -177,7 +191,10 @@ def apply_failure(session: Session, workspace: Workspace, op: Operation, reason:
     failed_ids = [s.id for s in servers]
     if failed_ids:
         for inbox in session.scalars(
-            select(Inbox).where(Inbox.vps_id.in_(failed_ids), Inbox.status == "pending_setup")
+            select(Inbox)
+            .where(Inbox.vps_id.in_(failed_ids), Inbox.status == "pending_setup")
+            .order_by(Inbox.id)
+            .with_for_update()
         ):
             inbox.status = "failed"
     _event(

@@ -8,7 +8,9 @@
     finish     one short transaction: apply the results to the fleet's rows (only while the
                lease is still ours), or schedule a retry, or fail.
 
-A worker that dies stops heartbeating; `requeue_expired` hands its operation to another.
+A worker that dies stops heartbeating; `recover_expired` hands its operation to another, one
+operation per transaction, so no operation's recovery can block another's. Every transaction
+here follows the lock order in CONTRIBUTING.md and is retried whole after a deadlock.
 """
 
 import logging
@@ -16,10 +18,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -29,7 +31,10 @@ from automation.engine import Engine, NoopEngine, StackResult
 from automation.errors import EngineError
 from automation.fleet_results import apply_failure, apply_success
 from database.session import session_scope
+from database.transactions import is_disconnect, is_retryable, run_in_transaction
 from domain.operations.model import Operation
+from domain.operations.service import settle
+from domain.workspaces import service as workspaces
 from domain.workspaces.model import Workspace
 from kit.time import utcnow
 from settings import get_settings
@@ -41,34 +46,120 @@ def _lease() -> timedelta:
     return timedelta(seconds=get_settings().lease_seconds)
 
 
-def requeue_expired(session: Session) -> int:
-    """Operations whose worker stopped heartbeating go back to the queue (or fail when out of
-    attempts). Set-based and idempotent."""
-    now = utcnow()
-    expired = and_(Operation.status == "running", Operation.lease_expires_at < now)
-    reason = "worker lost its lease and no attempts are left"
-    failed = session.scalars(
-        update(Operation)
-        .where(expired, Operation.attempts >= Operation.max_attempts)
-        .returning(Operation)
-        .values(status="failed", finished_at=now, lease_owner=None, error=reason)
-    ).all()
-    for op in failed:
-        if op.kind in ("up", "refresh"):
-            apply_failure(session, session.get_one(Workspace, op.workspace_id), op, reason)
-    requeued = session.scalars(
-        update(Operation)
-        .where(expired)
-        .returning(Operation.id)
-        .values(
-            status="queued",
-            run_after=now,
-            lease_owner=None,
-            lease_expires_at=None,
-            error="worker lost its lease; requeued",
+@dataclass
+class RecoveryReport:
+    """What one pass of `recover_expired` did, per outcome; `errors` holds the ids of
+    operations whose recovery failed this pass (logged, retried on the next pass)."""
+
+    requeued: list[uuid.UUID] = field(default_factory=list)
+    folded: list[uuid.UUID] = field(default_factory=list)
+    failed: list[uuid.UUID] = field(default_factory=list)
+    errors: list[uuid.UUID] = field(default_factory=list)
+
+    @property
+    def recovered(self) -> int:
+        return len(self.requeued) + len(self.folded) + len(self.failed)
+
+
+def _expired_ids(session: Session, now: datetime) -> list[uuid.UUID]:
+    return list(
+        session.scalars(
+            select(Operation.id)
+            .where(Operation.status == "running", Operation.lease_expires_at < now)
+            .order_by(Operation.lease_expires_at)
+            .limit(500)
         )
-    ).all()
-    return len(failed) + len(requeued)
+    )
+
+
+def _recover_one(session: Session, op_id: uuid.UUID, now: datetime) -> str | None:
+    """One expired operation, in the lock order: its workspace, then the operation (skipped
+    if another process is recovering it). An `up` folds into the workspace's queued `up` when
+    there is one (the queued run applies the whole desired state, this one's included),
+    carrying its attempts so a run that kills its worker every time still runs out of them."""
+    workspace_id = session.scalar(select(Operation.workspace_id).where(Operation.id == op_id))
+    if workspace_id is None:
+        return None
+    workspace = workspaces.lock_by_id(session, workspace_id)
+    op = session.scalars(
+        select(Operation)
+        .where(
+            Operation.id == op_id,
+            Operation.status == "running",
+            Operation.lease_expires_at < now,
+        )
+        .with_for_update(skip_locked=True)
+    ).first()
+    if op is None or workspace is None:
+        return None
+    lost_by = op.lease_owner
+    op.lease_owner, op.lease_expires_at = None, None
+    if op.attempts >= op.max_attempts:
+        reason = "worker lost its lease and no attempts are left"
+        settle(session, op, "failed", error=reason, now=now)
+        if op.kind in ("up", "refresh"):
+            apply_failure(session, workspace, op, reason)
+        return "failed"
+    queued = None
+    if op.kind == "up":
+        queued = session.scalars(
+            select(Operation)
+            .where(
+                Operation.workspace_id == workspace.id,
+                Operation.status == "queued",
+                Operation.kind == "up",
+            )
+            .with_for_update()
+        ).first()
+    if queued is not None:
+        queued.attempts = max(queued.attempts, op.attempts)
+        queued.run_after = min(queued.run_after, now)
+        settle(
+            session,
+            op,
+            "superseded",
+            error=f"worker {lost_by} lost its lease; folded into operation {queued.id}",
+            now=now,
+            summary={"superseded_by": str(queued.id)},
+        )
+        return "folded"
+    op.status, op.run_after = "queued", now
+    op.error = f"worker {lost_by} lost its lease; requeued"
+    return "requeued"
+
+
+def recover_expired(now: datetime | None = None) -> RecoveryReport:
+    """Operations whose worker stopped heartbeating go back to the queue, fold into the queued
+    `up` of their workspace, or fail when out of attempts. Each in its own short transaction:
+    one that cannot be recovered is logged and retried on the next pass, never blocking the
+    others. Set-based and idempotent; tests call it directly."""
+    now = now or utcnow()
+    report = RecoveryReport()
+    with session_scope() as session:
+        ids = _expired_ids(session, now)
+    for op_id in ids:
+        try:
+            outcome = run_in_transaction(lambda s, i=op_id: _recover_one(s, i, now))  # type: ignore[misc]
+        except Exception:
+            log.exception("operation %s: recovery failed; retrying on the next pass", op_id)
+            report.errors.append(op_id)
+            continue
+        if outcome == "requeued":
+            report.requeued.append(op_id)
+        elif outcome == "folded":
+            report.folded.append(op_id)
+        elif outcome == "failed":
+            report.failed.append(op_id)
+    if report.recovered or report.errors:
+        log.warning(
+            "recovered %d expired operation(s): %d requeued, %d folded, %d failed; %d errors",
+            report.recovered,
+            len(report.requeued),
+            len(report.folded),
+            len(report.failed),
+            len(report.errors),
+        )
+    return report
 
 
 def claim(session: Session, worker_id: str) -> Operation | None:
@@ -137,6 +228,8 @@ class _Heartbeat(threading.Thread):
         super().__init__(daemon=True, name=f"heartbeat-{operation_id}")
         self.operation_id, self.worker_id = operation_id, worker_id
         self.stopped = threading.Event()
+        # When the lease was last extended (monotonic), i.e. claimed or heartbeated.
+        self.last_success = time.monotonic()
 
     def run(self) -> None:
         interval = max(get_settings().lease_seconds / 3, 0.05)
@@ -146,37 +239,42 @@ class _Heartbeat(threading.Thread):
                     # Another worker took the operation over; _finish discards this run.
                     log.warning("operation %s: lease lost while running", self.operation_id)
                     return
+                self.last_success = time.monotonic()
             except Exception:  # a database blip: keep trying until the lease runs out
                 log.warning("heartbeat of %s failed", self.operation_id, exc_info=True)
 
 
 EngineFactory = Callable[[Workspace], Engine]
+# Attempts to record a run (about 25 s of backoff in all) before leaving it to recovery.
+FINISH_ATTEMPTS = 14
 
-_requeue_lock = threading.Lock()
-_requeue_last = 0.0
+_recover_lock = threading.Lock()
+_recover_last = 0.0
 
 
-def _maybe_requeue_expired() -> None:
+def _maybe_recover_expired() -> None:
     """Lease expiry is checked at most once a second per process, not on every idle poll of
     every worker thread."""
-    global _requeue_last
-    with _requeue_lock:
+    global _recover_last
+    with _recover_lock:
         now = time.monotonic()
-        if now - _requeue_last < 1.0:
+        if now - _recover_last < 1.0:
             return
-        _requeue_last = now
-    with session_scope() as session:
-        requeue_expired(session)
+        _recover_last = now
+    recover_expired()
 
 
 def run_one(worker_id: str, engines: EngineFactory | None = None) -> bool:
     """Claim one due operation and run it. False when there was nothing to do. `engines`
     chooses the engine per workspace (default: the workspace's own, by its sandbox flag)."""
-    _maybe_requeue_expired()
+    _maybe_recover_expired()
+
+    def _claim(session: Session) -> _Claimed | None:
+        op = claim(session, worker_id)
+        return _Claimed(op.id, op.kind, op.workspace_id) if op else None
+
     try:
-        with session_scope() as session:
-            op = claim(session, worker_id)
-            claimed = _Claimed(op.id, op.kind, op.workspace_id) if op else None
+        claimed = run_in_transaction(_claim)
     except IntegrityError:
         # Another worker started this stack between our check and our update.
         return True
@@ -193,19 +291,58 @@ def execute(claimed: _Claimed, worker_id: str, engines: EngineFactory) -> None:
     result: StackResult | None = None
     error: Exception | None = None
     try:
-        with session_scope() as session:
-            workspace = session.get_one(Workspace, claimed.workspace_id)
-            config = desired_state.build_fleet_config(session, workspace)
-            engine = engines(workspace)
-            stack_name = workspace.stack_name
-        run = getattr(engine, claimed.kind)
-        result = run(stack_name, config, on_event=lines.append)
-    except Exception as exc:  # every failure is recorded on the operation, never lost
-        error = exc
+        try:
+            with session_scope() as session:
+                workspace = session.get_one(Workspace, claimed.workspace_id)
+                config = desired_state.build_fleet_config(session, workspace)
+                engine = engines(workspace)
+                stack_name = workspace.stack_name
+            run = getattr(engine, claimed.kind)
+            result = run(stack_name, config, on_event=lines.append)
+        except Exception as exc:  # every failure is recorded on the operation, never lost
+            error = exc
+        # The heartbeat keeps the lease while the finish is retried: a finish that fails
+        # (deadlock, database restart) must not leave the operation to look abandoned.
+        _finish_with_retries(claimed, worker_id, result, error, lines, beat)
     finally:
         beat.stopped.set()
         beat.join()
-    _finish(claimed, worker_id, result, error, lines)
+
+
+def _finish_with_retries(
+    claimed: _Claimed,
+    worker_id: str,
+    result: StackResult | None,
+    error: Exception | None,
+    lines: list[str],
+    beat: "_Heartbeat",
+) -> None:
+    """Record the run. A failure the database says to retry (deadlock, serialization, lost
+    connection) is retried while the lease can still be ours; any other failure to record a
+    success is recorded as the operation's failure instead. If nothing can be recorded before
+    the lease has surely lapsed, recovery owns the operation and runs the stack again, which
+    is safe: a stack run is idempotent."""
+    lease = get_settings().lease_seconds
+    for attempt in range(FINISH_ATTEMPTS):
+        try:
+            run_in_transaction(
+                lambda s, r=result, e=error: _finish(s, claimed, worker_id, r, e, lines)  # type: ignore[misc]
+            )
+            return
+        except Exception as exc:
+            if time.monotonic() - beat.last_success > lease:
+                break
+            if not (is_retryable(exc) or is_disconnect(exc)) and error is None:
+                log.error("operation %s: recording its result failed", claimed.id, exc_info=True)
+                error = RuntimeError(f"recording the run's result failed: {exc}"[:1000])
+                result = None
+                continue
+            log.warning("operation %s: recording the run failed (%s); retrying", claimed.id, exc)
+            time.sleep(min(0.1 * 2**attempt, 2.0))
+    log.error(
+        "operation %s: could not record the run; recovery will run it again once its lease lapses",
+        claimed.id,
+    )
 
 
 def _owned(session: Session, claimed: _Claimed, worker_id: str) -> Operation | None:
@@ -221,6 +358,7 @@ def _owned(session: Session, claimed: _Claimed, worker_id: str) -> Operation | N
 
 
 def _finish(
+    session: Session,
     claimed: _Claimed,
     worker_id: str,
     result: StackResult | None,
@@ -228,43 +366,39 @@ def _finish(
     lines: list[str],
 ) -> None:
     settings = get_settings()
-    with session_scope() as session:
-        op = _owned(session, claimed, worker_id)
-        if op is None:
-            log.warning("operation %s was taken over; discarding this run's result", claimed.id)
-            return
-        workspace = session.get_one(Workspace, op.workspace_id)
-        log_lines = result.log if result is not None and result.log else lines
-        op.log = "\n".join(log_lines[-settings.log_tail_lines :])
-        op.lease_owner = None
-        op.lease_expires_at = None
-        if result is not None and error is None:
-            op.status = "succeeded"
-            op.finished_at = utcnow()
-            op.error = None
-            op.resource_changes = [c.as_dict() for c in result.changes]
-            summary: dict[str, object] = {"changes": dict(result.summary), "worker": worker_id}
-            if op.kind in ("up", "refresh"):
-                summary["steps"] = apply_success(session, workspace, op, result)
-            # Assigned whole, after the pipeline's flushes: JSONB is not mutation-tracked.
-            op.summary = summary
-            return
-        assert error is not None
-        message = str(error) or error.__class__.__name__
-        transient = isinstance(error, EngineError) and error.transient
-        op.error = message[:4000]
-        if transient and op.attempts < op.max_attempts:
-            delay = min(
-                settings.retry_backoff_seconds * 2 ** (op.attempts - 1),
-                settings.retry_backoff_max_seconds,
-            )
-            op.status = "queued"
-            op.run_after = utcnow() + timedelta(seconds=delay)
-            log.info("operation %s failed transiently (%s); retry in %.0fs", op.id, message, delay)
-            return
-        if not isinstance(error, EngineError):
-            log.error("operation %s crashed", op.id, exc_info=error)
-        op.status = "failed"
-        op.finished_at = utcnow()
+    # Lock order: the workspace first, as every request that changes its fleet does.
+    workspace = workspaces.lock_by_id(session, claimed.workspace_id)
+    op = _owned(session, claimed, worker_id)
+    if op is None or workspace is None:
+        log.warning("operation %s was taken over; discarding this run's result", claimed.id)
+        return
+    log_lines = result.log if result is not None and result.log else lines
+    op.log = "\n".join(log_lines[-settings.log_tail_lines :])
+    op.lease_owner = None
+    op.lease_expires_at = None
+    if result is not None and error is None:
+        summary: dict[str, object] = {"changes": dict(result.summary), "worker": worker_id}
+        op.resource_changes = [c.as_dict() for c in result.changes]
         if op.kind in ("up", "refresh"):
-            apply_failure(session, workspace, op, message)
+            summary["steps"] = apply_success(session, workspace, op, result)
+        # Assigned whole, after the pipeline's flushes: JSONB is not mutation-tracked.
+        settle(session, op, "succeeded", summary=summary)
+        return
+    assert error is not None
+    message = str(error) or error.__class__.__name__
+    transient = isinstance(error, EngineError) and error.transient
+    if transient and op.attempts < op.max_attempts:
+        delay = min(
+            settings.retry_backoff_seconds * 2 ** (op.attempts - 1),
+            settings.retry_backoff_max_seconds,
+        )
+        op.error = message[:4000]
+        op.status = "queued"
+        op.run_after = utcnow() + timedelta(seconds=delay)
+        log.info("operation %s failed transiently (%s); retry in %.0fs", op.id, message, delay)
+        return
+    if not isinstance(error, EngineError):
+        log.error("operation %s crashed", op.id, exc_info=error)
+    settle(session, op, "failed", error=message)
+    if op.kind in ("up", "refresh"):
+        apply_failure(session, workspace, op, message)

@@ -7,8 +7,9 @@ real commits (other processes, threads) use `committed` and the tables are empti
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,6 +17,7 @@ from sqlalchemy import Engine, create_engine, pool, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SECRET_KEY = "test-secret-key-not-for-production"
 
@@ -92,7 +94,7 @@ def committed(engine: Engine) -> Iterator[Engine]:
 @pytest.fixture
 def client(session: Session) -> Iterator[TestClient]:
     from api.app import create_app
-    from api.deps import get_session
+    from api.deps import get_session, get_transaction
 
     app = create_app()
 
@@ -106,6 +108,17 @@ def client(session: Session) -> Iterator[TestClient]:
             nested.rollback()
             raise
 
+    def _in_savepoint(fn: Callable[[Session], T]) -> T:
+        nested = session.begin_nested()
+        try:
+            result = fn(session)
+            nested.commit()
+            return result
+        except BaseException:
+            nested.rollback()
+            raise
+
     app.dependency_overrides[get_session] = _session
+    app.dependency_overrides[get_transaction] = lambda: _in_savepoint
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c

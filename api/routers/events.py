@@ -5,11 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentKey, PageDep, SessionDep
+from api.retry import RetryingRoute
 from api.schemas import PageOf
 from domain.events import service
 from domain.events.schemas import EventRead
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(route_class=RetryingRoute, prefix="/events", tags=["events"])
 
 
 @router.get("", response_model=PageOf[EventRead], summary="The tenant's events, newest first")

@@ -7,9 +7,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import SessionDep
 from api.errors import ERROR_RESPONSES
+from api.retry import RetryingRoute
 from kit.errors import DatabaseUnavailable
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=RetryingRoute, tags=["health"])
 
 
 @router.get("/healthz", summary="The process is up (does not use the database)")

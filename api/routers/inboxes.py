@@ -6,11 +6,12 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CurrentKey, PageDep, SessionDep
 from api.idempotent import IdempotencyKeyHeader, respond
+from api.retry import RetryingRoute
 from api.schemas import PageOf
 from domain.inboxes import service
 from domain.inboxes.schemas import InboxAccepted, InboxCreate, InboxRead, InboxUpdate
 
-router = APIRouter(tags=["inboxes"])
+router = APIRouter(route_class=RetryingRoute, tags=["inboxes"])
 
 
 def _accepted(accepted: service.Accepted) -> dict[str, object]:

@@ -1,20 +1,22 @@
+import asyncio
 import time
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
-from api.deps import CurrentKey, PageDep, SessionDep
+from api.deps import CurrentKey, PageDep, SessionDep, TransactionDep
+from api.retry import RetryingRoute
 from api.schemas import PageOf
-from database.session import session_scope
 from domain.operations import service
 from domain.operations.schemas import OperationRead
-from domain.tenants.model import ApiKey
 from domain.workspaces import service as workspaces
 from settings import get_settings
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(route_class=RetryingRoute, tags=["operations"])
 
 
 @router.get("/operations/{operation_id}", response_model=OperationRead)
@@ -67,26 +69,29 @@ def retry_operation(operation_id: uuid.UUID, session: SessionDep, key: CurrentKe
     responses={202: {"model": OperationRead, "description": "Still running: poll the operation"}},
     summary="What an `up` would change, computed by a worker",
 )
-def preview(
+async def preview(
     workspace_id: uuid.UUID,
     key: CurrentKey,
+    transaction: TransactionDep,
     wait: Annotated[float | None, Query(ge=0, le=60, description="Seconds to wait")] = None,
 ) -> JSONResponse:
-    # Its own short transactions, not the request session: the preview must be committed
-    # before a worker can see it, and no transaction may stay open while we wait.
-    op_id = _enqueue_preview(key, workspace_id)
+    # Async, and short transactions of its own: the wait holds no thread, no connection and no
+    # lock, so any number of waiting previews cannot starve other requests. A preview not yet
+    # started is reused, so polling clients add no work.
+    tenant_id = key.tenant_id
+
+    def enqueue(session: Session) -> uuid.UUID:
+        workspace = workspaces.get(session, tenant_id, workspace_id)
+        return service.enqueue(session, workspace, "preview", reason="preview requested").id
+
+    def read(session: Session) -> tuple[dict[str, Any], bool]:
+        op = service.get(session, tenant_id, op_id)
+        return OperationRead.of(op).model_dump(mode="json"), op.status in service.FINISHED
+
+    op_id = await run_in_threadpool(transaction, enqueue)
     deadline = time.monotonic() + (get_settings().preview_wait_seconds if wait is None else wait)
     while True:
-        with session_scope() as session:
-            op = service.get(session, key.tenant_id, op_id)
-            body = OperationRead.of(op).model_dump(mode="json")
-            finished = op.status in service.FINISHED
+        body, finished = await run_in_threadpool(transaction, read)
         if finished or time.monotonic() >= deadline:
             return JSONResponse(body, status_code=200 if finished else 202)
-        time.sleep(0.1)
-
-
-def _enqueue_preview(key: ApiKey, workspace_id: uuid.UUID) -> uuid.UUID:
-    with session_scope() as session:
-        workspace = workspaces.get(session, key.tenant_id, workspace_id)
-        return service.enqueue(session, workspace, "preview", reason="preview requested").id
+        await asyncio.sleep(0.2)

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from api.deps import CurrentKey, PageDep, SessionDep
 from api.idempotent import IdempotencyKeyHeader, respond
+from api.retry import RetryingRoute
 from api.schemas import PageOf
 from domain.operations import service as operations
 from domain.servers import service
@@ -13,7 +14,7 @@ from domain.servers.model import VpsServer
 from domain.servers.schemas import VpsCreate, VpsRead
 from domain.workspaces import service as workspaces
 
-router = APIRouter(tags=["vps"])
+router = APIRouter(route_class=RetryingRoute, tags=["vps"])
 
 
 def _read(

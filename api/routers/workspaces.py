@@ -3,11 +3,12 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from api.deps import CurrentKey, PageDep, SessionDep
+from api.retry import RetryingRoute
 from api.schemas import PageOf
 from domain.workspaces import service
 from domain.workspaces.schemas import WorkspaceCreate, WorkspaceRead
 
-router = APIRouter(prefix="/workspaces", tags=["workspaces"])
+router = APIRouter(route_class=RetryingRoute, prefix="/workspaces", tags=["workspaces"])
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WorkspaceRead)

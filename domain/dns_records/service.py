@@ -10,7 +10,7 @@ event) or back to `dns_pending` (one `dns_regressed` event) exactly once per tra
 import asyncio
 import concurrent.futures
 import uuid
-from collections.abc import Coroutine, Sequence
+from collections.abc import Collection, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -19,6 +19,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from database.scoping import get_owned
+from database.transactions import Transaction
 from dnsrecords import plan
 from dnsrecords.checks import Check, Status
 from dnsrecords.resolver import Resolver
@@ -54,6 +55,7 @@ def _write_plan(
     inbox: Inbox,
     planned: Sequence[plan.PlannedRecord],
     existing: dict[str, DnsRecord],
+    advance: bool,
 ) -> int:
     existing = dict(existing)
     changed_required = written = 0
@@ -92,7 +94,7 @@ def _write_plan(
         changed_required += p.required
     for stale in existing.values():
         session.delete(stale)
-    if inbox.status == "pending_setup":
+    if inbox.status == "pending_setup" and advance:
         inbox.status = "dns_pending"
     elif inbox.status == "ready" and changed_required:
         inbox.status = "dns_pending"
@@ -109,9 +111,15 @@ def _write_plan(
     return written
 
 
-def generate_for_server(session: Session, server: VpsServer) -> int:
+def generate_for_server(
+    session: Session, server: VpsServer, *, applied: Collection[str] | None = None
+) -> int:
     """Write the records of every inbox on `server` (and refresh the SPF of other inboxes of
-    the same domains). Returns how many records were created or changed."""
+    the same domains). Returns how many records were created or changed.
+
+    An inbox on `server` still `pending_setup` moves to `dns_pending` only when its mailbox
+    exists: when `applied` (lower-cased addresses a finished run reported) names it, or, with
+    `applied` unset, always (a caller that knows the mailboxes exist)."""
     if server.ip_address is None or not server.hostname:
         return 0
     settings = get_settings()
@@ -173,7 +181,10 @@ def generate_for_server(session: Session, server: VpsServer) -> int:
                 tlsrpt_rua=settings.dns_tlsrpt_rua,
                 ttl=settings.dns_record_ttl,
             )
-            written += _write_plan(session, inbox, planned, existing.get(inbox.id, {}))
+            advance = inbox.vps_id == server.id and (
+                applied is None or inbox.email_address.lower() in applied
+            )
+            written += _write_plan(session, inbox, planned, existing.get(inbox.id, {}), advance)
     session.flush()
     return written
 
@@ -243,22 +254,39 @@ async def check_targets(targets: Sequence[Target]) -> list[Check]:
         return await Checker(resolver).check_all(targets)
 
 
-def verify_inbox(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> DnsRecordsView:
-    """Check the inbox's records now. The rows are locked for the few seconds the lookups take
-    at most (bounded timeouts), so a concurrent sweep skips them."""
-    inbox = _get_inbox(session, tenant_id, inbox_id)
-    server = session.get(VpsServer, inbox.vps_id) if inbox.vps_id else None
-    if server is None or server.ip_address is None:
-        return _view(session, inbox)
-    rows = session.scalars(
-        select(DnsRecord).where(DnsRecord.inbox_id == inbox.id).with_for_update()
-    ).all()
-    ip, v6 = str(server.ip_address), str(server.ipv6_address) if server.ipv6_address else None
-    results = run_async(check_targets([target_of(r, ip, server.hostname, v6) for r in rows]))
-    apply_checks(session, [(r.id, r.record_value, r.verification_status) for r in rows], results)
-    settle_inboxes(session, [inbox.id])
-    session.expire_all()
-    return _view(session, _get_inbox(session, tenant_id, inbox_id))
+def verify_inbox(
+    tenant_id: uuid.UUID,
+    inbox_id: uuid.UUID,
+    transaction: Transaction,
+) -> DnsRecordsView:
+    """Check the inbox's records now: read them in one short transaction, look them up with no
+    transaction open (bounded timeouts), write the results in another, in the lock order
+    (inbox, then records). `transaction(fn)` runs `fn(session)` in a committed transaction."""
+
+    def read(session: Session) -> list[tuple[uuid.UUID, str, str | None, Target]] | None:
+        inbox = _get_inbox(session, tenant_id, inbox_id)
+        server = session.get(VpsServer, inbox.vps_id) if inbox.vps_id else None
+        if server is None or server.ip_address is None:
+            return None
+        ip = str(server.ip_address)
+        v6 = str(server.ipv6_address) if server.ipv6_address else None
+        rows = session.scalars(select(DnsRecord).where(DnsRecord.inbox_id == inbox.id)).all()
+        return [
+            (r.id, r.record_value, r.verification_status, target_of(r, ip, server.hostname, v6))
+            for r in rows
+        ]
+
+    claimed = transaction(read)
+    if claimed:
+        results = run_async(check_targets([t for *_, t in claimed]))
+
+        def write(session: Session) -> None:
+            lock_inboxes(session, [inbox_id])
+            apply_checks(session, [(i, v, p) for i, v, p, _ in claimed], results)
+            settle_inboxes(session, [inbox_id])
+
+        transaction(write)
+    return transaction(lambda session: _view(session, _get_inbox(session, tenant_id, inbox_id)))
 
 
 def apply_checks(
@@ -315,6 +343,18 @@ _NOT_VERIFIED = """EXISTS (SELECT 1 FROM dns_records r WHERE r.inbox_id = i.id A
 class Settled:
     ready: int
     regressed: int
+
+
+def lock_inboxes(session: Session, inbox_ids: Sequence[uuid.UUID]) -> None:
+    """Lock inboxes in id order (`FOR NO KEY UPDATE`), before touching their records: the
+    lock order every writer of inboxes follows."""
+    if inbox_ids:
+        session.execute(
+            select(Inbox.id)
+            .where(Inbox.id.in_(list(inbox_ids)))
+            .order_by(Inbox.id)
+            .with_for_update(key_share=True)
+        ).all()
 
 
 def settle_inboxes(session: Session, inbox_ids: Sequence[uuid.UUID]) -> Settled:

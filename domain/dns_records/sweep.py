@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,10 +24,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from database.session import session_scope
+from database.transactions import run_in_transaction
 from dnsrecords.checks import Check, Status
 from dnsrecords.resolver import Resolver
 from dnsrecords.verify import Checker, Target
-from domain.dns_records.service import apply_checks, settle_inboxes
+from domain.dns_records.service import Settled, apply_checks, lock_inboxes, settle_inboxes
 from kit.time import utcnow
 from settings import get_settings
 
@@ -70,6 +71,7 @@ class SweepStats:
     claim_seconds: float = 0.0
     check_seconds: float = 0.0
     write_seconds: float = 0.0
+    skipped: list[uuid.UUID] = field(default_factory=list)  # inboxes whose write failed
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -98,17 +100,52 @@ def claim(session: Session, limit: int, now: datetime, lease_seconds: int) -> li
     ]
 
 
+def _write_one(
+    session_factory: SessionFactory, batch: list[_Claimed], results: list[Check]
+) -> Settled:
+    def write(session: Session) -> Settled:
+        inbox_ids = sorted({c.inbox_id for c in batch})
+        # Lock order: inboxes (in id order) before their records, as a finishing run does.
+        lock_inboxes(session, inbox_ids)
+        apply_checks(session, [(c.id, c.target.value, c.previous) for c in batch], results)
+        return settle_inboxes(session, inbox_ids)
+
+    if session_factory is session_scope:
+        return run_in_transaction(write)
+    with session_factory() as session:
+        return write(session)
+
+
 def _write(
     session_factory: SessionFactory, batch: list[_Claimed], results: list[Check], stats: SweepStats
 ) -> None:
+    """Write a batch in one transaction; if that fails, inbox by inbox, so one bad row is
+    skipped and reported (its records come due again when their claim runs out) and never
+    costs the batch."""
     started = time.perf_counter()
-    with session_factory() as session:
-        apply_checks(session, [(c.id, c.target.value, c.previous) for c in batch], results)
-        settled = settle_inboxes(session, sorted({c.inbox_id for c in batch}))
+    written: list[tuple[_Claimed, Check]] = []
+    try:
+        settled = _write_one(session_factory, batch, results)
+        written = list(zip(batch, results, strict=True))
+    except Exception:
+        log.warning("dns.verify: a batch of %d failed; writing inbox by inbox", len(batch))
+        settled = Settled(0, 0)
+        groups: dict[uuid.UUID, list[tuple[_Claimed, Check]]] = {}
+        for pair in zip(batch, results, strict=True):
+            groups.setdefault(pair[0].inbox_id, []).append(pair)
+        for inbox_id, pairs in groups.items():
+            try:
+                one = _write_one(session_factory, [c for c, _ in pairs], [r for _, r in pairs])
+            except Exception:
+                log.exception("dns.verify: inbox %s skipped", inbox_id)
+                stats.skipped.append(inbox_id)
+                continue
+            settled = Settled(settled.ready + one.ready, settled.regressed + one.regressed)
+            written += pairs
     stats.write_seconds += time.perf_counter() - started
     stats.inboxes_ready += settled.ready
     stats.inboxes_regressed += settled.regressed
-    for check in results:
+    for _, check in written:
         if check.status is Status.VERIFIED:
             stats.verified += 1
         elif check.status is Status.ERROR:

@@ -9,15 +9,18 @@ say so."""
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from database.session import get_engine, session_scope
+from database.transactions import run_in_transaction
+from domain.events.model import Event
 from domain.health import service
 from domain.health.service import MONITORED_STATUSES, ServerInfo
 from domain.servers.model import VpsServer
@@ -53,6 +56,7 @@ class SweepReport:
     skipped: bool = False
     seconds: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)
+    failed_servers: list[uuid.UUID] = field(default_factory=list)  # results not recorded
 
 
 def probe_config(settings: Settings | None = None) -> ProbeConfig:
@@ -144,6 +148,22 @@ def _sweep_lock() -> Iterator[bool]:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": LOCK_KEY})
 
 
+def _record(
+    chunk: list[tuple[ServerInfo, list[CheckResult]]], now: datetime, report: SweepReport
+) -> list[Event]:
+    """One transaction for the chunk; if it fails, server by server, so one bad row is skipped
+    and reported (`report.failed_servers`) and never costs the others their results."""
+    try:
+        return run_in_transaction(lambda session: service.apply_results(session, chunk, now))
+    except Exception:
+        if len(chunk) == 1:
+            log.exception("monitoring.health: results of server %s skipped", chunk[0][0].vps_id)
+            report.failed_servers.append(chunk[0][0].vps_id)
+            return []
+    log.warning("monitoring.health: a chunk of %d failed; writing server by server", len(chunk))
+    return [event for item in chunk for event in _record([item], now, report)]
+
+
 def run(
     config: ProbeConfig | None = None,
     *,
@@ -170,9 +190,10 @@ def run(
             batch.append((s.info, results))
             for r in results:
                 report.statuses[r.status.value] = report.statuses.get(r.status.value, 0) + 1
+        # In server id order: the order every writer of server rows locks them in.
+        batch.sort(key=lambda item: item[0].vps_id)
         for i in range(0, len(batch), batch_size):
-            with session_scope() as session:
-                recorded = service.apply_results(session, batch[i : i + batch_size], now)
+            recorded = _record(batch[i : i + batch_size], now, report)
             report.alerts += sum(e.type == "health.alert" for e in recorded)
             report.recoveries += sum(e.type == "health.recovered" for e in recorded)
         while True:

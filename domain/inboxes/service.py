@@ -78,6 +78,15 @@ def get(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> Inbox:
     return get_owned(session, Inbox, tenant_id, inbox_id, noun="inbox", field="inbox_id")
 
 
+def _lock(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> Inbox:
+    """The inbox locked in the lock order: its workspace first, then the inbox (changing the
+    inbox first and then locking the workspace deadlocks with a worker finishing a run)."""
+    inbox = get(session, tenant_id, inbox_id)
+    workspaces.lock(session, tenant_id, inbox.workspace_id)
+    session.refresh(inbox, with_for_update={"key_share": True})
+    return inbox
+
+
 def list_page(
     session: Session,
     tenant_id: uuid.UUID,
@@ -104,7 +113,7 @@ def list_page(
 def update(
     session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID, data: InboxUpdate
 ) -> tuple[Inbox, Operation | None]:
-    inbox = get(session, tenant_id, inbox_id)
+    inbox = _lock(session, tenant_id, inbox_id)
     if inbox.status == "deleting":
         raise Conflict("inbox is being deleted", field="status")
     changes = data.model_dump(exclude_unset=True)
@@ -115,17 +124,17 @@ def update(
     if "display_name" in changes and changes["display_name"] != inbox.display_name:
         # The display name lives in the mail server's account: the stack must apply it.
         inbox.display_name = changes["display_name"]
-        workspace = workspaces.lock(session, tenant_id, inbox.workspace_id)
+        workspace = workspaces.lock(session, tenant_id, inbox.workspace_id)  # held already
         op = operations.enqueue(session, workspace, "up", reason=f"rename {inbox.email_address}")
     session.flush()
     return inbox, op
 
 
 def rotate_credentials(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> Accepted:
-    inbox = get(session, tenant_id, inbox_id)
+    inbox = _lock(session, tenant_id, inbox_id)
     if inbox.status == "deleting" or inbox.vps_id is None:
         raise Conflict("inbox is being deleted", field="status")
-    workspace = workspaces.lock(session, tenant_id, inbox.workspace_id)
+    workspace = workspaces.lock(session, tenant_id, inbox.workspace_id)  # held already
     server = session.get(VpsServer, inbox.vps_id)
     assert server is not None
     password = new_password()
@@ -138,8 +147,8 @@ def rotate_credentials(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UU
 
 
 def mark_for_deletion(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> Accepted:
-    inbox = get(session, tenant_id, inbox_id)
-    workspace = workspaces.lock(session, tenant_id, inbox.workspace_id)
+    inbox = _lock(session, tenant_id, inbox_id)
+    workspace = workspaces.lock(session, tenant_id, inbox.workspace_id)  # held already
     inbox.status = "deleting"
     op = operations.enqueue(session, workspace, "up", reason=f"delete inbox {inbox.email_address}")
     session.flush()

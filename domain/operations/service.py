@@ -4,7 +4,8 @@ applies, so it exists exactly when that state is committed."""
 
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -12,14 +13,41 @@ from sqlalchemy.orm import Session
 
 from database.pagination import paginate
 from database.scoping import get_owned
+from domain.inboxes.model import Inbox
 from domain.operations.model import Operation
+from domain.servers.model import VpsServer
+from domain.workspaces import service as workspaces
 from domain.workspaces.model import Workspace
 from kit.errors import Conflict, Unavailable, ValidationFailed
 from kit.time import utcnow
 from settings import get_settings
 
 KINDS = ("up", "preview", "refresh", "destroy")
-FINISHED = ("succeeded", "failed", "cancelled")
+# `superseded`: a run that lost its worker and was folded into the workspace's queued `up`
+# (its summary names it: `superseded_by`), which applies the same desired state.
+FINISHED = ("succeeded", "failed", "cancelled", "superseded")
+
+
+def settle(
+    session: Session,
+    op: Operation,
+    status: str,
+    *,
+    error: str | None = None,
+    now: datetime | None = None,
+    summary: dict[str, Any] | None = None,
+) -> None:
+    """Put `op` in a finished state. The lease is dropped with it: a finished operation has no
+    owner, so nothing can take it over or write its results again."""
+    if status not in FINISHED:
+        raise ValueError(f"{status!r} is not a finished state")
+    op.status = status
+    op.finished_at = now or utcnow()
+    op.error = error[:4000] if error else None
+    op.lease_owner, op.lease_expires_at = None, None
+    if summary is not None:
+        # Assigned whole: JSONB is not mutation-tracked.
+        op.summary = {**(op.summary or {}), **summary}
 
 
 def enqueue(
@@ -30,6 +58,18 @@ def enqueue(
     if kind not in KINDS:
         raise ValidationFailed(f"unknown operation kind {kind!r}", field="kind")
     settings = get_settings()
+    if kind == "preview":
+        # A preview not yet started computes exactly what a new one would: reuse it, so a
+        # client polling previews adds no work.
+        pending = session.scalars(
+            select(Operation).where(
+                Operation.workspace_id == workspace.id,
+                Operation.kind == "preview",
+                Operation.status == "queued",
+            )
+        ).first()
+        if pending is not None:
+            return pending
     if kind != "up":
         op = Operation(
             tenant_id=workspace.tenant_id,
@@ -41,6 +81,9 @@ def enqueue(
         session.add(op)
         session.flush()
         return op
+    # Lock order: the workspace before its operations (callers that change the fleet hold it
+    # already; taking it again in the same transaction is free).
+    workspaces.lock_by_id(session, workspace.id)
     run_after = utcnow() + timedelta(seconds=settings.coalesce_seconds)
     insert_up = (
         insert(Operation)
@@ -122,39 +165,75 @@ def list_page(
 
 
 def cancel(session: Session, tenant_id: uuid.UUID, operation_id: uuid.UUID) -> Operation:
-    op = get(session, tenant_id, operation_id, for_update=True)
+    """Cancel a queued operation. A cancelled `up` settles what it carried, so nothing waits
+    for a run that will not come: servers and inboxes still to be created become `failed`
+    (a retry of this operation resumes them), and deletions not yet applied are undone."""
+    op = get(session, tenant_id, operation_id)
+    workspace = workspaces.lock_by_id(session, op.workspace_id)
+    assert workspace is not None  # the operation's foreign key
+    session.refresh(op, with_for_update={"key_share": True})
     if op.status != "queued":
         raise Conflict(
             f"operation is {op.status}; only a queued operation can be cancelled", field="status"
         )
-    op.status = "cancelled"
-    op.finished_at = utcnow()
+    settle(session, op, "cancelled", error=None)
+    if op.kind == "up":
+        _settle_carried(session, workspace, op)
     return op
 
 
-def retry(session: Session, tenant_id: uuid.UUID, operation_id: uuid.UUID) -> Operation:
-    """Queue the stack again after a failure; servers and inboxes the failure marked `failed`
-    return to their pending states, and the new run resumes from what exists."""
-    from domain.inboxes.model import Inbox
-    from domain.servers.model import VpsServer
+def _settle_carried(session: Session, workspace: Workspace, op: Operation) -> None:
+    reason = f"operation {op.id} was cancelled; retry it to apply the change"
+    servers = session.scalars(
+        select(VpsServer)
+        .where(
+            VpsServer.workspace_id == workspace.id,
+            VpsServer.status.in_(("provisioning", "deleting")),
+        )
+        .order_by(VpsServer.id)
+        .with_for_update(key_share=True)
+    ).all()
+    for server in servers:
+        if server.status == "provisioning":
+            server.status, server.status_reason = "failed", reason
+        else:  # its deletion never ran: the server is still there
+            server.status = "ready" if server.ip_address else "failed"
+            server.status_reason = None if server.ip_address else reason
+    inboxes = session.scalars(
+        select(Inbox)
+        .where(Inbox.workspace_id == workspace.id, Inbox.status.in_(("pending_setup", "deleting")))
+        .order_by(Inbox.id)
+        .with_for_update(key_share=True)
+    ).all()
+    for inbox in inboxes:
+        if inbox.status == "pending_setup":
+            inbox.status = "failed"
+        else:  # the mailbox was never removed; the DNS sweep returns it to `ready`
+            inbox.status = "dns_pending" if inbox.smtp_config else "failed"
 
+
+def retry(session: Session, tenant_id: uuid.UUID, operation_id: uuid.UUID) -> Operation:
+    """Queue the stack again after a failure or a cancel; servers and inboxes marked `failed`
+    return to their pending states, and the new run resumes from what exists."""
     op = get(session, tenant_id, operation_id)
-    if op.status != "failed":
+    if op.status not in ("failed", "cancelled"):
         raise Conflict(
-            f"operation is {op.status}; only a failed operation can be retried", field="status"
+            f"operation is {op.status}; only a failed or cancelled operation can be retried",
+            field="status",
         )
-    workspace = session.scalars(
-        select(Workspace).where(Workspace.id == op.workspace_id).with_for_update()
-    ).one()
+    workspace = workspaces.lock_by_id(session, op.workspace_id)
+    assert workspace is not None  # the operation's foreign key
     failed = session.scalars(
-        select(VpsServer).where(
-            VpsServer.workspace_id == workspace.id, VpsServer.status == "failed"
-        )
+        select(VpsServer)
+        .where(VpsServer.workspace_id == workspace.id, VpsServer.status == "failed")
+        .order_by(VpsServer.id)
     ).all()
     for server in failed:
         server.status, server.status_reason = "provisioning", None
     for inbox in session.scalars(
-        select(Inbox).where(Inbox.workspace_id == workspace.id, Inbox.status == "failed")
+        select(Inbox)
+        .where(Inbox.workspace_id == workspace.id, Inbox.status == "failed")
+        .order_by(Inbox.id)
     ):
         inbox.status = "pending_setup"
     return enqueue(session, workspace, op.kind, reason=f"retry of {op.id}")

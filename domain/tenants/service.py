@@ -5,10 +5,12 @@ import contextlib
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -81,7 +83,8 @@ def revoke_key(session: Session, prefix_or_id: str) -> ApiKey:
 
 
 def authenticate(session: Session, plaintext: str) -> ApiKey:
-    """The key's row, or Unauthorized. Every failure looks the same to the caller."""
+    """The key's row, or Unauthorized. Every failure looks the same to the caller. Reads only:
+    the use is recorded by `touch`, in a transaction of its own."""
     parts = plaintext.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
         raise Unauthorized("invalid API key")
@@ -90,7 +93,34 @@ def authenticate(session: Session, plaintext: str) -> ApiKey:
     matches = hmac.compare_digest(expected, _hash(plaintext))
     if key is None or not matches or key.revoked_at is not None:
         raise Unauthorized("invalid API key")
-    now = utcnow()
-    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
     return key
+
+
+_touched: dict[uuid.UUID, float] = {}
+_touched_lock = threading.Lock()
+
+
+def touch(session: Session, key: ApiKey, now: datetime | None = None) -> bool:
+    """Record that `key` was used, at most once per LAST_USED_RESOLUTION per key and process,
+    and never waiting: the row is skipped if another request holds it (`SKIP LOCKED`), since
+    that request is recording the same use. The caller commits at once; no request ever holds
+    this row for its own duration. True when a row was written."""
+    now = now or utcnow()
+    if key.last_used_at is not None and now - key.last_used_at <= LAST_USED_RESOLUTION:
+        return False
+    tick = time.monotonic()
+    with _touched_lock:
+        if tick - _touched.get(key.id, -1e9) < LAST_USED_RESOLUTION.total_seconds():
+            return False
+        _touched[key.id] = tick
+    free = (
+        select(ApiKey.id)
+        .where(ApiKey.id == key.id)
+        .where((ApiKey.last_used_at.is_(None)) | (ApiKey.last_used_at < now - LAST_USED_RESOLUTION))
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    written = session.execute(
+        update(ApiKey).where(ApiKey.id == free).values(last_used_at=now).returning(ApiKey.id)
+    ).first()
+    return written is not None

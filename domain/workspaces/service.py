@@ -92,3 +92,12 @@ def lock(session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID) -> Wor
     """The workspace row, locked until commit: changes to one fleet's desired state serialise
     here (placement of inboxes, deletion of servers)."""
     return get(session, tenant_id, workspace_id, for_update=True)
+
+
+def lock_by_id(session: Session, workspace_id: uuid.UUID) -> Workspace | None:
+    """The workspace row locked `FOR NO KEY UPDATE`, for workers and sweeps that act for no
+    tenant in particular. The first lock of every transaction that changes a fleet (the lock
+    order in CONTRIBUTING.md)."""
+    return session.scalars(
+        select(Workspace).where(Workspace.id == workspace_id).with_for_update(key_share=True)
+    ).first()

@@ -186,8 +186,7 @@ def test_expired_lease_is_taken_over(committed: Engine) -> None:
         op = queue.claim(s, "crashed-worker")
         assert op is not None
         op.lease_expires_at = utcnow() - timedelta(seconds=1)
-    with session_scope() as s:
-        assert queue.requeue_expired(s) == 1
+    assert queue.recover_expired().requeued == [op.id]
     assert queue.run_one("w2", lambda ws: FleetEcho()) is True
     with session_scope() as s:
         op = _ops(s, ws_id)[0]
@@ -202,8 +201,8 @@ def test_requeue_fails_an_operation_out_of_attempts(committed: Engine) -> None:
         assert op is not None
         op.max_attempts = 1
         op.lease_expires_at = utcnow() - timedelta(seconds=1)
+    assert queue.recover_expired().failed == [op.id]
     with session_scope() as s:
-        assert queue.requeue_expired(s) == 1
         op = _ops(s, ws_id)[0]
         assert op.status == "failed" and "lease" in (op.error or "")
         assert s.get_one(VpsServer, server_id).status == "failed"
@@ -260,3 +259,159 @@ def test_a_change_after_the_queued_up_was_claimed_gets_its_own_up(committed: Eng
     with session_scope() as request:
         later = operations.enqueue(request, request.get_one(Workspace, ws_id), "up")
         assert later.id != claimed.id and later.status == "queued"
+
+
+def _crash(worker: str = "crashed-worker") -> uuid.UUID:
+    """Claim the due operation as a worker that then dies: its lease has run out."""
+    with session_scope() as s:
+        op = queue.claim(s, worker)
+        assert op is not None
+        op.lease_expires_at = utcnow() - timedelta(seconds=1)
+        return op.id
+
+
+def test_a_crashed_up_folds_into_the_workspaces_queued_up(committed: Engine) -> None:
+    ws_id, server_id = _fleet()
+    crashed = _crash()
+    with session_scope() as s:  # a change arrives while the crashed run still looks running
+        queued = operations.enqueue(s, s.get_one(Workspace, ws_id), "up", reason="later change")
+        queued_id = queued.id
+    report = queue.recover_expired()
+    assert report.folded == [crashed] and report.errors == []
+    with session_scope() as s:
+        old, new = s.get_one(Operation, crashed), s.get_one(Operation, queued_id)
+        assert old.status == "superseded" and old.finished_at is not None
+        assert (old.summary or {})["superseded_by"] == str(queued_id)
+        assert new.status == "queued" and new.attempts == old.attempts == 1
+        assert new.run_after <= utcnow()
+    assert queue.run_one("w2", lambda ws: FleetEcho()) is True
+    with session_scope() as s:
+        assert s.get_one(Operation, queued_id).status == "succeeded"
+        assert s.get_one(VpsServer, server_id).status == "ready"
+
+
+def test_one_unrecoverable_operation_does_not_stop_the_others(committed: Engine) -> None:
+    """The seed's bug: one UPDATE for every expired operation, so one conflict stopped
+    recovery everywhere. Here three workspaces crash; one of them already has a queued up
+    (the case that conflicted), and all three are recovered in one pass."""
+    crashed, queued = [], []
+    for i in range(3):
+        ws_id, _ = _fleet(address=f"user{i}@example{i}.com")
+        crashed.append(_crash(f"crashed-{i}"))
+        if i == 1:
+            with session_scope() as s:
+                queued.append(operations.enqueue(s, s.get_one(Workspace, ws_id), "up").id)
+    report = queue.recover_expired()
+    assert sorted(report.requeued + report.folded) == sorted(crashed)
+    assert len(report.folded) == 1 and report.errors == []
+    with session_scope() as s:
+        statuses = s.scalars(select(Operation.status).where(Operation.status == "running")).all()
+        assert statuses == []
+    assert queue.recover_expired().recovered == 0  # idempotent
+
+
+def test_recovery_carries_attempts_so_a_poison_run_still_runs_out(committed: Engine) -> None:
+    ws_id, server_id = _fleet()
+    with session_scope() as s:
+        s.execute(text("UPDATE operations SET max_attempts = 2"))
+    first = _crash()
+    with session_scope() as s:  # a change arrives: the crashed run folds forward into it
+        later = operations.enqueue(s, s.get_one(Workspace, ws_id), "up").id
+        s.execute(text("UPDATE operations SET max_attempts = 2, run_after = now()"))
+    assert queue.recover_expired().folded == [first]
+    with session_scope() as s:
+        assert s.get_one(Operation, later).attempts == 1  # carried, not reset
+    assert _crash() == later  # the same run kills its worker again: attempts 2 of 2
+    assert queue.recover_expired().failed == [later]
+    with session_scope() as s:
+        assert s.get_one(Operation, later).status == "failed"
+        assert s.get_one(VpsServer, server_id).status == "failed"
+
+
+def test_an_inbox_created_during_a_run_is_not_advanced_by_it(committed: Engine) -> None:
+    ws_id, server_id = _fleet(provisioning=False)
+
+    class CreatesMeanwhile(FleetEcho):
+        def up(self, stack, config, on_event=None):  # type: ignore[no-untyped-def]
+            with session_scope() as s:  # a request adds an inbox while the run is in flight
+                ws = s.get_one(Workspace, ws_id)
+                create_inbox(
+                    s, ws, email_address="late@example.com", server=s.get_one(VpsServer, server_id)
+                )
+                operations.enqueue(s, ws, "up")
+            return super().up(stack, config, on_event)
+
+    queue.run_one("w1", lambda ws: CreatesMeanwhile())
+    with session_scope() as s:
+        rows = s.execute(
+            select(Inbox.email_address, Inbox.status).where(Inbox.workspace_id == ws_id)
+        ).all()
+        states = {address: status for address, status in rows}
+        assert states == {"sales@example.com": "dns_pending", "late@example.com": "pending_setup"}
+        s.execute(text("UPDATE operations SET run_after = now() WHERE status = 'queued'"))
+    queue.run_one("w1", lambda ws: FleetEcho())
+    with session_scope() as s:
+        late = s.scalars(select(Inbox).where(Inbox.email_address == "late@example.com")).one()
+        assert late.status == "dns_pending" and late.smtp_config is not None
+
+
+def test_cancelling_a_queued_up_settles_what_it_carried(committed: Engine) -> None:
+    ws_id, server_id = _fleet()
+    with session_scope() as s:
+        op = _ops(s, ws_id)[0]
+        operations.cancel(s, op.tenant_id, op.id)
+        op_id, tenant_id = op.id, op.tenant_id
+    with session_scope() as s:
+        assert s.get_one(Operation, op_id).status == "cancelled"
+        server = s.get_one(VpsServer, server_id)
+        assert server.status == "failed" and "cancelled" in (server.status_reason or "")
+        inbox = s.scalars(select(Inbox).where(Inbox.vps_id == server_id)).one()
+        assert inbox.status == "failed"  # not pending_setup forever
+        retry = operations.retry(s, tenant_id, op_id)
+        s.execute(text("UPDATE operations SET run_after = now() WHERE status = 'queued'"))
+        assert retry.status == "queued"
+    assert queue.run_one("w1", lambda ws: FleetEcho()) is True
+    with session_scope() as s:
+        assert s.get_one(VpsServer, server_id).status == "ready"
+        assert s.scalars(select(Inbox.status).where(Inbox.vps_id == server_id)).one() == (
+            "dns_pending"
+        )
+
+
+def test_a_finish_that_fails_is_retried_while_the_lease_is_held(committed: Engine) -> None:
+    """The finish transaction fails once with a deadlock (raised by a trigger on the server
+    rows it writes; a sequence counts, since it is not rolled back with the transaction); the
+    worker retries it and the operation does not stay `running`."""
+    ws_id, server_id = _fleet()
+    with session_scope() as s:
+        s.execute(
+            text(
+                """
+                CREATE SEQUENCE finish_faults;
+                CREATE FUNCTION fail_once() RETURNS trigger AS $$
+                BEGIN
+                  IF nextval('finish_faults') = 1 THEN
+                    RAISE EXCEPTION 'injected' USING ERRCODE = '40P01';
+                  END IF;
+                  RETURN NEW;
+                END $$ LANGUAGE plpgsql;
+                CREATE TRIGGER fail_once BEFORE UPDATE ON vps_servers
+                  FOR EACH ROW EXECUTE FUNCTION fail_once();
+                """
+            )
+        )
+    try:
+        assert queue.run_one("w1", lambda ws: FleetEcho()) is True
+        with session_scope() as s:
+            assert _ops(s, ws_id)[0].status == "succeeded"
+            assert s.get_one(VpsServer, server_id).status == "ready"
+            # The fault fired once; the retried transaction passed it.
+            assert s.scalar(text("SELECT last_value FROM finish_faults")) >= 2
+    finally:
+        with session_scope() as s:
+            s.execute(
+                text(
+                    "DROP TRIGGER fail_once ON vps_servers; DROP FUNCTION fail_once(); "
+                    "DROP SEQUENCE finish_faults"
+                )
+            )

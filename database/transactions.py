@@ -1,0 +1,75 @@
+"""Transactions that survive the two failures Postgres asks the client to retry: a deadlock
+(SQLSTATE 40P01) and a serialization failure (40001). Both roll the whole transaction back, so
+the only safe retry is of the whole transaction, at its boundary: `run_in_transaction` for jobs
+and workers, `api.retry` for requests.
+
+The lock order (CONTRIBUTING.md "Lock order") makes deadlocks rare; this makes the rare one
+invisible instead of a 500 or an operation stuck `running`."""
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session
+
+from database.session import session_scope
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Transaction(Protocol):
+    """Runs `fn(session)` in a committed transaction: `run_in_transaction`, or a test's own."""
+
+    def __call__(self, fn: Callable[[Session], T], /) -> T: ...
+
+
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+DEFAULT_ATTEMPTS = 4
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error (wrapped by SQLAlchemy or raw from psycopg), if any."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else exc
+    state = getattr(orig, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def is_retryable(exc: BaseException) -> bool:
+    return sqlstate(exc) in RETRYABLE_SQLSTATES
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """The connection was lost or could not be made (a restart, an outage): worth retrying
+    once the pool has reconnected."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    state = sqlstate(exc)
+    if state is not None:
+        return state.startswith("08") or state in ("57P01", "57P02", "57P03")
+    return isinstance(exc, OperationalError)
+
+
+def backoff(attempt: int) -> float:
+    """Jittered, so two transactions that deadlocked do not collide again in step."""
+    base: float = min(0.02 * 2**attempt, 0.5)
+    return base * (0.5 + random.random())  # noqa: S311
+
+
+def run_in_transaction(fn: Callable[[Session], T], *, attempts: int = DEFAULT_ATTEMPTS) -> T:
+    """`fn(session)` in one transaction, committed; the whole transaction again (with a fresh
+    session) after a deadlock or serialization failure, at most `attempts` times. `fn` must not
+    have effects outside the database that a retry would repeat."""
+    for attempt in range(attempts):
+        try:
+            with session_scope() as session:
+                return fn(session)
+        except DBAPIError as exc:
+            if not is_retryable(exc) or attempt == attempts - 1:
+                raise
+            log.info("transaction retried after SQLSTATE %s", sqlstate(exc))
+            time.sleep(backoff(attempt))
+    raise AssertionError("unreachable")
