@@ -9,19 +9,17 @@ a connection succeeds again, never a traceback per request. A transaction Postgr
 """
 
 import logging
-import threading
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import Pool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from database.outage import classify, outage, reason
 from kit.errors import (
     DatabaseUnavailable,
     PayloadTooLarge,
@@ -108,7 +106,7 @@ def render(exc: PenguinMailsError) -> JSONResponse:
     if exc.status_code == 401:
         headers["WWW-Authenticate"] = "Bearer"
     if isinstance(exc, DatabaseUnavailable):
-        outage.failed(_reason(exc.__cause__) if exc.__cause__ is not None else exc.message)
+        outage.failed(reason(exc.__cause__) if exc.__cause__ is not None else exc.message)
         headers["Retry-After"] = str(get_settings().database_retry_after_seconds)
     elif isinstance(exc, TransactionConflict):
         headers["Retry-After"] = "1"
@@ -139,72 +137,6 @@ def _http(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-class _Outage:
-    """Whether the database is known to be down, so an outage is logged once, not per request.
-    Failures come from the error handler; recovery from the pool (`checkout` succeeds only after
-    the pre-ping or a fresh connect answered)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.down = False
-
-    def failed(self, reason: str) -> None:
-        with self._lock:
-            if self.down:
-                return
-            self.down = True
-        log.error("database unavailable: %s", reason)
-
-    def recovered(self) -> None:
-        if not self.down:  # the hot path: one attribute read per checkout
-            return
-        with self._lock:
-            if not self.down:
-                return
-            self.down = False
-        log.warning("database available again")
-
-
-outage = _Outage()
-
-# Refused or ended by the server: admin/crash shutdown, "starting up"/"shutting down", too many
-# connections; class 08 is "connection exception".
-_OUTAGE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
-
-
-def _sqlstate(exc: BaseException) -> str | None:
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    state = getattr(orig, "sqlstate", None)
-    return state if isinstance(state, str) else None
-
-
-def classify(exc: BaseException) -> Literal["outage", "conflict"] | None:
-    """`outage` when the database cannot be reached, `conflict` when it rolled the transaction
-    back (retryable), None for everything else (constraints, timeouts, bugs: a 500)."""
-    state = _sqlstate(exc)
-    if state is not None and state.startswith("40"):
-        return "conflict"
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return "outage"
-    if state is not None and (state.startswith("08") or state in _OUTAGE_SQLSTATES):
-        return "outage"
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    # psycopg reports every failure to connect (refused, timeout, "the database system is
-    # starting up", unknown database) as a bare OperationalError without a SQLSTATE.
-    if isinstance(orig, psycopg.OperationalError) and state is None:
-        return "outage"
-    return None
-
-
-def _reason(exc: BaseException) -> str:
-    """The driver's first line, e.g. 'connection failed: connection to server at "db", port 5432
-    failed: Connection refused' (psycopg's second line only suggests causes)."""
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
-    text = " ".join(lines[0].split()) if lines else type(orig).__name__
-    return text if len(text) <= 200 else text[:197] + "..."
-
-
 def database_error(exc: BaseException) -> PenguinMailsError | None:
     """The domain error a driver error stands for, or None when it is not a retryable one."""
     kind = classify(exc)
@@ -231,10 +163,6 @@ def _database(_: Request, exc: Exception) -> JSONResponse:
     return render(error)
 
 
-def _checked_out(*_: Any) -> None:
-    outage.recovered()
-
-
 def _unhandled(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse(status_code=500, content=error_body("internal_error", "internal error"))
@@ -247,5 +175,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, _database)
     app.add_exception_handler(psycopg.OperationalError, _database)
     app.add_exception_handler(Exception, _unhandled)
-    if not event.contains(Pool, "checkout", _checked_out):
-        event.listen(Pool, "checkout", _checked_out)
+    outage.watch_pool()

@@ -15,7 +15,8 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 
-from database.transactions import DEFAULT_ATTEMPTS, backoff, is_retryable, sqlstate
+from database.sqlstate import sqlstate
+from database.transactions import DEFAULT_ATTEMPTS, backoff, is_retryable
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]

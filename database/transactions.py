@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from database.outage import classify
 from database.session import session_scope
+from database.sqlstate import sqlstate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -27,30 +29,17 @@ class Transaction(Protocol):
     def __call__(self, fn: Callable[[Session], T], /) -> T: ...
 
 
-RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 DEFAULT_ATTEMPTS = 4
 
 
-def sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a database error (wrapped by SQLAlchemy or raw from psycopg), if any."""
-    orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    state = getattr(orig, "sqlstate", None)
-    return state if isinstance(state, str) else None
-
-
 def is_retryable(exc: BaseException) -> bool:
-    return sqlstate(exc) in RETRYABLE_SQLSTATES
+    return classify(exc) == "conflict"
 
 
 def is_disconnect(exc: BaseException) -> bool:
     """The connection was lost or could not be made (a restart, an outage): worth retrying
     once the pool has reconnected."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    state = sqlstate(exc)
-    if state is not None:
-        return state.startswith("08") or state in ("57P01", "57P02", "57P03")
-    return isinstance(exc, OperationalError)
+    return classify(exc) == "outage"
 
 
 def backoff(attempt: int) -> float:

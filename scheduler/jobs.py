@@ -1,8 +1,14 @@
 """The periodic jobs, in one registry. A job is a plain callable that opens its own short
 transactions; APScheduler only decides when it runs."""
 
+import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from database.outage import classify, outage, reason
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -10,6 +16,24 @@ class PeriodicJob:
     name: str
     func: Callable[[], object]
     interval_seconds: Callable[[], float]
+
+
+def guarded(name: str, func: Callable[[], object]) -> Callable[[], object]:
+    """A run that fails is logged and the next one runs on schedule; while the database is
+    down, the outage is logged once (database.outage), not a traceback per run."""
+
+    @functools.wraps(func)
+    def run() -> object:
+        try:
+            return func()
+        except Exception as exc:
+            if classify(exc) == "outage":
+                outage.failed(reason(exc))
+            else:
+                log.exception("%s failed; it runs again at its next interval", name)
+            return None
+
+    return run
 
 
 def registry() -> list[PeriodicJob]:
@@ -33,4 +57,4 @@ def registry() -> list[PeriodicJob]:
             "dns.verify", dns_sweep.run_job, lambda: get_settings().dns_verify_interval_seconds
         )
     )
-    return jobs
+    return [PeriodicJob(j.name, guarded(j.name, j.func), j.interval_seconds) for j in jobs]

@@ -7,14 +7,20 @@ import socket
 import threading
 
 from automation import queue
+from database.outage import classify, outage, reason
 from settings import get_settings
 
 log = logging.getLogger(__name__)
 
 
 class OperationWorkers:
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(
+        self, threads: int | None = None, engines: queue.EngineFactory | None = None
+    ) -> None:
+        """`engines` picks the engine per workspace (default: its own, by its sandbox flag);
+        the fault-injection harness passes one that journals every run."""
         self.count = get_settings().worker_threads if threads is None else threads
+        self.engines = engines
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.prefix = f"{socket.gethostname()}:{os.getpid()}"
@@ -40,9 +46,12 @@ class OperationWorkers:
         poll = get_settings().poll_interval_seconds
         while not self._stop.is_set():
             try:
-                busy = queue.run_one(worker_id)
-            except Exception:  # a database outage must not kill the worker thread
-                log.exception("operation worker %s: claim failed", worker_id)
+                busy = queue.run_one(worker_id, self.engines)
+            except Exception as exc:  # a database outage must not kill the worker thread
+                if classify(exc) == "outage":
+                    outage.failed(reason(exc))  # logged once per outage, not once per poll
+                else:
+                    log.exception("operation worker %s: claim failed", worker_id)
                 busy = False
             if not busy:
                 self._stop.wait(poll)

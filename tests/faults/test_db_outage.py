@@ -20,7 +20,8 @@ from sqlalchemy import Engine, create_engine, pool, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from api.app import create_app
-from api.errors import classify, database_error
+from api.errors import database_error
+from database.outage import classify
 from kit.errors import DatabaseUnavailable, TransactionConflict
 from tests.e2e.serving import BIN, base_env, cli, create_tenant, free_port
 from tests.support.postgres import ScratchPostgres, postgres_bin_dir
