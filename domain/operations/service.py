@@ -60,7 +60,9 @@ def enqueue(
     settings = get_settings()
     if kind == "preview":
         # A preview not yet started computes exactly what a new one would: reuse it, so a
-        # client polling previews adds no work.
+        # client polling previews adds no work. The workspace lock makes concurrent requests
+        # agree on one.
+        workspaces.lock_by_id(session, workspace.id)
         pending = session.scalars(
             select(Operation).where(
                 Operation.workspace_id == workspace.id,
