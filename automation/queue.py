@@ -30,6 +30,7 @@ from automation.delayed import DelayedEngine
 from automation.engine import Engine, NoopEngine, StackResult
 from automation.errors import EngineError
 from automation.fleet_results import apply_failure, apply_success
+from database.outage import classify, outage, reason
 from database.session import session_scope
 from database.transactions import is_disconnect, is_retryable, run_in_transaction
 from domain.operations.model import Operation
@@ -240,8 +241,11 @@ class _Heartbeat(threading.Thread):
                     log.warning("operation %s: lease lost while running", self.operation_id)
                     return
                 self.last_success = time.monotonic()
-            except Exception:  # a database blip: keep trying until the lease runs out
-                log.warning("heartbeat of %s failed", self.operation_id, exc_info=True)
+            except Exception as exc:  # a database blip: keep trying until the lease runs out
+                if classify(exc) == "outage":
+                    outage.failed(reason(exc))
+                else:
+                    log.warning("heartbeat of %s failed", self.operation_id, exc_info=True)
 
 
 EngineFactory = Callable[[Workspace], Engine]
@@ -386,7 +390,11 @@ def _finish(
         return
     assert error is not None
     message = str(error) or error.__class__.__name__
-    transient = isinstance(error, EngineError) and error.transient
+    # The database failing under the engine (the sandbox keeps its state there) is an outage
+    # or a conflict, not a broken fleet: retried like any transient failure.
+    transient = (isinstance(error, EngineError) and error.transient) or (
+        classify(error) is not None
+    )
     if transient and op.attempts < op.max_attempts:
         delay = min(
             settings.retry_backoff_seconds * 2 ** (op.attempts - 1),

@@ -335,3 +335,75 @@ def test_other_database_errors_stay_500s_and_conflicts_are_503s(
     unhandled = [rec for rec in caplog.records if rec.getMessage() == "unhandled error"]
     assert len(unhandled) == 1 and unhandled[0].exc_info is not None  # the bug, with traceback
     assert not [rec for rec in caplog.records if "database unavailable" in rec.getMessage()]
+
+
+@pytest.mark.slow
+def test_a_database_restart_mid_provisioning_loses_nothing(
+    pg: ScratchPostgres, tmp_path: Path
+) -> None:
+    """`serve` (API and workers) provisions sandbox inboxes whose runs take a while; the
+    database is restarted while runs are in flight, then stopped for a few seconds. Runs that
+    were mid-flight record their results once the database is back (or are recovered when
+    their lease lapses), and every inbox is provisioned with nothing left queued or running."""
+    env = {
+        **_env(pg, tmp_path),
+        "PENGUINMAILS_POLL_INTERVAL_SECONDS": "0.05",
+        "PENGUINMAILS_COALESCE_SECONDS": "0.1",
+        "PENGUINMAILS_LEASE_SECONDS": "3",
+        "PENGUINMAILS_RETRY_BACKOFF_SECONDS": "0.2",
+        "PENGUINMAILS_SANDBOX_LATENCY_SECONDS": "1.5",
+        "PENGUINMAILS_INBOXES_PER_SERVER": "2",
+        "PENGUINMAILS_DNS_NAMESERVERS": "127.0.0.1:9",
+    }
+    key = create_tenant(env, "restart")["api_key"]
+    log = tmp_path / "serve.log"
+    with _running(env, "serve", log) as http:
+        http.headers["Authorization"] = f"Bearer {key}"
+        workspaces = [
+            http.post("/api/v1/workspaces", json={"name": f"r{i}", "sandbox": True}).json()["id"]
+            for i in range(2)
+        ]
+        created = []
+        for n in range(8):
+            r = http.post(
+                f"/api/v1/workspaces/{workspaces[n % 2]}/inboxes",
+                json={
+                    "email_address": f"u{n}@restart{n % 2}.example.com",
+                    "display_name": f"u{n}",
+                    "vps_provider": "hetzner",
+                    "vps_size": "starter",
+                },
+            )
+            assert r.status_code == 202, r.text
+            created.append(r.json()["id"])
+        time.sleep(0.8)  # runs are under way (each takes 1.5 s of simulated provider time)
+        pg.restart()
+        pg.stop()
+        _assert_unavailable(_until(lambda: _unavailable(http, workspaces[0]), "a 503"))
+        time.sleep(2)
+        pg.start()
+
+        def provisioned() -> bool | None:
+            try:
+                states = [http.get(f"/api/v1/inboxes/{i}").json()["status"] for i in created]
+                ops = [
+                    op["status"]
+                    for ws in workspaces
+                    for op in http.get(f"/api/v1/workspaces/{ws}/operations").json()["items"]
+                ]
+            except (httpx.HTTPError, KeyError):
+                return None
+            settled = all(s == "dns_pending" for s in states)
+            idle = not any(s in ("queued", "running") for s in ops)
+            return True if settled and idle else None
+
+        _until(provisioned, "every inbox provisioned after the restart", timeout=120)
+    assert "Traceback" not in log.read_text()
+
+
+def _unavailable(http: httpx.Client, workspace_id: str) -> httpx.Response | None:
+    try:
+        r = http.get(f"/api/v1/workspaces/{workspace_id}")
+    except httpx.HTTPError:
+        return None
+    return r if r.status_code == 503 else None
