@@ -138,6 +138,12 @@ class HealthSettings(BaseSettings):
     webhook_fanout_window_hours: float = Field(
         default=24.0, gt=0, description="Events younger than this are fanned out to endpoints."
     )
+    webhook_disable_after_failures: int = Field(
+        default=50,
+        ge=1,
+        description="An endpoint is disabled (and a webhook.disabled event recorded) when one of "
+        "its deliveries goes dead after at least this many consecutive failed attempts.",
+    )
     webhook_allow_private_urls: bool = Field(
         default=False,
         description="Allow webhook URLs whose host is a loopback/private IP literal or "

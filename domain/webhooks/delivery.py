@@ -1,18 +1,23 @@
 """The `webhooks.deliver` job: fan events out to endpoints, claim due deliveries, POST them with a
 per-request deadline and bounded concurrency, record every attempt. A dead or slow endpoint costs
-at most `timeout` per claimed delivery and never holds a transaction or another tenant's turn."""
+at most `timeout` per claimed delivery and never holds a transaction or another tenant's turn.
+
+Whatever goes wrong with one delivery (a URL no request can be built for, the guard's
+resolution, headers, signing, the request) fails that delivery only: an attempt with the error,
+retried with backoff, then dead; the job itself never stops for one tenant's endpoint."""
 
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import httpx
 
 from database.session import session_scope
 from domain.webhooks import guard, service, signing
-from domain.webhooks.service import Job, Outcome
+from domain.webhooks.service import Job, Outcome, Skipped
 from kit.time import utcnow
 from settings import Settings, get_settings
 
@@ -31,6 +36,7 @@ class DeliveryOptions:
     concurrency: int = 50
     window: timedelta = timedelta(hours=24)
     allow_private: bool = False
+    disable_after: int = 50
 
     @classmethod
     def from_settings(cls, s: Settings | None = None) -> "DeliveryOptions":
@@ -45,6 +51,7 @@ class DeliveryOptions:
             concurrency=s.webhook_concurrency,
             window=timedelta(hours=s.webhook_fanout_window_hours),
             allow_private=s.webhook_allow_private_urls,
+            disable_after=s.webhook_disable_after_failures,
         )
 
 
@@ -54,6 +61,9 @@ class DeliveryReport:
     attempted: int = 0
     delivered: int = 0
     failed: int = 0
+    disabled: list[uuid.UUID] = field(default_factory=list)
+    # Rows a step could not handle (each also logged with its id); the rest went on.
+    skipped: list[Skipped] = field(default_factory=list)
 
 
 def headers(job: Job, now: datetime) -> dict[str, str]:
@@ -68,6 +78,40 @@ def headers(job: Job, now: datetime) -> dict[str, str]:
     }
 
 
+async def attempt(
+    client: httpx.AsyncClient, job: Job, options: DeliveryOptions
+) -> tuple[int | None, str | None]:
+    """One POST: (status code, error). Never raises (except cancellation)."""
+    if job.problem is not None:
+        return None, job.problem
+    try:
+        url = guard.usable_url(job.url)
+        host = url.raw_host.decode("ascii")
+        async with asyncio.timeout(options.timeout):  # the guard's resolution included
+            if not options.allow_private:
+                internal = await guard.resolved_internal(host)
+                if internal is not None:
+                    return None, f"refused: {host} is internal ({internal})"
+            response = await client.post(url, content=job.body, headers=headers(job, utcnow()))
+    except guard.UnusableURL as exc:
+        return None, f"unusable URL: {exc}"
+    except TimeoutError:
+        return None, f"timed out after {options.timeout:g}s"
+    except httpx.HTTPError as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:500]
+    except Exception as exc:
+        log.warning(
+            "webhook delivery %s (endpoint %s) failed: %r",
+            job.delivery_id,
+            job.endpoint_id,
+            exc,
+            exc_info=True,
+        )
+        return None, f"delivery failed: {type(exc).__name__}: {exc}"[:500]
+    code = response.status_code
+    return code, None if 200 <= code < 300 else f"HTTP {code}"
+
+
 async def send_all(jobs: list[Job], options: DeliveryOptions) -> list[Outcome]:
     slots = asyncio.Semaphore(options.concurrency)
     limits = httpx.Limits(max_connections=options.concurrency)
@@ -78,29 +122,8 @@ async def send_all(jobs: list[Job], options: DeliveryOptions) -> list[Outcome]:
         async def one(job: Job) -> Outcome:
             async with slots:
                 started = time.perf_counter()
-                code: int | None
-                error: str | None
-                internal = None
-                if not options.allow_private:
-                    internal = await guard.resolved_internal(httpx.URL(job.url).host)
-                if internal is not None:
-                    ms = (time.perf_counter() - started) * 1000
-                    refused = f"refused: {httpx.URL(job.url).host} is internal ({internal})"
-                    return Outcome(job, None, refused, ms)
-                try:
-                    async with asyncio.timeout(options.timeout):
-                        response = await client.post(
-                            job.url, content=job.body, headers=headers(job, utcnow())
-                        )
-                except TimeoutError:
-                    code, error = None, f"timed out after {options.timeout:g}s"
-                except httpx.HTTPError as exc:
-                    code, error = None, f"{type(exc).__name__}: {exc}"[:500]
-                else:
-                    code = response.status_code
-                    error = None if 200 <= code < 300 else f"HTTP {code}"
-                ms = (time.perf_counter() - started) * 1000
-                return Outcome(job, code, error, ms)
+                code, error = await attempt(client, job, options)
+                return Outcome(job, code, error, (time.perf_counter() - started) * 1000)
 
         return list(await asyncio.gather(*(one(j) for j in jobs)))
 
@@ -109,8 +132,13 @@ def run(options: DeliveryOptions | None = None) -> DeliveryReport:
     options = options or DeliveryOptions.from_settings()
     report = DeliveryReport()
     lease = timedelta(seconds=options.timeout * 2 + 30)
-    with session_scope() as session:
-        report.fanned_out = service.fan_out(session, utcnow(), options.window)
+    try:  # deliveries already in the outbox go out even if fanning out new ones fails
+        with session_scope() as session:
+            fanned = service.fan_out(session, utcnow(), options.window)
+        report.fanned_out = fanned.inserted
+        report.skipped += fanned.skipped
+    except Exception:
+        log.exception("webhooks.deliver: fan-out failed")
     while True:
         with session_scope() as session:
             jobs = service.claim(
@@ -124,20 +152,25 @@ def run(options: DeliveryOptions | None = None) -> DeliveryReport:
             break
         outcomes = asyncio.run(send_all(jobs, options))
         with session_scope() as session:
-            service.record(
+            recorded = service.record(
                 session,
                 outcomes,
                 utcnow(),
                 max_attempts=options.max_attempts,
                 base=options.backoff,
                 cap=options.backoff_max,
+                disable_after=options.disable_after,
             )
+        report.disabled += recorded.disabled
+        report.skipped += recorded.skipped
         report.attempted += len(outcomes)
         report.delivered += sum(o.ok for o in outcomes)
         report.failed += sum(not o.ok for o in outcomes)
         if len(jobs) < options.batch:
             break
-    if report.attempted:
+    if report.skipped:
+        log.warning("webhooks.deliver skipped %d row(s): %s", len(report.skipped), report.skipped)
+    if report.attempted or report.skipped:
         log.info("webhooks.deliver: %s", report)
     return report
 

@@ -17,8 +17,13 @@ class WebhookEndpoint(IdMixin, TimestampsMixin, Base):
     description: Mapped[str] = mapped_column(String(255), default="", server_default="")
     # Event types to send ("health.alert", or "health.*"); empty: every event.
     event_types: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
-    secret_encrypted: Mapped[str] = mapped_column(EncryptedText)
+    # Deferred: reading an endpoint never decrypts its secret, so a secret that no longer
+    # decrypts fails its deliveries only, never GET/list of the tenant's endpoints.
+    secret_encrypted: Mapped[str] = mapped_column(EncryptedText, deferred=True)
+    # False once the delivery job disabled it (a `webhook.disabled` event says why).
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sql("true"))
+    # Failed attempts since the last successful one; reset by any 2xx.
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default=sql("0"))
 
 
 class WebhookDelivery(IdMixin, TimestampsMixin, Base):

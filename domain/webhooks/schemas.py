@@ -12,7 +12,10 @@ EventType = Annotated[
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: AnyHttpUrl = Field(description="http(s) URL that receives a POST per event.")
+    url: AnyHttpUrl = Field(
+        description="http(s) URL that receives a POST per event. An internationalised host is "
+        "stored in its ASCII (punycode) form."
+    )
     description: Annotated[str, StringConstraints(max_length=255)] = ""
     event_types: list[EventType] = Field(
         default_factory=list,
@@ -29,7 +32,13 @@ class WebhookRead(BaseModel):
     url: str
     description: str
     event_types: list[str]
-    active: bool
+    active: bool = Field(
+        description="False once the endpoint was disabled after repeated failed deliveries "
+        "(a `webhook.disabled` event says why)."
+    )
+    consecutive_failures: int = Field(
+        description="Failed delivery attempts since the last successful one."
+    )
     created_at: datetime
 
 

@@ -3,40 +3,62 @@
 Deliveries are fanned out from `events` by the delivery job (`fan_out`), not by whoever records an
 event, so recording an event never waits on HTTP and never fails because an endpoint is down.
 Claims use `FOR UPDATE SKIP LOCKED` and a lease (`next_attempt_at` pushed past the attempt's
-deadline), so several workers share the outbox and a crashed worker's claims come due again."""
+deadline), so several workers share the outbox and a crashed worker's claims come due again.
+
+One tenant's rows never stop another's deliveries: fan-out, claim and record each isolate a row
+that fails (logged with its id and returned as `Skipped`, or recorded as a failed attempt), and an
+endpoint that keeps failing is disabled with a `webhook.disabled` event."""
 
 import json
+import logging
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Text, func, insert, select, text, type_coerce, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from database.pagination import paginate
 from database.scoping import get_owned
+from domain.events import service as events
 from domain.events.model import Event
 from domain.webhooks import guard, signing
 from domain.webhooks.model import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from domain.webhooks.schemas import AttemptRead, DeliveryRead, WebhookCreate, event_body
+from kit import crypto
 from kit.errors import ValidationFailed
 from settings import get_settings
+
+log = logging.getLogger(__name__)
+URL_MAX_LENGTH = 2048  # webhook_endpoints.url
 
 
 def create(
     session: Session, tenant_id: uuid.UUID, data: WebhookCreate
 ) -> tuple[WebhookEndpoint, str]:
-    """The endpoint and its signing secret (the only time the secret is available in clear)."""
-    host = data.url.host or ""
+    """The endpoint and its signing secret (the only time the secret is available in clear).
+    The URL is stored as deliveries use it: host in ASCII (punycode) form."""
+    try:
+        url = guard.usable_url(str(data.url))
+    except guard.UnusableURL as exc:
+        raise ValidationFailed(f"webhook URL cannot be used: {exc}", field="url") from exc
+    host = url.raw_host.decode("ascii")
     if guard.literal_internal(host) and not get_settings().webhook_allow_private_urls:
         raise ValidationFailed(
             f"webhook host {host!r} is a private or loopback address", field="url"
         )
+    stored = str(url)
+    if len(stored) > URL_MAX_LENGTH:
+        raise ValidationFailed(
+            f"webhook URL is {len(stored)} characters long (at most {URL_MAX_LENGTH})",
+            field="url",
+        )
     secret = signing.new_secret()
     endpoint = WebhookEndpoint(
         tenant_id=tenant_id,
-        url=str(data.url),
+        url=stored,
         description=data.description,
         event_types=sorted(set(data.event_types)),
         secret_encrypted=secret,
@@ -115,35 +137,60 @@ def deliveries(
 
 # --- the outbox -------------------------------------------------------------------------------
 
-_FAN_OUT = text(
-    """
+
+@dataclass(frozen=True)
+class Skipped:
+    """A row one step of the delivery job could not handle; the others went on."""
+
+    step: str  # fan_out | record
+    row_id: uuid.UUID  # the endpoint (fan_out, disabling) or the delivery (record)
+    reason: str
+
+
+def _clip(message: str, limit: int = 500) -> str:
+    """An error as Postgres can store it (no NUL) and short enough to read."""
+    return message.replace("\x00", "\\x00")[:limit]
+
+
+def _reason(exc: Exception) -> str:
+    """Postgres's own message for a database error (without the statement), else the error."""
+    return _clip(str(exc.orig) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}")
+
+
+# Endpoints whose `event_types` is not a JSON array (written around the API) match nothing here;
+# `fan_out` reports them. CASE (not AND) so jsonb_array_length never sees a non-array.
+_FAN_OUT = """
     INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, next_attempt_at)
     SELECT e.tenant_id, w.id, e.id, e.created_at
     FROM events e
     JOIN webhook_endpoints w ON w.tenant_id = e.tenant_id AND w.active
     WHERE e.created_at >= w.created_at
       AND e.created_at >= :cutoff
-      AND (
-        jsonb_array_length(w.event_types) = 0
-        OR EXISTS (
+      AND CASE
+        WHEN jsonb_typeof(w.event_types) <> 'array' THEN false
+        WHEN jsonb_array_length(w.event_types) = 0 THEN true
+        ELSE EXISTS (
           SELECT 1 FROM jsonb_array_elements_text(w.event_types) AS t(pattern)
           WHERE t.pattern = e.type
              OR (right(t.pattern, 2) = '.*' AND starts_with(e.type, left(t.pattern, -1)))
         )
-      )
+      END
       AND NOT EXISTS (
         SELECT 1 FROM webhook_deliveries d WHERE d.endpoint_id = w.id AND d.event_id = e.id
       )
+      {only}
     ON CONFLICT (endpoint_id, event_id) DO NOTHING
     """
-)
+_FAN_OUT_ALL = text(_FAN_OUT.format(only=""))
+_FAN_OUT_ONE = text(_FAN_OUT.format(only="AND w.id = :endpoint_id"))
 
 _CLAIM = text(
     """
     WITH ranked AS (
-      SELECT id, row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at) AS n
-      FROM webhook_deliveries
-      WHERE status = 'pending' AND next_attempt_at <= :now
+      SELECT d.id, row_number() OVER (PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at) AS n
+      FROM webhook_deliveries d
+      JOIN webhook_endpoints w ON w.id = d.endpoint_id AND w.active
+      WHERE d.status = 'pending' AND d.next_attempt_at <= :now
     ), chosen AS (
       SELECT d.id FROM webhook_deliveries d JOIN ranked r ON r.id = d.id
       WHERE r.n <= :per_endpoint AND d.status = 'pending'
@@ -158,20 +205,63 @@ _CLAIM = text(
 )
 
 
-def fan_out(session: Session, now: datetime, window: timedelta) -> int:
-    result = session.execute(_FAN_OUT, {"cutoff": now - window})
+@dataclass
+class FanOut:
+    inserted: int = 0
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def fan_out(session: Session, now: datetime, window: timedelta) -> FanOut:
+    """One set-based INSERT; if that fails, endpoint by endpoint, each in its own savepoint, so
+    a row that breaks the statement costs only its own endpoint's deliveries."""
+    result = FanOut()
+    for endpoint_id in session.scalars(
+        select(WebhookEndpoint.id).where(
+            WebhookEndpoint.active, func.jsonb_typeof(WebhookEndpoint.event_types) != "array"
+        )
+    ):
+        log.warning("webhooks fan-out: endpoint %s skipped: event_types is not a list", endpoint_id)
+        result.skipped.append(Skipped("fan_out", endpoint_id, "event_types is not a list"))
+    params = {"cutoff": now - window}
+    try:
+        with session.begin_nested():
+            result.inserted = _rowcount(session.execute(_FAN_OUT_ALL, params))
+        return result
+    except Exception:
+        log.exception("webhooks fan-out failed as one statement; retrying endpoint by endpoint")
+    endpoint_ids = session.scalars(
+        select(WebhookEndpoint.id)
+        .where(WebhookEndpoint.active, func.jsonb_typeof(WebhookEndpoint.event_types) == "array")
+        .order_by(WebhookEndpoint.id)
+    ).all()
+    for endpoint_id in endpoint_ids:
+        try:
+            with session.begin_nested():
+                rows = session.execute(_FAN_OUT_ONE, params | {"endpoint_id": endpoint_id})
+                result.inserted += _rowcount(rows)
+        except Exception as exc:
+            log.warning("webhooks fan-out: endpoint %s skipped: %s", endpoint_id, _reason(exc))
+            result.skipped.append(Skipped("fan_out", endpoint_id, _reason(exc)))
+    return result
+
+
+def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
 @dataclass(frozen=True)
 class Job:
     delivery_id: uuid.UUID
+    endpoint_id: uuid.UUID
+    tenant_id: uuid.UUID
     attempt: int
     url: str
     secret: str
     event_id: uuid.UUID
     event_type: str
     body: bytes
+    # Why this delivery could not even be prepared (its attempt fails with this error).
+    problem: str | None = None
 
     def __repr__(self) -> str:
         return f"Job({self.delivery_id}, attempt {self.attempt}, {self.url})"
@@ -180,6 +270,8 @@ class Job:
 def claim(
     session: Session, now: datetime, *, batch: int, per_endpoint: int, lease: timedelta
 ) -> list[Job]:
+    """Due deliveries, leased to the caller. A row whose job cannot be built (a secret that no
+    longer decrypts, say) comes back with `problem` set: its attempt fails, the others go on."""
     ids = list(
         session.scalars(
             _CLAIM,
@@ -189,23 +281,47 @@ def claim(
     if not ids:
         return []
     rows = session.execute(
-        select(WebhookDelivery, WebhookEndpoint, Event)
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.attempts,
+            WebhookEndpoint.id.label("endpoint_id"),
+            WebhookEndpoint.tenant_id,
+            WebhookEndpoint.url,
+            # Still encrypted: decrypted per row below, so one bad secret fails one job.
+            type_coerce(WebhookEndpoint.secret_encrypted, Text).label("secret"),
+            Event,
+        )
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
         .join(Event, Event.id == WebhookDelivery.event_id)
         .where(WebhookDelivery.id.in_(ids))
     ).all()
-    return [
-        Job(
-            delivery_id=d.id,
-            attempt=d.attempts + 1,
-            url=w.url,
-            secret=w.secret_encrypted,
+    jobs = []
+    for row in rows:
+        e = row.Event
+        job = Job(
+            delivery_id=row.id,
+            endpoint_id=row.endpoint_id,
+            tenant_id=row.tenant_id,
+            attempt=row.attempts + 1,
+            url=row.url,
+            secret="",
             event_id=e.id,
             event_type=e.type,
-            body=json.dumps(event_body(e), separators=(",", ":"), sort_keys=True).encode(),
+            body=b"",
         )
-        for d, w, e in rows
-    ]
+        try:
+            body = json.dumps(event_body(e), separators=(",", ":"), sort_keys=True).encode()
+            job = replace(job, secret=crypto.decrypt(row.secret), body=body)
+        except Exception as exc:
+            log.warning(
+                "webhook delivery %s (endpoint %s) cannot be prepared: %s",
+                row.id,
+                row.endpoint_id,
+                exc,
+            )
+            job = replace(job, problem=_clip(f"cannot prepare the delivery: {exc}"))
+        jobs.append(job)
+    return jobs
 
 
 @dataclass(frozen=True)
@@ -224,6 +340,23 @@ def backoff(attempts: int, base: float, cap: float) -> timedelta:
     return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
 
 
+@dataclass
+class Recorded:
+    skipped: list[Skipped] = field(default_factory=list)
+    disabled: list[uuid.UUID] = field(default_factory=list)
+
+
+@dataclass
+class _Tally:
+    """One endpoint's outcomes in one batch."""
+
+    tenant_id: uuid.UUID
+    succeeded: bool = False
+    failures: int = 0
+    died: bool = False
+    last_error: str | None = None
+
+
 def record(
     session: Session,
     outcomes: Sequence[Outcome],
@@ -232,33 +365,126 @@ def record(
     max_attempts: int,
     base: float,
     cap: float,
-) -> None:
+    disable_after: int | None = None,
+) -> Recorded:
+    """Each outcome in its own savepoint (one that cannot be written is skipped and reported),
+    then each endpoint's failure count; an endpoint whose delivery went dead after at least
+    `disable_after` consecutive failed attempts is disabled."""
+    result = Recorded()
+    tallies: dict[uuid.UUID, _Tally] = {}
     for o in outcomes:
-        values: dict[str, object] = {
-            "attempts": o.job.attempt,
-            "last_status_code": o.status_code,
-            "last_error": o.error,
-        }
+        try:
+            with session.begin_nested():
+                status = _record_one(session, o, now, max_attempts=max_attempts, base=base, cap=cap)
+        except Exception as exc:
+            reason = _reason(exc)
+            log.error("webhook delivery %s: outcome not recorded: %s", o.job.delivery_id, reason)
+            result.skipped.append(Skipped("record", o.job.delivery_id, reason))
+            continue
+        if status is None:  # the endpoint was deleted while the request was in flight
+            continue
+        tally = tallies.setdefault(o.job.endpoint_id, _Tally(o.job.tenant_id))
         if o.ok:
-            values |= {"status": "delivered", "delivered_at": now}
-        elif o.job.attempt >= max_attempts:
-            values |= {"status": "dead"}
+            tally.succeeded = True
         else:
-            values |= {"next_attempt_at": now + backoff(o.job.attempt, base, cap)}
-        # The endpoint may have been deleted while the request was in flight: then nothing.
-        updated = session.scalar(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id == o.job.delivery_id, WebhookDelivery.status == "pending")
-            .values(**values)
-            .returning(WebhookDelivery.id)
-        )
-        if updated is not None:
-            session.add(
-                WebhookAttempt(
-                    delivery_id=o.job.delivery_id,
-                    number=o.job.attempt,
-                    status_code=o.status_code,
-                    error=o.error,
-                    duration_ms=round(o.duration_ms, 1),
-                )
+            tally.failures += 1
+            tally.last_error = None if o.error is None else _clip(o.error)
+            tally.died |= status == "dead"
+    for endpoint_id in sorted(tallies):  # one lock order across workers
+        tally = tallies[endpoint_id]
+        try:
+            with session.begin_nested():
+                if _count_failures(session, endpoint_id, tally, disable_after):
+                    result.disabled.append(endpoint_id)
+        except Exception as exc:
+            reason = _reason(exc)
+            log.error("webhook endpoint %s: failure count not recorded: %s", endpoint_id, reason)
+            result.skipped.append(Skipped("record", endpoint_id, reason))
+    return result
+
+
+def _record_one(
+    session: Session, o: Outcome, now: datetime, *, max_attempts: int, base: float, cap: float
+) -> str | None:
+    """The delivery's new status, or None when it is no longer pending (endpoint deleted)."""
+    error = None if o.error is None else _clip(o.error, 2000)
+    values: dict[str, object] = {
+        "attempts": o.job.attempt,
+        "last_status_code": o.status_code,
+        "last_error": error,
+    }
+    if o.ok:
+        values |= {"status": "delivered", "delivered_at": now}
+    elif o.job.attempt >= max_attempts:
+        values |= {"status": "dead"}
+    else:
+        values |= {"next_attempt_at": now + backoff(o.job.attempt, base, cap)}
+    status = session.scalar(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == o.job.delivery_id, WebhookDelivery.status == "pending")
+        .values(**values)
+        .returning(WebhookDelivery.status)
+    )
+    if status is not None:
+        session.execute(
+            insert(WebhookAttempt).values(
+                delivery_id=o.job.delivery_id,
+                number=o.job.attempt,
+                status_code=o.status_code,
+                error=error,
+                duration_ms=round(o.duration_ms, 1),
             )
+        )
+    return status
+
+
+def _count_failures(
+    session: Session, endpoint_id: uuid.UUID, tally: _Tally, disable_after: int | None
+) -> bool:
+    """Update the endpoint's consecutive failures; True when this disabled it."""
+    endpoint = WebhookEndpoint
+    if tally.succeeded:
+        session.execute(
+            update(WebhookEndpoint)
+            .where(endpoint.id == endpoint_id, endpoint.consecutive_failures != 0)
+            .values(consecutive_failures=0)
+        )
+        return False
+    failures = session.scalar(
+        update(WebhookEndpoint)
+        .where(endpoint.id == endpoint_id)
+        .values(consecutive_failures=endpoint.consecutive_failures + tally.failures)
+        .returning(endpoint.consecutive_failures)
+    )
+    if failures is None or disable_after is None or not tally.died or failures < disable_after:
+        return False
+    # Only the worker whose UPDATE flips `active` records the event.
+    disabled = session.scalar(
+        update(WebhookEndpoint)
+        .where(endpoint.id == endpoint_id, endpoint.active)
+        .values(active=False)
+        .returning(endpoint.id)
+    )
+    if disabled is None:
+        return False
+    reason = (
+        f"disabled after {failures} consecutive failed delivery attempts; "
+        f"last error: {tally.last_error}"
+    )
+    session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "pending")
+        .values(status="dead", last_error=_clip(f"not attempted: endpoint {reason}", 2000))
+    )
+    events.record(
+        session,
+        tenant_id=tally.tenant_id,
+        type="webhook.disabled",
+        message=_clip(f"Webhook {endpoint_id} {reason}", 1000),
+        subject_type="webhook",
+        subject_id=endpoint_id,
+        data={"consecutive_failures": failures, "last_error": tally.last_error},
+    )
+    session.flush()  # inside the savepoint: a failure here undoes only this endpoint's update
+    log.warning("webhook endpoint %s %s", endpoint_id, reason)
+    return True

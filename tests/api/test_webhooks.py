@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from database.session import session_scope
 from domain.events import service as events
-from domain.webhooks import delivery
+from domain.webhooks import delivery, guard
 from domain.webhooks import service as webhooks
 from domain.webhooks.schemas import WebhookCreate
 from settings import reset_settings
@@ -116,6 +116,45 @@ def test_bad_endpoints_are_422_naming_the_field(
     assert r.status_code == 422, r.text
     assert r.json()["error"]["field"] == field
     assert client.get("/api/v1/webhooks", headers=tenant.headers).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("https://📬.example.com/x", "not allowed"),  # IDNA 2008 refuses emoji
+        ("https://xn--iu8h.example.com/x", "not allowed"),  # the same, already in punycode
+        (f"https://{'a' * 64}.example.com/x", "label of 64 characters"),
+        ("https://a..example.com/x", "empty label"),
+        ("https://" + "a" * 60 + ".a" * 97 + ".example/x", "at most 253"),
+    ],
+)
+def test_hosts_no_request_can_be_built_for_are_422_naming_the_url(
+    client: TestClient, session: Session, url: str, reason: str
+) -> None:
+    """These used to be accepted (201) and then abort the delivery job on every run."""
+    tenant = create_tenant(session)
+    r = client.post("/api/v1/webhooks", json={"url": url}, headers=tenant.headers)
+    assert r.status_code == 422, (url, r.text)
+    error = r.json()["error"]
+    assert error["field"] == "url" and reason in error["message"], error
+    assert client.get("/api/v1/webhooks", headers=tenant.headers).json()["total"] == 0
+
+
+def test_an_internationalised_host_is_stored_and_used_in_punycode(
+    client: TestClient, session: Session
+) -> None:
+    tenant = create_tenant(session)
+    r = client.post(
+        "/api/v1/webhooks", json={"url": "https://Bücher.example/hook?q=ü"}, headers=tenant.headers
+    )
+    assert r.status_code == 201, r.text
+    stored = "https://xn--bcher-kva.example/hook?q=%C3%BC"
+    assert r.json()["url"] == stored
+    got = client.get(f"/api/v1/webhooks/{r.json()['id']}", headers=tenant.headers).json()
+    assert got["url"] == stored and got["consecutive_failures"] == 0
+    # What a delivery builds from the stored URL, and what the guard resolves: the ASCII host.
+    assert guard.usable_url(stored).raw_host == b"xn--bcher-kva.example"
+    assert str(guard.usable_url(stored)) == stored
 
 
 # --- delivery -----------------------------------------------------------------------------
