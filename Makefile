@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install run test lint check bench clean
+.PHONY: install run test test-faults lint check bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,15 +18,21 @@ run: install
 	$(BIN)/penguinmails serve
 
 ## Run the test suite (uses PENGUINMAILS_TEST_DATABASE_URL, else an embedded Postgres).
+## The fault-injection suite is its own step: `make test-faults`.
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest --ignore=tests/faults
+
+## Fault injection: workers killed at random, many clients at once, the database restarted,
+## poisoned input, unclean exits. Bounded: each test stops itself; the whole step at 15 min.
+test-faults: install
+	timeout 900 $(BIN)/pytest tests/faults
 
 ## Static checks: ruff and mypy (strict).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-check: lint test
+check: lint test test-faults
 
 ## Benchmarks print their figures; see README "Benchmarks".
 bench: install
