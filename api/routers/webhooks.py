@@ -3,11 +3,12 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from api.deps import CurrentKey, PageDep, SessionDep
+from api.retry import RetryingRoute
 from api.schemas import PageOf
 from domain.webhooks import service
 from domain.webhooks.schemas import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(route_class=RetryingRoute, prefix="/webhooks", tags=["webhooks"])
 
 
 @router.post(
