@@ -162,7 +162,7 @@ def test_serve_answers_503_and_recovers_too(pg: ScratchPostgres, tmp_path: Path)
         for _ in range(3):
             _assert_unavailable(http.get("/api/v1/workspaces", headers=auth))
         # The scheduler's jobs and workers log their own failures; the API's are one line.
-        assert 1 <= _count(log, "api.errors: database unavailable") <= 2, log.read_text()
+        assert 1 <= _count(log, "database.outage: database unavailable") <= 2, log.read_text()
         assert "Exception in ASGI application" not in log.read_text()
         assert "unhandled error" not in log.read_text()
         pg.start()
