@@ -10,6 +10,7 @@ O_APPEND writes are atomic, so several processes share one journal). A run of a 
 ends at its kill; two runs of one stack overlapping in time is a broken promise."""
 
 import argparse
+import inspect
 import json
 import logging
 import os
@@ -31,6 +32,35 @@ from sqlalchemy import Engine, text
 
 BIN = Path(sys.executable).parent / "penguinmails"
 ROOT = Path(__file__).resolve().parent.parent
+
+# Child processes run the code of the tree this file is in (ROOT), not whatever the venv maps:
+# the editable install points the `penguinmails` console script at the tree it was installed
+# from, so measuring another checkout (`git worktree add /tmp/pm-before ...`) with the same venv
+# would silently run the installed tree's code. `python -c` puts the working directory (ROOT)
+# first on sys.path, and PYTHONPATH is set to ROOT as well.
+CLI = [sys.executable, "-c", "import sys; from cli.main import main; sys.exit(main())"]
+
+
+def child_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` with ROOT first on PYTHONPATH, so child processes import this tree."""
+    paths = [str(ROOT), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
+    return {**env, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+
+
+def imported_from(env: dict[str, str]) -> str:
+    """Where a child process started like the API and the workers imports `automation.queue`
+    from (to check that the tree under test is the one that runs)."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import automation.queue as q; print(q.__file__)"],
+        env=child_env(env),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip()
+
 
 # The counts a fault run must leave at zero.
 ZERO_COUNTS = (
@@ -92,16 +122,56 @@ def _worker_main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    workers = OperationWorkers(
-        threads=args.threads,
-        engines=lambda ws: JournaledEngine(queue.engine_for(ws), args.journal),
-    )
+    logging.getLogger(__name__).info("automation.queue from %s", queue.__file__)
+
+    def engines(ws: Any) -> JournaledEngine:
+        return JournaledEngine(queue.engine_for(ws), args.journal)
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    workers.start()
-    stop.wait()
-    workers.stop()
+    if "engines" in inspect.signature(OperationWorkers).parameters:
+        workers = OperationWorkers(threads=args.threads, engines=engines)
+        workers.start()
+        stop.wait()
+        workers.stop()
+    else:
+        _plain_loops(args.threads, engines, stop)
     return 0
+
+
+def _plain_loops(threads: int, engines: Callable[[Any], Any], stop: threading.Event) -> None:
+    """Worker threads for trees whose `OperationWorkers` takes no `engines` (before commit
+    54c8b2c, e.g. ed9dafb, which the faults benchmark measures as BEFORE): there the journaling
+    engine can only be passed to `automation.queue.run_one(worker_id, engines)`, so this is
+    `OperationWorkers._loop` of that tree with the engine factory added (same worker ids, same
+    poll interval, an exception logged and the loop going on)."""
+    import socket
+
+    from automation import queue
+    from settings import get_settings
+
+    log = logging.getLogger(__name__)
+    poll = get_settings().poll_interval_seconds
+    prefix = f"{socket.gethostname()}:{os.getpid()}"
+
+    def loop(worker_id: str) -> None:
+        while not stop.is_set():
+            try:
+                busy = queue.run_one(worker_id, engines)
+            except Exception:
+                log.exception("operation worker %s: claim failed", worker_id)
+                busy = False
+            if not busy:
+                stop.wait(poll)
+
+    pool = [
+        threading.Thread(target=loop, args=(f"{prefix}:{i}",), daemon=True) for i in range(threads)
+    ]
+    for thread in pool:
+        thread.start()
+    stop.wait()
+    for thread in pool:
+        thread.join(timeout=30)
 
 
 @dataclass
@@ -129,7 +199,7 @@ class Cluster:
                 "--threads",
                 str(self.worker_threads),
             ],
-            env=self.env,
+            env=child_env(self.env),
             cwd=ROOT,
             stdout=out or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
@@ -175,7 +245,7 @@ def cluster(
 
 @contextmanager
 def api_process(env: dict[str, str], log: Path) -> Iterator[str]:
-    """`penguinmails api` on a free port, ready; stopped afterwards."""
+    """`penguinmails api` (this tree's, see CLI) on a free port, ready; stopped afterwards."""
     import socket
 
     with socket.socket() as s:
@@ -184,7 +254,11 @@ def api_process(env: dict[str, str], log: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(BIN), "api", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
+            [*CLI, "api", "--port", str(port)],
+            env=child_env(env),
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
         try:
             deadline = time.monotonic() + 60
@@ -209,8 +283,9 @@ def api_process(env: dict[str, str], log: Path) -> Iterator[str]:
 
 def tenant_key(env: dict[str, str], name: str = "faults") -> str:
     done = subprocess.run(
-        [str(BIN), "tenant", "create", name, "--json"],
-        env=env,
+        [*CLI, "tenant", "create", name, "--json"],
+        env=child_env(env),
+        cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
@@ -320,6 +395,56 @@ def create_inboxes(
     return accepted
 
 
+def create_inboxes_for(
+    base: str,
+    key: str,
+    workspaces: list[str],
+    seconds: float,
+    clients: int,
+    load: Load | None = None,
+    prefix: str = "loop",
+    timeout: float = 60,
+) -> list[str]:
+    """`clients` concurrent clients, each in a closed loop for `seconds`: create an inbox (in
+    the workspaces in turn, starting at its own), wait for the answer, create the next. Every
+    answer goes into `load`; returns the ids of the inboxes the API accepted."""
+    load = load or Load()
+    accepted: list[str] = []
+    lock = threading.Lock()
+    headers = {"Authorization": f"Bearer {key}"}
+    deadline = time.monotonic() + seconds
+
+    def client(c: int) -> None:
+        with httpx.Client(base_url=base, headers=headers, timeout=timeout) as http:
+            n = 0
+            while time.monotonic() < deadline:
+                ws = workspaces[(c + n) % len(workspaces)]
+                body = {
+                    "email_address": f"{prefix}{c}-{n}@{ws[:8]}.example.com",
+                    "display_name": f"{prefix} {c} {n}",
+                    "vps_provider": "hetzner",
+                    "vps_size": "starter",
+                }
+                n += 1
+                started = time.perf_counter()
+                try:
+                    r = http.post(f"/api/v1/workspaces/{ws}/inboxes", json=body)
+                except httpx.HTTPError as exc:
+                    load.record(None, time.perf_counter() - started, f"{type(exc).__name__}")
+                    continue
+                load.record(r.status_code, time.perf_counter() - started)
+                if r.status_code == 202:
+                    with lock:
+                        accepted.append(r.json()["id"])
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return accepted
+
+
 def settle(engine: Engine, timeout: float) -> bool:
     """Wait until no operation is queued or running (True), or `timeout` passes (False)."""
     deadline = time.monotonic() + timeout
@@ -360,6 +485,16 @@ def overlapping_runs(journal: Path, kills: dict[int, float]) -> int:
                 overlaps += 1
             latest_end = max(latest_end, end)
     return overlaps
+
+
+def kills_mid_run(journal: Path, kills: dict[int, float]) -> int:
+    """Kills that landed while the killed worker was running a stack (a start with no end)."""
+    open_runs: dict[int, int] = defaultdict(int)
+    if journal.exists():
+        for line in journal.read_text().splitlines():
+            entry = json.loads(line)
+            open_runs[entry["pid"]] += 1 if entry["event"] == "start" else -1
+    return sum(1 for pid in kills if open_runs[pid] > 0)
 
 
 def audit(
