@@ -27,10 +27,11 @@ test: install
 test-faults: install
 	timeout 900 $(BIN)/pytest tests/faults
 
-## Static checks: ruff and mypy (strict).
+## Static checks: ruff, mypy (strict) and the import rules (import-linter, pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 check: lint test test-faults
 

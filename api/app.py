@@ -1,8 +1,9 @@
-"""The FastAPI application. `create_app(run_scheduler=True)` is `penguinmails serve`: the API and
+"""The FastAPI application. `create_app(background=Runner)` is `penguinmails serve`: the API and
 the scheduler in one process; `penguinmails api` runs it without the scheduler."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
@@ -37,15 +38,21 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(*, run_scheduler: bool = False) -> FastAPI:
+class Background(Protocol):
+    """What runs beside the API in `serve` (the scheduler and the operation workers). Passed
+    in by the process launcher: the API itself never imports the engines."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def create_app(*, background: Callable[[], Background] | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if not run_scheduler:
+        if background is None:
             yield
             return
-        from scheduler.runner import Runner
-
-        runner = Runner()
+        runner = background()
         runner.start()
         try:
             yield

@@ -11,10 +11,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from database.models.tenants import ApiKey
 from database.session import new_session
 from database.transactions import Transaction, run_in_transaction
 from domain.tenants import service as tenants
-from domain.tenants.model import ApiKey
 from kit.errors import Unauthorized
 from settings import get_settings
 

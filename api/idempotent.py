@@ -8,8 +8,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
+from database.models.tenants import ApiKey
 from domain.idempotency import service as idempotency
-from domain.tenants.model import ApiKey
 
 IdempotencyKeyHeader = Annotated[
     str | None,

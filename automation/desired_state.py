@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from automation.engine import Engine
 from automation.errors import StackConfigError
-from domain.inboxes.model import Inbox
-from domain.mail_domains.model import MailDomain
-from domain.servers.model import VpsServer
-from domain.workspaces.model import Workspace
+from database.models.inboxes import Inbox
+from database.models.mail_domains import MailDomain
+from database.models.servers import VpsServer
+from database.models.workspaces import Workspace
 from settings import get_settings
 from stacks.config import ConfigError, DomainSpec, FleetConfig, MailboxSpec, ServerSpec
 

@@ -10,12 +10,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from automation.engine import StackResult
+from database.models.inboxes import Inbox
+from database.models.operations import Operation
+from database.models.servers import VpsServer
+from database.models.workspaces import Workspace
 from domain.dns_records import service as dns_records
 from domain.events import service as events
-from domain.inboxes.model import Inbox
-from domain.operations.model import Operation
-from domain.servers.model import VpsServer
-from domain.workspaces.model import Workspace
 from stacks import catalog
 
 log = logging.getLogger(__name__)

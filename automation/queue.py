@@ -30,13 +30,13 @@ from automation.delayed import DelayedEngine
 from automation.engine import Engine, NoopEngine, StackResult
 from automation.errors import EngineError
 from automation.fleet_results import apply_failure, apply_success
+from database.models.operations import Operation
+from database.models.workspaces import Workspace
 from database.outage import classify, outage, reason
 from database.session import session_scope
 from database.transactions import is_disconnect, is_retryable, run_in_transaction
-from domain.operations.model import Operation
 from domain.operations.service import settle
 from domain.workspaces import service as workspaces
-from domain.workspaces.model import Workspace
 from kit.time import utcnow
 from settings import get_settings
 

@@ -113,7 +113,7 @@ class JournaledEngine:
 
 
 def _worker_main(argv: list[str]) -> int:
-    import domain.models  # noqa: F401  (every table known, as in `penguinmails worker`)
+    import database.models  # noqa: F401  (every table known, as in `penguinmails worker`)
     from automation import queue
     from scheduler.workers import OperationWorkers
 

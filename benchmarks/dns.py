@@ -37,10 +37,10 @@ RELAY_HOST = "127.0.0.2"
 
 
 def _seed(n: int, servers_per: int, key: dict[str, str]) -> tuple[Any, list[Any], str, str]:
+    from database.models.inboxes import Inbox
+    from database.models.mail_domains import MailDomain
+    from database.models.servers import VpsServer
     from database.session import session_scope
-    from domain.inboxes.model import Inbox
-    from domain.mail_domains.model import MailDomain
-    from domain.servers.model import VpsServer
     from domain.tenants import service as tenants
     from domain.workspaces import service as workspaces
     from domain.workspaces.schemas import WorkspaceCreate
@@ -81,9 +81,9 @@ def _seed(n: int, servers_per: int, key: dict[str, str]) -> tuple[Any, list[Any]
 
 
 def _generate(server_ids: list[Any]) -> tuple[float, int]:
+    from database.models.servers import VpsServer
     from database.session import session_scope
     from domain.dns_records import service
-    from domain.servers.model import VpsServer
 
     started = time.perf_counter()
     written = 0
@@ -96,11 +96,11 @@ def _generate(server_ids: list[Any]) -> tuple[float, int]:
 def _zones(workspace_id: Any, zone: str, reverse: str, fleet: str) -> dict[str, str]:
     from sqlalchemy import select
 
+    from database.models.dns_records import DnsRecord
+    from database.models.inboxes import Inbox
+    from database.models.servers import VpsServer
     from database.session import session_scope
     from dnsrecords import plan
-    from domain.dns_records.model import DnsRecord
-    from domain.inboxes.model import Inbox
-    from domain.servers.model import VpsServer
 
     out: dict[str, set[str]] = {zone: set(), reverse: set(), fleet: set()}
     with session_scope() as s:

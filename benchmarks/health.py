@@ -346,9 +346,9 @@ def _full_sweep(n: int, config: Any, public: str, private: str) -> float:
     from benchmarks._database import scratch_database
 
     with scratch_database():
+        from database.models.servers import VpsServer
         from database.session import session_scope
         from domain.health import sweep
-        from domain.servers.model import VpsServer
         from domain.tenants import service as tenants
         from domain.workspaces import service as workspaces
         from domain.workspaces.schemas import WorkspaceCreate

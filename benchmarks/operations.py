@@ -28,8 +28,8 @@ BIN = Path(sys.executable).parent / "penguinmails"
 
 
 def _seed(n: int) -> None:
+    from database.models.mail_domains import MailDomain
     from database.session import session_scope
-    from domain.mail_domains.model import MailDomain
     from domain.operations import service as operations
     from domain.tenants import service as tenants
     from domain.workspaces import service as workspaces

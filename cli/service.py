@@ -48,7 +48,9 @@ def _serve_http(args: argparse.Namespace, *, run_scheduler: bool) -> int:
             log_level="info",
         )
     else:
-        app = create_app(run_scheduler=run_scheduler)
+        from scheduler.runner import Runner
+
+        app = create_app(background=Runner if run_scheduler else None)
         _run_until_signalled(
             uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
         )

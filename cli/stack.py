@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cli.service import prepare
+from database.models.workspaces import Workspace
 from database.session import session_scope
-from domain.workspaces.model import Workspace
 from kit.errors import NotFound
 
 

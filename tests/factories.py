@@ -8,13 +8,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.orm import Session
 
-from domain.inboxes.model import Inbox
-from domain.mail_domains.model import MailDomain
-from domain.servers.model import VpsServer
+from database.models.inboxes import Inbox
+from database.models.mail_domains import MailDomain
+from database.models.servers import VpsServer
+from database.models.tenants import Tenant
+from database.models.workspaces import Workspace
 from domain.tenants import service as tenants
-from domain.tenants.model import Tenant
 from domain.workspaces import service as workspaces
-from domain.workspaces.model import Workspace
 from domain.workspaces.schemas import WorkspaceCreate
 
 

@@ -8,9 +8,9 @@ from api.deps import CurrentKey, PageDep, SessionDep
 from api.idempotent import IdempotencyKeyHeader, respond
 from api.retry import RetryingRoute
 from api.schemas import PageOf
+from database.models.servers import VpsServer
 from domain.operations import service as operations
 from domain.servers import service
-from domain.servers.model import VpsServer
 from domain.servers.schemas import VpsCreate, VpsRead
 from domain.workspaces import service as workspaces
 

@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse
 from api.deps import CurrentKey, PageDep, SessionDep
 from api.errors import error_body
 from api.retry import RetryingRoute
+from database.models.workspaces import Workspace
 from domain.health import server_ops, service
 from domain.health.schemas import HealthHistory, LogsRead, RestartResult
-from domain.workspaces.model import Workspace
 from probes.types import Check
 
 router = APIRouter(route_class=RetryingRoute, prefix="/vps/{vps_id}", tags=["vps"])

@@ -18,7 +18,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from automation.errors import StackLocked
-from automation.sandbox.model import SandboxStack
+from database.models.sandbox import SandboxStack
 
 
 @dataclass

@@ -1,7 +1,7 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-import domain.models  # noqa: F401  (fills Base.metadata)
+import database.models  # noqa: F401  (fills Base.metadata)
 from database.base import Base
 
 config = context.config

@@ -18,20 +18,20 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from database.models.dns_records import DnsRecord
+from database.models.inboxes import Inbox
+from database.models.mail_domains import MailDomain
+from database.models.servers import VpsServer
+from database.models.workspaces import Workspace
 from database.scoping import get_owned
 from database.transactions import Transaction
 from dnsrecords import plan
 from dnsrecords.checks import Check, Status
 from dnsrecords.resolver import Resolver
 from dnsrecords.verify import Checker, Target
-from domain.dns_records.model import DnsRecord
 from domain.dns_records.schemas import DnsRecordRead, DnsRecordsView
 from domain.events import service as events
-from domain.inboxes.model import Inbox
 from domain.mail_domains import service as mail_domains
-from domain.mail_domains.model import MailDomain
-from domain.servers.model import VpsServer
-from domain.workspaces.model import Workspace
 from kit.time import utcnow
 from settings import get_settings
 

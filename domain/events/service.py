@@ -6,8 +6,8 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 
+from database.models.events import Event
 from database.pagination import paginate
-from domain.events.model import Event
 
 
 def record(

@@ -8,10 +8,10 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from database.models.servers import VpsServer
+from database.models.workspaces import Workspace
 from domain.events import service as events
 from domain.health.schemas import LogsRead, RestartResult
-from domain.servers.model import VpsServer
-from domain.workspaces.model import Workspace
 from kit.errors import Conflict, NotFound, Unavailable
 from kit.time import utcnow
 from probes import ssh

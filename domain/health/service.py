@@ -16,11 +16,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from database.models.events import Event
+from database.models.health import HealthCheckResult, HealthCheckState
+from database.models.servers import VpsServer
 from domain.events import service as events
-from domain.events.model import Event
-from domain.health.model import HealthCheckResult, HealthCheckState
 from domain.health.schemas import CheckResultRead, CheckState
-from domain.servers.model import VpsServer
 from probes.tls import earliest_expiry
 from probes.types import SEEN_HOST_KEY, Check, CheckResult, Status
 

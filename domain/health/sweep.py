@@ -18,13 +18,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from database.models.events import Event
+from database.models.servers import VpsServer
+from database.models.workspaces import Workspace
 from database.session import get_engine, session_scope
 from database.transactions import run_in_transaction
-from domain.events.model import Event
 from domain.health import service
 from domain.health.service import MONITORED_STATUSES, ServerInfo
-from domain.servers.model import VpsServer
-from domain.workspaces.model import Workspace
 from kit.time import utcnow
 from probes.runner import probe_many
 from probes.types import (

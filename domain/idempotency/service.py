@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from domain.idempotency.model import IdempotencyKey
+from database.models.idempotency import IdempotencyKey
 from kit.errors import ValidationFailed
 
 

@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from database.models.inboxes import Inbox
+from database.models.operations import Operation
+from database.models.servers import VpsServer
 from database.pagination import paginate
 from database.scoping import get_owned
-from domain.inboxes.model import Inbox
 from domain.inboxes.schemas import Credentials, Endpoint, InboxCreate, InboxUpdate
 from domain.mail_domains import service as mail_domains
 from domain.operations import service as operations
-from domain.operations.model import Operation
 from domain.servers import service as servers
-from domain.servers.model import VpsServer
 from domain.workspaces import service as workspaces
 from kit.errors import Conflict
 from kit.secrets import new_password

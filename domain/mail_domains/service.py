@@ -11,9 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from database.models.mail_domains import MailDomain
+from database.models.workspaces import Workspace
 from database.scoping import get_owned
-from domain.mail_domains.model import MailDomain
-from domain.workspaces.model import Workspace
 from kit.errors import ValidationFailed
 from kit.time import utcnow
 from settings import get_settings

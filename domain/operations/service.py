@@ -11,13 +11,13 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from database.models.inboxes import Inbox
+from database.models.operations import Operation
+from database.models.servers import VpsServer
+from database.models.workspaces import Workspace
 from database.pagination import paginate
 from database.scoping import get_owned
-from domain.inboxes.model import Inbox
-from domain.operations.model import Operation
-from domain.servers.model import VpsServer
 from domain.workspaces import service as workspaces
-from domain.workspaces.model import Workspace
 from kit.errors import Conflict, Unavailable, ValidationFailed
 from kit.time import utcnow
 from settings import get_settings

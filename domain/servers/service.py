@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from database.models.inboxes import Inbox
+from database.models.servers import VpsServer
+from database.models.workspaces import Workspace
 from database.pagination import paginate
 from database.scoping import get_owned
-from domain.inboxes.model import Inbox
-from domain.servers.model import VpsServer
 from domain.servers.schemas import VpsCreate
 from domain.workspaces import service as workspaces
-from domain.workspaces.model import Workspace
 from kit.errors import Conflict, ValidationFailed
 from settings import get_settings
 from stacks import catalog

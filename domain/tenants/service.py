@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from domain.tenants.model import ApiKey, Tenant
+from database.models.tenants import ApiKey, Tenant
 from kit.errors import NotFound, Unauthorized, ValidationFailed
 from kit.time import utcnow
 

@@ -20,12 +20,12 @@ from sqlalchemy import Text, func, insert, select, text, type_coerce, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from database.models.events import Event
+from database.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from database.pagination import paginate
 from database.scoping import get_owned
 from domain.events import service as events
-from domain.events.model import Event
 from domain.webhooks import guard, signing
-from domain.webhooks.model import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from domain.webhooks.schemas import AttemptRead, DeliveryRead, WebhookCreate, event_body
 from kit import crypto
 from kit.errors import ValidationFailed

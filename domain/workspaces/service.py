@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
+from database.models.inboxes import Inbox
+from database.models.servers import VpsServer
+from database.models.workspaces import Workspace
 from database.pagination import paginate
 from database.scoping import get_owned
-from domain.inboxes.model import Inbox
-from domain.servers.model import VpsServer
-from domain.workspaces.model import Workspace
 from domain.workspaces.schemas import WorkspaceCreate
 from kit.errors import Conflict
 from kit.secrets import new_password

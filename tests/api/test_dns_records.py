@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from database.models.events import Event
+from database.models.inboxes import Inbox
 from database.session import session_scope
 from domain.dns_records import service
 from domain.dns_records.sweep import verify_due
-from domain.events.model import Event
-from domain.inboxes.model import Inbox
 from settings import reset_settings
 from tests.dnsrecords.zones import new_ip, unique_zone
 from tests.domain.dns_records.published import publish_inbox

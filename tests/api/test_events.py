@@ -6,8 +6,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from database.models.events import Event
 from domain.events import service as events
-from domain.events.model import Event
 from kit.time import utcnow
 from tests.factories import create_tenant, create_workspace
 

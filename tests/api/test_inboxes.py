@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from domain.inboxes.model import Inbox
-from domain.operations.model import Operation
-from domain.servers.model import VpsServer
+from database.models.inboxes import Inbox
+from database.models.operations import Operation
+from database.models.servers import VpsServer
 from tests.factories import TenantWithKey, create_tenant, create_workspace
 
 

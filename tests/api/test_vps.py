@@ -9,7 +9,7 @@ from httpx import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from domain.servers.model import VpsServer
+from database.models.servers import VpsServer
 from domain.servers.schemas import server_address_problem
 from settings import reset_settings
 from tests.factories import create_inbox, create_server, create_tenant, create_workspace

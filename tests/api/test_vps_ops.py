@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from domain.events.model import Event
+from database.models.events import Event
+from database.models.health import HealthCheckResult
+from database.models.servers import VpsServer
 from domain.health import service
-from domain.health.model import HealthCheckResult
 from domain.health.service import ServerInfo
-from domain.servers.model import VpsServer
 from kit.time import utcnow
 from probes.types import Check, CheckResult, Status
 from tests.factories import TenantWithKey, create_server, create_tenant, create_workspace
@@ -248,7 +248,7 @@ def test_host_key_is_pinned_on_first_contact_and_a_changed_key_is_refused(
 
 
 def _workspace_key(session: Session, server: VpsServer) -> str:
-    from domain.workspaces.model import Workspace
+    from database.models.workspaces import Workspace
 
     key = session.get_one(Workspace, server.workspace_id).ssh_public_key
     assert key

@@ -5,8 +5,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from domain.servers.model import VpsServer
-from domain.workspaces.model import Workspace
+from database.models.servers import VpsServer
+from database.models.workspaces import Workspace
 from tests.factories import create_tenant, create_workspace
 
 

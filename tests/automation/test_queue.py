@@ -10,13 +10,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from automation import queue
+from database.models.events import Event
+from database.models.inboxes import Inbox
+from database.models.operations import Operation
+from database.models.servers import VpsServer
+from database.models.workspaces import Workspace
 from database.session import session_scope
-from domain.events.model import Event
-from domain.inboxes.model import Inbox
 from domain.operations import service as operations
-from domain.operations.model import Operation
-from domain.servers.model import VpsServer
-from domain.workspaces.model import Workspace
 from kit.time import utcnow
 from tests.automation.fakes import Failing, FleetEcho
 from tests.factories import (

@@ -5,7 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
-import domain.models  # noqa: F401
+import database.models  # noqa: F401
 from database.base import Base
 
 # (column, data type as information_schema names it, nullable, default) straight from the seed.

@@ -18,11 +18,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from database.models.webhooks import WebhookEndpoint
 from database.session import session_scope
 from domain.events import service as events
 from domain.webhooks import delivery, signing
 from domain.webhooks import service as webhooks
-from domain.webhooks.model import WebhookEndpoint
 from domain.webhooks.schemas import WebhookCreate
 from settings import reset_settings
 from tests.factories import TenantWithKey, create_tenant, create_workspace

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Mapping
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from database.models.dns_records import DnsRecord
 from dnsrecords import plan
-from domain.dns_records.model import DnsRecord
 from tests.nsd import Nsd
 
 

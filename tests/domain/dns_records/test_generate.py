@@ -7,12 +7,12 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from database.models.dns_records import DnsRecord
+from database.models.events import Event
+from database.models.mail_domains import MailDomain
 from dnsrecords import plan
 from domain.dns_records import service
-from domain.dns_records.model import DnsRecord
-from domain.events.model import Event
 from domain.mail_domains import service as mail_domains
-from domain.mail_domains.model import MailDomain
 from kit.errors import ValidationFailed
 from tests.factories import (
     create_inbox,

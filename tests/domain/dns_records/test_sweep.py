@@ -5,13 +5,13 @@ import uuid
 
 from sqlalchemy import Engine, select, text
 
+from database.models.dns_records import DnsRecord
+from database.models.events import Event
+from database.models.inboxes import Inbox
 from database.session import session_scope
 from dnsrecords.resolver import Resolver
 from domain.dns_records import service
-from domain.dns_records.model import DnsRecord
 from domain.dns_records.sweep import SweepStats, claim, verify_due
-from domain.events.model import Event
-from domain.inboxes.model import Inbox
 from kit.time import utcnow
 from tests.dnsrecords.zones import new_ip, rsa_public_key, unique_zone
 from tests.domain.dns_records.published import publish_inbox

@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, func, select
 
+from database.models.events import Event
+from database.models.health import HealthCheckResult, HealthCheckState
+from database.models.servers import VpsServer
 from database.session import session_scope
-from domain.events.model import Event
 from domain.health import service, sweep
-from domain.health.model import HealthCheckResult, HealthCheckState
-from domain.servers.model import VpsServer
 from domain.webhooks import delivery, signing
 from domain.webhooks import service as webhooks
 from domain.webhooks.schemas import WebhookCreate

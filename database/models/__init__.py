@@ -1,0 +1,36 @@
+"""Every table, one module per aggregate. Importing any of them imports this package, so
+`Base.metadata` is always complete (Alembic, tests, any process): a foreign key never points at
+a table that was not loaded. The domain layer and the engines import their models from here;
+nothing here imports upward."""
+
+from database.models.dns_records import DnsRecord
+from database.models.events import Event
+from database.models.health import HealthCheckResult, HealthCheckState
+from database.models.idempotency import IdempotencyKey
+from database.models.inboxes import Inbox
+from database.models.mail_domains import MailDomain
+from database.models.operations import Operation
+from database.models.sandbox import SandboxStack
+from database.models.servers import VpsServer
+from database.models.tenants import ApiKey, Tenant
+from database.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from database.models.workspaces import Workspace
+
+__all__ = [
+    "ApiKey",
+    "DnsRecord",
+    "Event",
+    "HealthCheckResult",
+    "HealthCheckState",
+    "IdempotencyKey",
+    "Inbox",
+    "MailDomain",
+    "Operation",
+    "SandboxStack",
+    "Tenant",
+    "VpsServer",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "Workspace",
+]
