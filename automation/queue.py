@@ -29,13 +29,14 @@ from automation import desired_state
 from automation.delayed import DelayedEngine
 from automation.engine import Engine, NoopEngine, StackResult
 from automation.errors import EngineError
-from automation.fleet_results import apply_failure, apply_success
 from database.models.operations import Operation
 from database.models.workspaces import Workspace
 from database.outage import classify, outage, reason
 from database.session import session_scope
 from database.transactions import is_disconnect, is_retryable, run_in_transaction
+from domain.operations.results import RunOutputs, apply_failure, apply_success
 from domain.operations.service import settle
+from domain.operations.states import OPERATION, OperationStatus
 from domain.workspaces import service as workspaces
 from kit.time import utcnow
 from settings import get_settings
@@ -97,7 +98,7 @@ def _recover_one(session: Session, op_id: uuid.UUID, now: datetime) -> str | Non
     op.lease_owner, op.lease_expires_at = None, None
     if op.attempts >= op.max_attempts:
         reason = "worker lost its lease and no attempts are left"
-        settle(session, op, "failed", error=reason, now=now)
+        settle(session, op, OperationStatus.FAILED, error=reason, now=now)
         if op.kind in ("up", "refresh"):
             apply_failure(session, workspace, op, reason)
         return "failed"
@@ -118,13 +119,14 @@ def _recover_one(session: Session, op_id: uuid.UUID, now: datetime) -> str | Non
         settle(
             session,
             op,
-            "superseded",
+            OperationStatus.SUPERSEDED,
             error=f"worker {lost_by} lost its lease; folded into operation {queued.id}",
             now=now,
             summary={"superseded_by": str(queued.id)},
         )
         return "folded"
-    op.status, op.run_after = "queued", now
+    OPERATION.move(op, OperationStatus.QUEUED)
+    op.run_after = now
     op.error = f"worker {lost_by} lost its lease; requeued"
     return "requeued"
 
@@ -181,7 +183,7 @@ def claim(session: Session, worker_id: str) -> Operation | None:
     if candidate is None:
         return None
     now = utcnow()
-    candidate.status = "running"
+    OPERATION.move(candidate, OperationStatus.RUNNING)
     candidate.lease_owner = worker_id
     candidate.lease_expires_at = now + _lease()
     candidate.heartbeat_at = now
@@ -384,9 +386,10 @@ def _finish(
         summary: dict[str, object] = {"changes": dict(result.summary), "worker": worker_id}
         op.resource_changes = [c.as_dict() for c in result.changes]
         if op.kind in ("up", "refresh"):
-            summary["steps"] = apply_success(session, workspace, op, result)
+            run = RunOutputs.of(result.outputs, op.resource_changes)
+            summary["steps"] = apply_success(session, workspace, op, run)
         # Assigned whole, after the pipeline's flushes: JSONB is not mutation-tracked.
-        settle(session, op, "succeeded", summary=summary)
+        settle(session, op, OperationStatus.SUCCEEDED, summary=summary)
         return
     assert error is not None
     message = str(error) or error.__class__.__name__
@@ -401,12 +404,12 @@ def _finish(
             settings.retry_backoff_max_seconds,
         )
         op.error = message[:4000]
-        op.status = "queued"
+        OPERATION.move(op, OperationStatus.QUEUED)
         op.run_after = utcnow() + timedelta(seconds=delay)
         log.info("operation %s failed transiently (%s); retry in %.0fs", op.id, message, delay)
         return
     if not isinstance(error, EngineError):
         log.error("operation %s crashed", op.id, exc_info=error)
-    settle(session, op, "failed", error=message)
+    settle(session, op, OperationStatus.FAILED, error=message)
     if op.kind in ("up", "refresh"):
         apply_failure(session, workspace, op, message)

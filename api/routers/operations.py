@@ -13,6 +13,7 @@ from api.retry import RetryingRoute
 from api.schemas import PageOf
 from domain.operations import service
 from domain.operations.schemas import OperationRead
+from domain.operations.states import FINISHED
 from domain.workspaces import service as workspaces
 from settings import get_settings
 
@@ -86,7 +87,7 @@ async def preview(
 
     def read(session: Session) -> tuple[dict[str, Any], bool]:
         op = service.get(session, tenant_id, op_id)
-        return OperationRead.of(op).model_dump(mode="json"), op.status in service.FINISHED
+        return OperationRead.of(op).model_dump(mode="json"), op.status in FINISHED
 
     op_id = await run_in_threadpool(transaction, enqueue)
     deadline = time.monotonic() + (get_settings().preview_wait_seconds if wait is None else wait)

@@ -31,6 +31,7 @@ from dnsrecords.resolver import Resolver
 from dnsrecords.verify import Checker, Target
 from domain.dns_records.schemas import DnsRecordRead, DnsRecordsView
 from domain.events import service as events
+from domain.inboxes.states import INBOX, InboxStatus
 from domain.mail_domains import service as mail_domains
 from kit.time import utcnow
 from settings import get_settings
@@ -94,10 +95,10 @@ def _write_plan(
         changed_required += p.required
     for stale in existing.values():
         session.delete(stale)
-    if inbox.status == "pending_setup" and advance:
-        inbox.status = "dns_pending"
-    elif inbox.status == "ready" and changed_required:
-        inbox.status = "dns_pending"
+    if inbox.status == InboxStatus.PENDING_SETUP and advance:
+        INBOX.move(inbox, InboxStatus.DNS_PENDING)
+    elif inbox.status == InboxStatus.READY and changed_required:
+        INBOX.move(inbox, InboxStatus.DNS_PENDING)
         events.record(
             session,
             tenant_id=inbox.tenant_id,
@@ -366,21 +367,21 @@ def settle_inboxes(session: Session, inbox_ids: Sequence[uuid.UUID]) -> Settled:
     ids = list(inbox_ids)
     ready = session.execute(
         text(
-            f"""UPDATE inboxes i SET status = 'ready', updated_at = now()
-            WHERE i.id = ANY(CAST(:ids AS uuid[])) AND i.status = 'dns_pending'
+            f"""UPDATE inboxes i SET status = :target, updated_at = now()
+            WHERE i.id = ANY(CAST(:ids AS uuid[])) AND i.status = :source
               AND EXISTS (SELECT 1 FROM dns_records r WHERE r.inbox_id = i.id AND r.required)
               AND NOT {_NOT_VERIFIED}
             RETURNING i.id, i.tenant_id, i.workspace_id, i.email_address"""  # noqa: S608
         ),
-        {"ids": ids},
+        {"ids": ids, **INBOX.edge(InboxStatus.DNS_PENDING, InboxStatus.READY)},
     ).all()
     regressed = session.execute(
         text(
-            f"""UPDATE inboxes i SET status = 'dns_pending', updated_at = now()
-            WHERE i.id = ANY(CAST(:ids AS uuid[])) AND i.status = 'ready' AND {_NOT_VERIFIED}
+            f"""UPDATE inboxes i SET status = :target, updated_at = now()
+            WHERE i.id = ANY(CAST(:ids AS uuid[])) AND i.status = :source AND {_NOT_VERIFIED}
             RETURNING i.id, i.tenant_id, i.workspace_id, i.email_address"""  # noqa: S608
         ),
-        {"ids": ids},
+        {"ids": ids, **INBOX.edge(InboxStatus.READY, InboxStatus.DNS_PENDING)},
     ).all()
     failing: dict[uuid.UUID, list[dict[str, str | None]]] = {}
     if regressed:

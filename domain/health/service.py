@@ -21,12 +21,13 @@ from database.models.health import HealthCheckResult, HealthCheckState
 from database.models.servers import VpsServer
 from domain.events import service as events
 from domain.health.schemas import CheckResultRead, CheckState
+from domain.servers.states import MONITORED, SERVER, ServerStatus
 from probes.tls import earliest_expiry
 from probes.types import SEEN_HOST_KEY, Check, CheckResult, Status
 
 # Server statuses the sweep probes, and the only ones it may change (never a provisioning or
 # failed server: the operations worker owns those).
-MONITORED_STATUSES = ("ready", "unreachable")
+MONITORED_STATUSES = tuple(s.value for s in MONITORED)
 BAD = (Status.WARNING.value, Status.CRITICAL.value)
 MAIL_SERVER_STATUS = {
     Status.OK: "running",
@@ -195,9 +196,12 @@ def _follow(session: Session, server: ServerInfo, results: list[CheckResult]) ->
     """The server row follows its checks; only servers the sweep owns are touched."""
     by_check = {r.check: r for r in results}
     values: dict[str, Any] = {}
+    sources: list[str] = list(MONITORED_STATUSES)
     reachable = by_check.get(Check.REACHABLE)
     if reachable and reachable.status in (Status.OK, Status.CRITICAL):
-        values["status"] = "ready" if reachable.status is Status.OK else "unreachable"
+        target = ServerStatus.READY if reachable.status is Status.OK else ServerStatus.UNREACHABLE
+        values["status"] = target.value
+        sources = [s for s in MONITORED_STATUSES if SERVER.allowed(s, target)]
     mail = by_check.get(Check.MAIL_SERVER)
     if mail and mail.status in MAIL_SERVER_STATUS:
         values["mail_server_status"] = MAIL_SERVER_STATUS[mail.status]
@@ -208,7 +212,7 @@ def _follow(session: Session, server: ServerInfo, results: list[CheckResult]) ->
     if values:
         session.execute(
             update(VpsServer)
-            .where(VpsServer.id == server.vps_id, VpsServer.status.in_(MONITORED_STATUSES))
+            .where(VpsServer.id == server.vps_id, VpsServer.status.in_(sources))
             .values(**values)
         )
 

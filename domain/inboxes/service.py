@@ -14,6 +14,7 @@ from database.models.servers import VpsServer
 from database.pagination import paginate
 from database.scoping import get_owned
 from domain.inboxes.schemas import Credentials, Endpoint, InboxCreate, InboxUpdate
+from domain.inboxes.states import INBOX, InboxStatus
 from domain.mail_domains import service as mail_domains
 from domain.operations import service as operations
 from domain.servers import service as servers
@@ -66,7 +67,7 @@ def create(
         display_name=data.display_name,
         vps_id=server.id,
         password_encrypted=password,
-        status="pending_setup",
+        status=InboxStatus.PENDING_SETUP.value,
     )
     session.add(inbox)
     session.flush()
@@ -149,7 +150,7 @@ def rotate_credentials(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UU
 def mark_for_deletion(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> Accepted:
     inbox = _lock(session, tenant_id, inbox_id)
     workspace = workspaces.lock(session, tenant_id, inbox.workspace_id)  # held already
-    inbox.status = "deleting"
+    INBOX.move(inbox, InboxStatus.DELETING)
     op = operations.enqueue(session, workspace, "up", reason=f"delete inbox {inbox.email_address}")
     session.flush()
     return Accepted(inbox, op)

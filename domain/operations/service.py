@@ -17,31 +17,33 @@ from database.models.servers import VpsServer
 from database.models.workspaces import Workspace
 from database.pagination import paginate
 from database.scoping import get_owned
+from domain.inboxes.states import INBOX, InboxStatus
+from domain.operations.states import FINISHED, OPERATION, OperationStatus
+from domain.servers.states import SERVER, ServerStatus
 from domain.workspaces import service as workspaces
 from kit.errors import Conflict, Unavailable, ValidationFailed
 from kit.time import utcnow
 from settings import get_settings
 
 KINDS = ("up", "preview", "refresh", "destroy")
-# `superseded`: a run that lost its worker and was folded into the workspace's queued `up`
-# (its summary names it: `superseded_by`), which applies the same desired state.
-FINISHED = ("succeeded", "failed", "cancelled", "superseded")
 
 
 def settle(
     session: Session,
     op: Operation,
-    status: str,
+    status: OperationStatus,
     *,
     error: str | None = None,
     now: datetime | None = None,
     summary: dict[str, Any] | None = None,
 ) -> None:
     """Put `op` in a finished state. The lease is dropped with it: a finished operation has no
-    owner, so nothing can take it over or write its results again."""
+    owner, so nothing can take it over or write its results again. `superseded`: a run that
+    lost its worker and was folded into the workspace's queued `up` (its summary names it:
+    `superseded_by`), which applies the same desired state."""
     if status not in FINISHED:
         raise ValueError(f"{status!r} is not a finished state")
-    op.status = status
+    OPERATION.move(op, status)
     op.finished_at = now or utcnow()
     op.error = error[:4000] if error else None
     op.lease_owner, op.lease_expires_at = None, None
@@ -93,7 +95,7 @@ def enqueue(
             tenant_id=workspace.tenant_id,
             workspace_id=workspace.id,
             kind="up",
-            status="queued",
+            status=OperationStatus.QUEUED.value,
             reason=reason[:255] or None,
             run_after=run_after,
             max_attempts=settings.max_attempts,
@@ -178,7 +180,7 @@ def cancel(session: Session, tenant_id: uuid.UUID, operation_id: uuid.UUID) -> O
         raise Conflict(
             f"operation is {op.status}; only a queued operation can be cancelled", field="status"
         )
-    settle(session, op, "cancelled", error=None)
+    settle(session, op, OperationStatus.CANCELLED, error=None)
     if op.kind == "up":
         _settle_carried(session, workspace, op)
     return op
@@ -190,35 +192,39 @@ def _settle_carried(session: Session, workspace: Workspace, op: Operation) -> No
         select(VpsServer)
         .where(
             VpsServer.workspace_id == workspace.id,
-            VpsServer.status.in_(("provisioning", "deleting")),
+            VpsServer.status.in_((ServerStatus.PROVISIONING, ServerStatus.DELETING)),
         )
         .order_by(VpsServer.id)
         .with_for_update(key_share=True)
     ).all()
     for server in servers:
-        if server.status == "provisioning":
-            server.status, server.status_reason = "failed", reason
+        if server.status == ServerStatus.PROVISIONING:
+            SERVER.move(server, ServerStatus.FAILED)
+            server.status_reason = reason
         else:  # its deletion never ran: the server is still there
-            server.status = "ready" if server.ip_address else "failed"
+            SERVER.move(server, ServerStatus.READY if server.ip_address else ServerStatus.FAILED)
             server.status_reason = None if server.ip_address else reason
     inboxes = session.scalars(
         select(Inbox)
-        .where(Inbox.workspace_id == workspace.id, Inbox.status.in_(("pending_setup", "deleting")))
+        .where(
+            Inbox.workspace_id == workspace.id,
+            Inbox.status.in_((InboxStatus.PENDING_SETUP, InboxStatus.DELETING)),
+        )
         .order_by(Inbox.id)
         .with_for_update(key_share=True)
     ).all()
     for inbox in inboxes:
-        if inbox.status == "pending_setup":
-            inbox.status = "failed"
+        if inbox.status == InboxStatus.PENDING_SETUP:
+            INBOX.move(inbox, InboxStatus.FAILED)
         else:  # the mailbox was never removed; the DNS sweep returns it to `ready`
-            inbox.status = "dns_pending" if inbox.smtp_config else "failed"
+            INBOX.move(inbox, InboxStatus.DNS_PENDING if inbox.smtp_config else InboxStatus.FAILED)
 
 
 def retry(session: Session, tenant_id: uuid.UUID, operation_id: uuid.UUID) -> Operation:
     """Queue the stack again after a failure or a cancel; servers and inboxes marked `failed`
     return to their pending states, and the new run resumes from what exists."""
     op = get(session, tenant_id, operation_id)
-    if op.status not in ("failed", "cancelled"):
+    if op.status not in (OperationStatus.FAILED, OperationStatus.CANCELLED):
         raise Conflict(
             f"operation is {op.status}; only a failed or cancelled operation can be retried",
             field="status",
@@ -227,15 +233,16 @@ def retry(session: Session, tenant_id: uuid.UUID, operation_id: uuid.UUID) -> Op
     assert workspace is not None  # the operation's foreign key
     failed = session.scalars(
         select(VpsServer)
-        .where(VpsServer.workspace_id == workspace.id, VpsServer.status == "failed")
+        .where(VpsServer.workspace_id == workspace.id, VpsServer.status == ServerStatus.FAILED)
         .order_by(VpsServer.id)
     ).all()
     for server in failed:
-        server.status, server.status_reason = "provisioning", None
+        SERVER.move(server, ServerStatus.PROVISIONING)
+        server.status_reason = None
     for inbox in session.scalars(
         select(Inbox)
-        .where(Inbox.workspace_id == workspace.id, Inbox.status == "failed")
+        .where(Inbox.workspace_id == workspace.id, Inbox.status == InboxStatus.FAILED)
         .order_by(Inbox.id)
     ):
-        inbox.status = "pending_setup"
+        INBOX.move(inbox, InboxStatus.PENDING_SETUP)
     return enqueue(session, workspace, op.kind, reason=f"retry of {op.id}")

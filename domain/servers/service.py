@@ -14,6 +14,7 @@ from database.models.workspaces import Workspace
 from database.pagination import paginate
 from database.scoping import get_owned
 from domain.servers.schemas import VpsCreate
+from domain.servers.states import SERVER, ServerStatus
 from domain.workspaces import service as workspaces
 from kit.errors import Conflict, ValidationFailed
 from settings import get_settings
@@ -53,7 +54,7 @@ def _new(
         size=size,
         region=region,
         hostname=hostname or f"mail-{server_id.hex[:10]}.{hostname_domain}",
-        status="provisioning",
+        status=ServerStatus.PROVISIONING.value,
         mail_server_status="not_configured",
         specs=catalog.specs(provider, size, region),
         monthly_cost=catalog.monthly_cost(provider, size, region),
@@ -178,7 +179,7 @@ def mark_for_deletion(session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID)
         raise Conflict(
             f"{living} inbox(es) still live on this server; delete them first", inboxes=living
         )
-    server.status = "deleting"
+    SERVER.move(server, ServerStatus.DELETING)
     return server
 
 

@@ -27,6 +27,7 @@ from database.scoping import get_owned
 from domain.events import service as events
 from domain.webhooks import guard, signing
 from domain.webhooks.schemas import AttemptRead, DeliveryRead, WebhookCreate, event_body
+from domain.webhooks.states import DELIVERY, DeliveryStatus
 from kit import crypto
 from kit.errors import ValidationFailed
 from settings import get_settings
@@ -413,15 +414,17 @@ def _record_one(
         "last_status_code": o.status_code,
         "last_error": error,
     }
+    pending = DeliveryStatus.PENDING
     if o.ok:
-        values |= {"status": "delivered", "delivered_at": now}
+        values |= {"status": DELIVERY.edge(pending, DeliveryStatus.DELIVERED)["target"]}
+        values |= {"delivered_at": now}
     elif o.job.attempt >= max_attempts:
-        values |= {"status": "dead"}
+        values |= {"status": DELIVERY.edge(pending, DeliveryStatus.DEAD)["target"]}
     else:
         values |= {"next_attempt_at": now + backoff(o.job.attempt, base, cap)}
     status = session.scalar(
         update(WebhookDelivery)
-        .where(WebhookDelivery.id == o.job.delivery_id, WebhookDelivery.status == "pending")
+        .where(WebhookDelivery.id == o.job.delivery_id, WebhookDelivery.status == pending)
         .values(**values)
         .returning(WebhookDelivery.status)
     )
@@ -473,8 +476,14 @@ def _count_failures(
     )
     session.execute(
         update(WebhookDelivery)
-        .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "pending")
-        .values(status="dead", last_error=_clip(f"not attempted: endpoint {reason}", 2000))
+        .where(
+            WebhookDelivery.endpoint_id == endpoint_id,
+            WebhookDelivery.status == DeliveryStatus.PENDING,
+        )
+        .values(
+            status=DELIVERY.edge(DeliveryStatus.PENDING, DeliveryStatus.DEAD)["target"],
+            last_error=_clip(f"not attempted: endpoint {reason}", 2000),
+        )
     )
     events.record(
         session,

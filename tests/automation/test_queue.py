@@ -115,14 +115,27 @@ def test_up_provisions_the_fleet_and_generates_dns(committed: Engine) -> None:
         op = _ops(s, ws_id)[0]
         assert op.status == "succeeded", op.error
         assert op.resource_changes and op.resource_changes[0]["op"] == "create"
-        steps = [step["step"] for step in (op.summary or {})["steps"]]
-        assert steps == [
+        steps = {step["step"]: step for step in (op.summary or {})["steps"]}
+        assert list(steps) == [
             "create_server",
             "install_mail_server",
             "configure_tls",
-            "update_server_status",
-            "dns_generate",
+            "remove_inboxes",
+            "remove_servers",
+            "record_servers",
+            "attach_mailboxes",
+            "generate_dns",
         ]
+        # Each step says what it really did: the fake creates a server and nothing else.
+        assert steps["create_server"]["status"] == "changed"
+        assert steps["install_mail_server"]["status"] == "unchanged"
+        assert steps["remove_inboxes"] == {
+            "step": "remove_inboxes",
+            "status": "unchanged",
+            "items": [],
+        }
+        assert steps["attach_mailboxes"]["items"] == ["Sales@example.com"]
+        assert steps["generate_dns"]["status"] == "changed"
         server = s.get_one(VpsServer, server_id)
         assert server.status == "ready" and server.mail_server_status == "running"
         assert str(server.ip_address) == "198.51.100.10" and server.provider_server_id == "1000"

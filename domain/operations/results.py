@@ -1,0 +1,256 @@
+"""What a finished stack run means for the fleet's rows, in named steps that each report what they
+really did (`changed` with what, or `unchanged`):
+
+    provider steps    create_server, install_mail_server, configure_tls: the run's resource
+                      changes, grouped the way the seed's provisioning pipeline names them
+    remove_inboxes    inboxes marked `deleting` whose mailbox the run no longer reports: gone
+    remove_servers    servers marked `deleting` that the run no longer reports: gone
+    record_servers    outputs copied onto the servers the run reports; the ones being built
+                      become `ready`
+    attach_mailboxes  endpoints copied onto the inboxes whose mailbox the run reports; only
+                      those advance (an inbox created while the run was in flight waits)
+    generate_dns      the DNS records of every inbox on a server the run reported
+
+The input is plain data (`RunOutputs`), not the engine's result type: the domain never imports
+the engines. The caller holds the workspace and the operation; rows here are locked in the lock
+order (servers, then inboxes, each in id order)."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from database.models.inboxes import Inbox
+from database.models.operations import Operation
+from database.models.servers import VpsServer
+from database.models.workspaces import Workspace
+from domain.dns_records import service as dns_records
+from domain.events import service as events
+from domain.inboxes.states import INBOX, InboxStatus
+from domain.servers.states import SERVER, ServerStatus
+from stacks import catalog
+
+# Seed pipeline step -> how to recognise its resources among the run's changes.
+PROVIDER_STEPS: list[tuple[str, tuple[str, ...]]] = [
+    ("create_server", (":Server", "hostwinds", "Rdns", "Firewall", "SshKey")),
+    ("install_mail_server", ("install",)),
+    ("configure_tls", ("tls", "acme")),
+]
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    """A finished run, as plain data: outputs per server (by logical name) and per mailbox (by
+    lower-cased address, as the stack config names them), and the resource changes."""
+
+    servers: dict[str, dict[str, Any]]
+    mailboxes: dict[str, dict[str, Any]]
+    changes: list[dict[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, outputs: dict[str, Any], changes: Sequence[dict[str, str]]) -> "RunOutputs":
+        mailboxes = {a.lower(): out or {} for a, out in (outputs.get("mailboxes") or {}).items()}
+        return cls(dict(outputs.get("servers") or {}), mailboxes, list(changes))
+
+
+@dataclass
+class StepReport:
+    step: str
+    changed: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "status": "changed" if self.changed else "unchanged",
+                "items": self.changed}  # fmt: skip
+
+
+@dataclass
+class _Rows:
+    servers: list[VpsServer]
+    inboxes: list[Inbox]
+    ready: list[VpsServer] = field(default_factory=list)
+
+
+def _event(
+    session: Session,
+    workspace: Workspace,
+    type: str,
+    message: str,
+    subject: tuple[str, uuid.UUID],
+    data: dict[str, Any] | None = None,
+) -> None:
+    events.record(
+        session,
+        tenant_id=workspace.tenant_id,
+        workspace_id=workspace.id,
+        type=type,
+        message=message,
+        subject_type=subject[0],
+        subject_id=subject[1],
+        data=data,
+    )
+
+
+def provider_steps(run: RunOutputs) -> list[StepReport]:
+    reports = []
+    for step, needles in PROVIDER_STEPS:
+        report = StepReport(step)
+        for c in run.changes:
+            where = f"{c['type']} {c['name']}".lower()
+            if any(n.lower() in where for n in needles):
+                report.changed.append(f"{c['op']} {c['type']} {c['name']}")
+        reports.append(report)
+    return reports
+
+
+def remove_inboxes(
+    session: Session, workspace: Workspace, rows: _Rows, run: RunOutputs
+) -> StepReport:
+    report = StepReport("remove_inboxes")
+    gone = [
+        i
+        for i in rows.inboxes
+        if i.status == InboxStatus.DELETING and i.email_address.lower() not in run.mailboxes
+    ]
+    for inbox in gone:
+        _event(session, workspace, "inbox_deleted", f"inbox {inbox.email_address} deleted",
+               ("inbox", inbox.id))  # fmt: skip
+        report.changed.append(inbox.email_address)
+    if gone:
+        session.execute(delete(Inbox).where(Inbox.id.in_([i.id for i in gone])))
+        rows.inboxes = [i for i in rows.inboxes if i not in gone]
+    return report
+
+
+def remove_servers(
+    session: Session, workspace: Workspace, rows: _Rows, run: RunOutputs
+) -> StepReport:
+    report = StepReport("remove_servers")
+    for server in [s for s in rows.servers if s.status == ServerStatus.DELETING]:
+        if server.name in run.servers:
+            continue  # still there: marked for deletion while this run was in flight
+        _event(session, workspace, "server_deleted", f"server {server.hostname} deleted",
+               ("vps", server.id))  # fmt: skip
+        session.delete(server)
+        rows.servers.remove(server)
+        report.changed.append(server.hostname)
+    return report
+
+
+def _copy_outputs(server: VpsServer, out: dict[str, Any]) -> None:
+    server.provider_server_id = str(out["provider_id"]) if out.get("provider_id") else None
+    server.ip_address = out.get("ipv4") or server.ip_address
+    server.ipv6_address = out.get("ipv6") or server.ipv6_address
+    server.hostname = out.get("hostname") or server.hostname
+    server.stalwart_version = out.get("stalwart_version") or server.stalwart_version
+    if server.specs is None:
+        server.specs = catalog.specs(server.provider, server.size, server.region)
+    if server.monthly_cost is None:
+        server.monthly_cost = catalog.monthly_cost(server.provider, server.size, server.region)
+
+
+def record_servers(
+    session: Session, workspace: Workspace, op: Operation, rows: _Rows, run: RunOutputs
+) -> StepReport:
+    report = StepReport("record_servers")
+    for server in rows.servers:
+        out = run.servers.get(server.name)
+        if server.status == ServerStatus.DELETING or out is None:
+            continue
+        _copy_outputs(server, out)
+        rows.ready.append(server)
+        # Only a server this pipeline was building becomes ready here; once it runs, its
+        # status (ready/unreachable) and mail_server_status belong to the health sweep.
+        if server.status in (ServerStatus.PROVISIONING, ServerStatus.FAILED):
+            SERVER.move(server, ServerStatus.READY)
+            server.mail_server_status, server.status_reason = "running", None
+            _event(session, workspace, "server_ready",
+                   f"server {server.hostname} is ready at {server.ip_address}",
+                   ("vps", server.id), {"operation_id": str(op.id)})  # fmt: skip
+            report.changed.append(server.hostname)
+    return report
+
+
+def attach_mailboxes(rows: _Rows, run: RunOutputs) -> StepReport:
+    report = StepReport("attach_mailboxes")
+    ready_ids = {s.id for s in rows.ready}
+    for inbox in rows.inboxes:
+        endpoints = run.mailboxes.get(inbox.email_address.lower())
+        if (
+            inbox.status == InboxStatus.DELETING
+            or inbox.vps_id not in ready_ids
+            or endpoints is None
+        ):
+            continue
+        before = (inbox.smtp_config, inbox.imap_config, inbox.status)
+        inbox.smtp_config = endpoints.get("smtp") or inbox.smtp_config
+        inbox.imap_config = endpoints.get("imap") or inbox.imap_config
+        if inbox.status == InboxStatus.FAILED:
+            INBOX.move(inbox, InboxStatus.PENDING_SETUP)
+        if (inbox.smtp_config, inbox.imap_config, inbox.status) != before:
+            report.changed.append(inbox.email_address)
+    return report
+
+
+def generate_dns(session: Session, rows: _Rows, run: RunOutputs) -> StepReport:
+    report = StepReport("generate_dns")
+    session.flush()
+    for server in rows.ready:
+        written = dns_records.generate_for_server(session, server, applied=run.mailboxes.keys())
+        if written:
+            report.changed.append(f"{server.hostname}: {written} record(s)")
+    return report
+
+
+def apply_success(
+    session: Session, workspace: Workspace, op: Operation, run: RunOutputs
+) -> list[dict[str, Any]]:
+    """Apply a finished `up`/`refresh` to the fleet's rows; the steps' reports, in order."""
+    servers = session.scalars(
+        select(VpsServer)
+        .where(VpsServer.workspace_id == workspace.id)
+        .order_by(VpsServer.id)
+        .with_for_update()
+    ).all()
+    inboxes = session.scalars(
+        select(Inbox).where(Inbox.workspace_id == workspace.id).order_by(Inbox.id).with_for_update()
+    ).all()
+    rows = _Rows(list(servers), list(inboxes))
+    steps = provider_steps(run)
+    steps.append(remove_inboxes(session, workspace, rows, run))
+    steps.append(remove_servers(session, workspace, rows, run))
+    steps.append(record_servers(session, workspace, op, rows, run))
+    steps.append(attach_mailboxes(rows, run))
+    steps.append(generate_dns(session, rows, run))
+    return [s.as_dict() for s in steps]
+
+
+def apply_failure(session: Session, workspace: Workspace, op: Operation, reason: str) -> None:
+    """The servers being built and the inboxes waiting on them are `failed`, with the reason;
+    one `operation_failed` event."""
+    servers = session.scalars(
+        select(VpsServer)
+        .where(
+            VpsServer.workspace_id == workspace.id,
+            VpsServer.status.in_((ServerStatus.PROVISIONING, ServerStatus.FAILED)),
+        )
+        .order_by(VpsServer.id)
+        .with_for_update()
+    ).all()
+    for server in servers:
+        SERVER.move(server, ServerStatus.FAILED)
+        server.status_reason = reason[:1000]
+    failed_ids = [s.id for s in servers]
+    if failed_ids:
+        for inbox in session.scalars(
+            select(Inbox)
+            .where(Inbox.vps_id.in_(failed_ids), Inbox.status == InboxStatus.PENDING_SETUP)
+            .order_by(Inbox.id)
+            .with_for_update()
+        ):
+            INBOX.move(inbox, InboxStatus.FAILED)
+    message = f"{op.kind} of the fleet failed: {reason}"[:1000]
+    _event(session, workspace, "operation_failed", message, ("operation", op.id),
+           {"servers_failed": [s.hostname for s in servers]})  # fmt: skip
