@@ -9,7 +9,6 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from automation.engine import Engine
 from automation.errors import StackConfigError
 from database.models.inboxes import Inbox
 from database.models.mail_domains import MailDomain
@@ -100,21 +99,3 @@ def build_fleet_config(session: Session, workspace: Workspace) -> FleetConfig:
         raise StackConfigError(
             f"workspace {workspace.id} cannot be deployed: {exc}", field=exc.key
         ) from exc
-
-
-_engines: dict[str, Engine] = {}
-
-
-def engine_for(workspace: Workspace) -> Engine:
-    """The workspace's engine: `sandbox` or `live`, chosen by its `sandbox` flag."""
-    kind = "sandbox" if workspace.sandbox else "live"
-    if kind not in _engines:
-        if kind == "sandbox":
-            from automation.sandbox.engine import SandboxEngine
-
-            _engines[kind] = SandboxEngine()
-        else:
-            from automation.live import LiveEngine
-
-            _engines[kind] = LiveEngine()
-    return _engines[kind]

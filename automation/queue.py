@@ -26,8 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from automation import desired_state
-from automation.delayed import DelayedEngine
-from automation.engine import Engine, NoopEngine, StackResult
+from automation.engine import Engine, StackResult
+from automation.engines import engine_for
 from automation.errors import EngineError
 from database.models.operations import Operation
 from database.models.workspaces import Workspace
@@ -207,16 +207,6 @@ def heartbeat(operation_id: uuid.UUID, worker_id: str) -> bool:
             .returning(Operation.id)
         ).all()
     return bool(updated)
-
-
-def engine_for(workspace: Workspace) -> Engine:
-    settings = get_settings()
-    if settings.engine_override == "noop":
-        return NoopEngine()
-    engine = desired_state.engine_for(workspace)
-    if workspace.sandbox and settings.sandbox_latency_seconds > 0:
-        return DelayedEngine(engine, settings.sandbox_latency_seconds)
-    return engine
 
 
 @dataclass

@@ -113,9 +113,17 @@ class JournaledEngine:
 
 
 def _worker_main(argv: list[str]) -> int:
-    import database.models  # noqa: F401  (every table known, as in `penguinmails worker`)
     from automation import queue
     from scheduler.workers import OperationWorkers
+
+    try:  # the one engine_for (a tree measured as BEFORE has it in the queue module)
+        from automation.engines import engine_for
+    except ImportError:
+        engine_for = queue.engine_for  # type: ignore[attr-defined]
+    try:  # every table known, as in `penguinmails worker`
+        import database.models  # noqa: F401
+    except ImportError:
+        import domain.models  # type: ignore[import-not-found]  # noqa: F401
 
     parser = argparse.ArgumentParser(prog="_fault_harness worker")
     parser.add_argument("--journal", type=Path, required=True)
@@ -125,7 +133,7 @@ def _worker_main(argv: list[str]) -> int:
     logging.getLogger(__name__).info("automation.queue from %s", queue.__file__)
 
     def engines(ws: Any) -> JournaledEngine:
-        return JournaledEngine(queue.engine_for(ws), args.journal)
+        return JournaledEngine(engine_for(ws), args.journal)
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -100,7 +100,7 @@ def _zones(workspace_id: Any, zone: str, reverse: str, fleet: str) -> dict[str, 
     from database.models.inboxes import Inbox
     from database.models.servers import VpsServer
     from database.session import session_scope
-    from dnsrecords import plan
+    from maildns import plan
 
     out: dict[str, set[str]] = {zone: set(), reverse: set(), fleet: set()}
     with session_scope() as s:
@@ -122,8 +122,8 @@ def _zones(workspace_id: Any, zone: str, reverse: str, fleet: str) -> dict[str, 
 
 
 def _sweep(address: tuple[str, int], concurrency: int) -> Any:
-    from dnsrecords.resolver import Resolver
     from domain.dns_records.sweep import verify_due
+    from maildns.resolver import Resolver
 
     return verify_due(
         resolver_factory=lambda: Resolver([address], timeout=2.0, concurrency=concurrency)
@@ -175,7 +175,7 @@ def _plain(address: tuple[str, int], n: int, zone: str, seconds: float) -> tuple
 
 
 async def _resolver_rate(address: tuple[str, int], name: str, count: int) -> float:
-    from dnsrecords.resolver import Resolver
+    from maildns.resolver import Resolver
 
     async with Resolver([address], cache=False, concurrency=500, timeout=3.0) as r:
         started = time.perf_counter()

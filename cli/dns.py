@@ -9,10 +9,10 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from dnsrecords.resolver import Resolver, parse_nameservers
-from dnsrecords.spf import SpfOutcome, check_host
-from dnsrecords.verify import DomainReport, check_domain
 from kit.errors import ValidationFailed
+from maildns.resolver import Resolver, parse_nameservers
+from maildns.spf import SpfOutcome, check_host
+from maildns.verify import DomainReport, check_domain
 from settings import get_settings
 
 BATCH_CHUNK = 1000  # lines evaluated together in --batch; output stays in input order
@@ -149,7 +149,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _sweep(_: argparse.Namespace) -> int:
-    from cli.service import prepare
+    from cli.processes import prepare
     from domain.dns_records.sweep import verify_due
 
     prepare()

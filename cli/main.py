@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from cli import dns, service, stack, tenants
+from cli import dns, processes, stack, tenants
 from kit.errors import PenguinMailsError
 from settings import get_settings
 
-COMMAND_MODULES = [service, tenants, dns, stack]
+COMMAND_MODULES = [processes, tenants, dns, stack]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _terminate(signum: int, frame: FrameType | None) -> None:
     # SIGTERM's and SIGHUP's (a closed terminal) default action kills the process without
     # running atexit handlers, which would leave the embedded Postgres running; uvicorn re-raises
-    # the signal after its graceful shutdown, so it lands here too (`cli.service` gives `serve` a
+    # the signal after its graceful shutdown, so it lands here too (`cli.processes` gives `serve` a
     # graceful shutdown on SIGHUP as well).
     raise SystemExit(128 + signum)
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cli.service import prepare
+from cli.processes import prepare
 from database.models.workspaces import Workspace
 from database.session import session_scope
 from kit.errors import NotFound
@@ -28,7 +28,8 @@ def _find(session: Session, ref: str) -> Workspace:
 
 
 def _preview(args: argparse.Namespace) -> int:
-    from automation.desired_state import build_fleet_config, engine_for
+    from automation.desired_state import build_fleet_config
+    from automation.engines import engine_for
 
     prepare()
     # A short transaction for the desired state; none is held while the engine runs.
@@ -60,7 +61,7 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _outputs(args: argparse.Namespace) -> int:
-    from automation.desired_state import engine_for
+    from automation.engines import engine_for
 
     prepare()
     with session_scope() as session:

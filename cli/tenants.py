@@ -5,7 +5,7 @@ import json
 import uuid
 from typing import Any
 
-from cli.service import prepare
+from cli.processes import prepare
 from database.session import session_scope
 from domain.tenants import service
 from kit.errors import ValidationFailed

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import dns.asyncresolver
 
-from probes import disk, dnsbl, provider, queue, smtp, ssh, tls
+from probes import disk, dnsbl, mail_queue, provider, smtp, ssh, tls
 from probes.net import TlsObservation, close, describe, http_get, tls_observe
 from probes.types import SEEN_HOST_KEY, Check, CheckResult, ProbeConfig, Status, Target
 
@@ -185,7 +185,7 @@ class _Sweep:
     async def queue(self, t: Target) -> CheckResult:
         c = self.config
         return await self.limited(
-            lambda: queue.probe(
+            lambda: mail_queue.probe(
                 t, c.https_port, c.verifying_context, c.queue_page_size, c.thresholds, self.now
             )
         )

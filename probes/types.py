@@ -8,6 +8,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from kit.hostports import parse_host_ports
+
 
 class Status(StrEnum):
     OK = "ok"
@@ -116,20 +118,6 @@ class ProbeConfig:
         return ctx
 
 
-def parse_nameservers(value: str | None) -> tuple[Nameserver, ...]:
-    """`host[:port]` list; IPv6 literals in brackets (`[::1]:5353`)."""
-    out: list[Nameserver] = []
-    for raw in (value or "").split(","):
-        item = raw.strip()
-        if not item:
-            continue
-        if item.startswith("["):
-            host, _, rest = item[1:].partition("]")
-            port = int(rest[1:]) if rest.startswith(":") else 53
-        elif item.count(":") == 1:
-            host, _, p = item.partition(":")
-            port = int(p)
-        else:
-            host, port = item, 53
-        out.append(Nameserver(host, port))
-    return tuple(out)
+def nameservers(value: str | None) -> tuple[Nameserver, ...]:
+    """The `host[:port]` list of a nameserver setting, as the probes' Nameserver tuples."""
+    return tuple(Nameserver(host, port) for host, port in parse_host_ports(value, 53))

@@ -25,15 +25,15 @@ from database.models.servers import VpsServer
 from database.models.workspaces import Workspace
 from database.scoping import get_owned
 from database.transactions import Transaction
-from dnsrecords import plan
-from dnsrecords.checks import Check, Status
-from dnsrecords.resolver import Resolver
-from dnsrecords.verify import Checker, Target
 from domain.dns_records.schemas import DnsRecordRead, DnsRecordsView
 from domain.events import service as events
 from domain.inboxes.states import INBOX, InboxStatus
 from domain.mail_domains import service as mail_domains
 from kit.time import utcnow
+from maildns import plan
+from maildns.checks import RecordCheck, RecordStatus
+from maildns.resolver import Resolver
+from maildns.verify import Checker, Target
 from settings import get_settings
 
 T = TypeVar("T")
@@ -74,7 +74,7 @@ def _write_plan(
                     ttl=p.ttl,
                     purpose=p.purpose,
                     required=p.required,
-                    verification_status=Status.PENDING.value,
+                    verification_status=RecordStatus.PENDING.value,
                     next_check_at=now,
                 )
             )
@@ -89,7 +89,7 @@ def _write_plan(
             continue
         row.record_type, row.record_name, row.record_value = p.type, p.name, p.value
         row.domain = p.domain
-        row.verification_status, row.detail = Status.PENDING.value, None
+        row.verification_status, row.detail = RecordStatus.PENDING.value, None
         row.last_verified_at, row.next_check_at = None, now
         written += 1
         changed_required += p.required
@@ -204,7 +204,7 @@ def _view(session: Session, inbox: Inbox) -> DnsRecordsView:
             type=r.record_type,
             name=r.record_name,
             value=r.record_value,
-            status=r.verification_status or Status.PENDING.value,
+            status=r.verification_status or RecordStatus.PENDING.value,
             detail=r.detail,
             required=r.required,
             last_verified_at=r.last_verified_at,
@@ -225,7 +225,7 @@ def _view(session: Session, inbox: Inbox) -> DnsRecordsView:
         for r in rows
     ]
     required = [r for r in records if r.required]
-    all_verified = bool(required) and all(r.status == Status.VERIFIED for r in required)
+    all_verified = bool(required) and all(r.status == RecordStatus.VERIFIED for r in required)
     return DnsRecordsView(records=records, all_verified=all_verified)
 
 
@@ -250,7 +250,7 @@ def target_of(record: DnsRecord | Any, ip: str, hostname: str, ipv6: str | None)
     )  # fmt: skip
 
 
-async def check_targets(targets: Sequence[Target]) -> list[Check]:
+async def check_targets(targets: Sequence[Target]) -> list[RecordCheck]:
     async with Resolver.from_settings() as resolver:
         return await Checker(resolver).check_all(targets)
 
@@ -260,7 +260,7 @@ def verify_inbox(
     inbox_id: uuid.UUID,
     transaction: Transaction,
 ) -> DnsRecordsView:
-    """Check the inbox's records now: read them in one short transaction, look them up with no
+    """RecordCheck the inbox's records now: read them in one short transaction, look them up with no
     transaction open (bounded timeouts), write the results in another, in the lock order
     (inbox, then records). `transaction(fn)` runs `fn(session)` in a committed transaction."""
 
@@ -293,7 +293,7 @@ def verify_inbox(
 def apply_checks(
     session: Session,
     claimed: Sequence[tuple[uuid.UUID, str, str | None]],
-    results: Sequence[Check],
+    results: Sequence[RecordCheck],
     now: datetime | None = None,
 ) -> None:
     """Write check results in one statement. An error (timeout, SERVFAIL) never demotes a
@@ -308,8 +308,8 @@ def apply_checks(
     ids, values, statuses, details, verified_at, nexts = [], [], [], [], [], []
     for (record_id, value, previous), check in zip(claimed, results, strict=True):
         status, detail = check.status, check.detail
-        if status is Status.ERROR and previous == Status.VERIFIED:
-            status = Status.VERIFIED
+        if status is RecordStatus.ERROR and previous == RecordStatus.VERIFIED:
+            status = RecordStatus.VERIFIED
             detail = f"kept verified; the last check could not conclude: {check.detail}"
         ids.append(record_id)
         values.append(value)
@@ -389,7 +389,7 @@ def settle_inboxes(session: Session, inbox_ids: Sequence[uuid.UUID]) -> Settled:
             select(DnsRecord.inbox_id, DnsRecord.purpose, DnsRecord.verification_status,
                    DnsRecord.detail)
             .where(DnsRecord.inbox_id.in_([r.id for r in regressed]), DnsRecord.required,
-                   DnsRecord.verification_status != Status.VERIFIED.value)
+                   DnsRecord.verification_status != RecordStatus.VERIFIED.value)
         ):  # fmt: skip
             failing.setdefault(inbox_id, []).append(
                 {"purpose": purpose, "status": status, "detail": detail}

@@ -25,11 +25,11 @@ from sqlalchemy.orm import Session
 
 from database.session import session_scope
 from database.transactions import run_in_transaction
-from dnsrecords.checks import Check, Status
-from dnsrecords.resolver import Resolver
-from dnsrecords.verify import Checker, Target
 from domain.dns_records.service import Settled, apply_checks, lock_inboxes, settle_inboxes
 from kit.time import utcnow
+from maildns.checks import RecordCheck, RecordStatus
+from maildns.resolver import Resolver
+from maildns.verify import Checker, Target
 from settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def claim(session: Session, limit: int, now: datetime, lease_seconds: int) -> li
 
 
 def _write_one(
-    session_factory: SessionFactory, batch: list[_Claimed], results: list[Check]
+    session_factory: SessionFactory, batch: list[_Claimed], results: list[RecordCheck]
 ) -> Settled:
     def write(session: Session) -> Settled:
         inbox_ids = sorted({c.inbox_id for c in batch})
@@ -117,20 +117,23 @@ def _write_one(
 
 
 def _write(
-    session_factory: SessionFactory, batch: list[_Claimed], results: list[Check], stats: SweepStats
+    session_factory: SessionFactory,
+    batch: list[_Claimed],
+    results: list[RecordCheck],
+    stats: SweepStats,
 ) -> None:
     """Write a batch in one transaction; if that fails, inbox by inbox, so one bad row is
     skipped and reported (its records come due again when their claim runs out) and never
     costs the batch."""
     started = time.perf_counter()
-    written: list[tuple[_Claimed, Check]] = []
+    written: list[tuple[_Claimed, RecordCheck]] = []
     try:
         settled = _write_one(session_factory, batch, results)
         written = list(zip(batch, results, strict=True))
     except Exception:
         log.warning("dns.verify: a batch of %d failed; writing inbox by inbox", len(batch))
         settled = Settled(0, 0)
-        groups: dict[uuid.UUID, list[tuple[_Claimed, Check]]] = {}
+        groups: dict[uuid.UUID, list[tuple[_Claimed, RecordCheck]]] = {}
         for pair in zip(batch, results, strict=True):
             groups.setdefault(pair[0].inbox_id, []).append(pair)
         for inbox_id, pairs in groups.items():
@@ -146,9 +149,9 @@ def _write(
     stats.inboxes_ready += settled.ready
     stats.inboxes_regressed += settled.regressed
     for _, check in written:
-        if check.status is Status.VERIFIED:
+        if check.status is RecordStatus.VERIFIED:
             stats.verified += 1
-        elif check.status is Status.ERROR:
+        elif check.status is RecordStatus.ERROR:
             stats.errors += 1
         else:
             stats.not_verified += 1
@@ -200,7 +203,7 @@ def verify_due(
     batch_size: int | None = None,
     max_batches: int | None = None,
 ) -> SweepStats:
-    """Check every due record (or `max_batches` batches of them) and settle their inboxes.
+    """RecordCheck every due record (or `max_batches` batches of them) and settle their inboxes.
     Idempotent and safe to run in several processes at once."""
     settings = get_settings()
     started = time.perf_counter()

@@ -34,7 +34,7 @@ from probes.types import (
     Status,
     Target,
     Thresholds,
-    parse_nameservers,
+    nameservers,
 )
 from settings import Settings, get_settings
 
@@ -73,7 +73,7 @@ def probe_config(settings: Settings | None = None) -> ProbeConfig:
         disk_path=s.health_disk_path,
         queue_page_size=s.health_queue_page_size,
         dnsbl_zones=tuple(z.strip() for z in s.health_dnsbl_zones.split(",") if z.strip()),
-        dnsbl_nameservers=parse_nameservers(s.health_dnsbl_nameservers or s.dns_nameservers),
+        dnsbl_nameservers=nameservers(s.health_dnsbl_nameservers or s.dns_nameservers),
         hetzner_api_url=s.health_hetzner_api_url,
         hetzner_token=s.hetzner_token.get_secret_value() if s.hetzner_token else None,
         thresholds=Thresholds(

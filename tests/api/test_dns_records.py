@@ -16,7 +16,6 @@ from database.session import session_scope
 from domain.dns_records import service
 from domain.dns_records.sweep import verify_due
 from settings import reset_settings
-from tests.dnsrecords.zones import new_ip, unique_zone
 from tests.domain.dns_records.published import publish_inbox
 from tests.factories import (
     TenantWithKey,
@@ -25,6 +24,7 @@ from tests.factories import (
     create_tenant,
     create_workspace,
 )
+from tests.maildns.zones import new_ip, unique_zone
 from tests.nsd import Nsd, running_nsd, silent_nameserver
 
 

@@ -3,7 +3,8 @@
 import pytest
 from sqlalchemy.orm import Session
 
-from automation.desired_state import build_fleet_config, engine_for
+from automation.desired_state import build_fleet_config
+from automation.engines import engine_for
 from automation.errors import StackConfigError
 from automation.sandbox.engine import SandboxEngine
 from tests import factories

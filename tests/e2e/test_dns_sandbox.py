@@ -13,9 +13,9 @@ from api.app import create_app
 from automation import queue
 from database.session import session_scope
 from settings import reset_settings
-from tests.dnsrecords.zones import unique_zone
 from tests.domain.dns_records.published import publish_inbox
 from tests.factories import create_tenant
+from tests.maildns.zones import unique_zone
 from tests.nsd import Nsd, running_nsd
 
 

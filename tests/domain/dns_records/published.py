@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from database.models.dns_records import DnsRecord
-from dnsrecords import plan
+from maildns import plan
 from tests.nsd import Nsd
 
 

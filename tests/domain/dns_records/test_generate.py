@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 from database.models.dns_records import DnsRecord
 from database.models.events import Event
 from database.models.mail_domains import MailDomain
-from dnsrecords import plan
 from domain.dns_records import service
 from domain.mail_domains import service as mail_domains
 from kit.errors import ValidationFailed
+from maildns import plan
 from tests.factories import (
     create_inbox,
     create_mail_domain,

@@ -9,13 +9,13 @@ from database.models.dns_records import DnsRecord
 from database.models.events import Event
 from database.models.inboxes import Inbox
 from database.session import session_scope
-from dnsrecords.resolver import Resolver
 from domain.dns_records import service
 from domain.dns_records.sweep import SweepStats, claim, verify_due
 from kit.time import utcnow
-from tests.dnsrecords.zones import new_ip, rsa_public_key, unique_zone
+from maildns.resolver import Resolver
 from tests.domain.dns_records.published import publish_inbox
 from tests.factories import create_inbox, create_server, create_tenant, create_workspace
+from tests.maildns.zones import new_ip, rsa_public_key, unique_zone
 from tests.nsd import Nsd, silent_nameserver
 
 

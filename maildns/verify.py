@@ -7,9 +7,9 @@ from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dnsrecords import checks, plan
-from dnsrecords.checks import Check, Status
-from dnsrecords.resolver import Outcome, Resolver
+from maildns import checks, plan
+from maildns.checks import RecordCheck, RecordStatus
+from maildns.resolver import Outcome, Resolver
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def _srv_expectation(value: str) -> tuple[str, int]:
     return target, int(port)
 
 
-async def check_target(resolver: Resolver, t: Target) -> Check:
+async def check_target(resolver: Resolver, t: Target) -> RecordCheck:
     if t.purpose == plan.MX:
         return await checks.check_mx(resolver, t.domain, t.ip, t.hostname)
     if t.purpose in (plan.A, plan.AAAA):
@@ -65,7 +65,7 @@ async def check_target(resolver: Resolver, t: Target) -> Check:
     if t.purpose in (plan.SRV_SUBMISSIONS, plan.SRV_IMAPS):
         target, port = _srv_expectation(t.value)
         return await checks.check_srv(resolver, t.fqdn, target, port)
-    return Check(Status.ERROR, f"no check is defined for a {t.purpose!r} record")
+    return RecordCheck(RecordStatus.ERROR, f"no check is defined for a {t.purpose!r} record")
 
 
 class Checker:
@@ -73,7 +73,7 @@ class Checker:
 
     def __init__(self, resolver: Resolver) -> None:
         self.resolver = resolver
-        self._results: dict[Target, asyncio.Task[Check]] = {}
+        self._results: dict[Target, asyncio.Task[RecordCheck]] = {}
 
     def _key(self, t: Target) -> Target:
         # Records whose check does not depend on the value share one result.
@@ -81,7 +81,7 @@ class Checker:
             return Target(t.purpose, t.type, t.name, "", t.domain, t.ip, t.hostname, None)
         return t
 
-    async def check(self, target: Target) -> Check:
+    async def check(self, target: Target) -> RecordCheck:
         key = self._key(target)
         task = self._results.get(key)
         if task is None:
@@ -89,13 +89,13 @@ class Checker:
             self._results[key] = task
         return await asyncio.shield(task)
 
-    async def _safe(self, target: Target) -> Check:
+    async def _safe(self, target: Target) -> RecordCheck:
         try:
             return await check_target(self.resolver, target)
         except Exception as exc:  # a bug in one check must not sink the sweep
-            return Check(Status.ERROR, f"check failed: {type(exc).__name__}: {exc}")
+            return RecordCheck(RecordStatus.ERROR, f"check failed: {type(exc).__name__}: {exc}")
 
-    async def check_all(self, targets: Sequence[Target]) -> list[Check]:
+    async def check_all(self, targets: Sequence[Target]) -> list[RecordCheck]:
         return list(await asyncio.gather(*(self.check(t) for t in targets)))
 
 
@@ -104,7 +104,7 @@ class DomainReport:
     domain: str
     ip: str
     hostname: str | None
-    results: list[tuple[str, str, bool, Check]]  # (check, name, required, result)
+    results: list[tuple[str, str, bool, RecordCheck]]  # (check, name, required, result)
 
     @property
     def ok(self) -> bool:
@@ -124,15 +124,17 @@ async def check_domain(
     """The whole-domain check of `penguinmails dns check`: MX, SPF, DMARC, PTR (+ forward
     confirmation), DKIM when a selector is given, MTA-STS and TLS-RPT as recommendations."""
     domain = domain.rstrip(".").lower()
-    no_ptr = Check(Status.MISSING, f"{ip} has no PTR record and no --hostname was given")
+    no_ptr = RecordCheck(
+        RecordStatus.MISSING, f"{ip} has no PTR record and no --hostname was given"
+    )
     if hostname is None:
         ptr = await resolver.query(ipaddress.ip_address(ip).reverse_pointer, "PTR")
         hostname = next(iter(ptr.targets()), None)
         if ptr.outcome is Outcome.ERROR:
-            no_ptr = Check(Status.ERROR, ptr.describe())
-    jobs: list[tuple[str, str, bool, asyncio.Future[Check]]] = []
+            no_ptr = RecordCheck(RecordStatus.ERROR, ptr.describe())
+    jobs: list[tuple[str, str, bool, asyncio.Future[RecordCheck]]] = []
 
-    def add(label: str, name: str, required: bool, coro: Coroutine[Any, Any, Check]) -> None:
+    def add(label: str, name: str, required: bool, coro: Coroutine[Any, Any, RecordCheck]) -> None:
         jobs.append((label, name, required, asyncio.ensure_future(coro)))
 
     add("MX", domain, True, checks.check_mx(resolver, domain, ip, hostname or "<mail host>"))

@@ -4,10 +4,10 @@ import ipaddress
 
 import pytest
 
-from dnsrecords.resolver import Resolver
-from dnsrecords.spf import SpfOutcome, SpfResult, check_host
-from dnsrecords.spf_syntax import MacroContext, SpfSyntaxError, expand, expand_domain, parse
-from tests.dnsrecords.zones import resolver_for, run, unique_zone
+from maildns.resolver import Resolver
+from maildns.spf import SpfOutcome, SpfResult, check_host
+from maildns.spf_syntax import MacroContext, SpfSyntaxError, expand, expand_domain, parse
+from tests.maildns.zones import resolver_for, run, unique_zone
 from tests.nsd import Nsd, silent_nameserver
 
 # RFC 7208 7.4's examples, verbatim.

@@ -14,11 +14,11 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from dnsrecords.resolver import Answer, Outcome, Resolver, normalize
-from dnsrecords.spf import SpfResult, check_host
+from maildns.resolver import Answer, Outcome, Resolver, normalize
+from maildns.spf import SpfResult, check_host
 
 
-class Status(StrEnum):
+class RecordStatus(StrEnum):
     PENDING = "pending"
     VERIFIED = "verified"
     MISSING = "missing"
@@ -28,21 +28,23 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True)
-class Check:
-    status: Status
+class RecordCheck:
+    status: RecordStatus
     detail: str
     found: tuple[str, ...] = field(default=())
 
     @property
     def verified(self) -> bool:
-        return self.status is Status.VERIFIED
+        return self.status is RecordStatus.VERIFIED
 
 
-def _not_found(answer: Answer, what: str, expected: str) -> Check | None:
+def _not_found(answer: Answer, what: str, expected: str) -> RecordCheck | None:
     if answer.outcome is Outcome.ERROR:
-        return Check(Status.ERROR, f"{answer.describe()}; try again later")
+        return RecordCheck(RecordStatus.ERROR, f"{answer.describe()}; try again later")
     if answer.void:
-        return Check(Status.MISSING, f"{answer.describe()}; expected {what}: {expected}")
+        return RecordCheck(
+            RecordStatus.MISSING, f"{answer.describe()}; expected {what}: {expected}"
+        )
     return None
 
 
@@ -67,19 +69,19 @@ def tags(text: str) -> dict[str, str]:
     return out
 
 
-async def check_spf(resolver: Resolver, domain: str, ip: str) -> Check:
+async def check_spf(resolver: Resolver, domain: str, ip: str) -> RecordCheck:
     outcome = await check_host(resolver, ip, domain)
     record = (outcome.record,) if outcome.record else ()
     if outcome.result is SpfResult.PASS:
-        return Check(Status.VERIFIED, f"SPF passes for {ip}: {outcome.reason}", record)
+        return RecordCheck(RecordStatus.VERIFIED, f"SPF passes for {ip}: {outcome.reason}", record)
     if outcome.result is SpfResult.TEMPERROR:
-        return Check(Status.ERROR, f"SPF could not be evaluated: {outcome.reason}")
+        return RecordCheck(RecordStatus.ERROR, f"SPF could not be evaluated: {outcome.reason}")
     if outcome.result is SpfResult.NONE:
-        return Check(Status.MISSING, f"{outcome.reason}; expected one authorising {ip}")
+        return RecordCheck(RecordStatus.MISSING, f"{outcome.reason}; expected one authorising {ip}")
     if outcome.result is SpfResult.PERMERROR:
-        return Check(Status.INVALID, f"SPF permerror: {outcome.reason}", record)
-    return Check(
-        Status.MISMATCH,
+        return RecordCheck(RecordStatus.INVALID, f"SPF permerror: {outcome.reason}", record)
+    return RecordCheck(
+        RecordStatus.MISMATCH,
         f"SPF gives {outcome.result.value} for {ip} ({outcome.reason}); "
         f"expected pass: add ip{'6' if ':' in ip else '4'}:{ip}",
         record,
@@ -92,7 +94,7 @@ async def check_dkim(
     selector: str,
     public_key: str | None,
     algorithm: str = "rsa",
-) -> Check:
+) -> RecordCheck:
     """public_key None: any valid key of type `algorithm` is accepted (the CLI's check)."""
     name = f"{selector}._domainkey.{domain}"
     answer = await resolver.query(name, "TXT")
@@ -108,45 +110,45 @@ async def check_dkim(
         if "p" in parsed:
             keys.append((text, parsed))
     if not keys:
-        return Check(
-            Status.INVALID,
+        return RecordCheck(
+            RecordStatus.INVALID,
             f"{name} has TXT data but no DKIM key (no p= tag)",
             tuple(answer.texts()),
         )
     if len(keys) > 1:
-        return Check(
-            Status.INVALID,
+        return RecordCheck(
+            RecordStatus.INVALID,
             f"{name} has {len(keys)} DKIM key records; publish one",
             tuple(t for t, _ in keys),
         )
     text, parsed = keys[0]
     found = (text,)
     if "v" in parsed and (parsed["v"] != "DKIM1" or not text.lstrip().startswith("v")):
-        return Check(
-            Status.INVALID, f"v= must be DKIM1 and come first, found {parsed['v']!r}", found
+        return RecordCheck(
+            RecordStatus.INVALID, f"v= must be DKIM1 and come first, found {parsed['v']!r}", found
         )
     published = re.sub(r"\s+", "", parsed["p"])
     if not published:
-        return Check(Status.MISMATCH, f"the key at {name} is revoked (empty p=)", found)
+        return RecordCheck(RecordStatus.MISMATCH, f"the key at {name} is revoked (empty p=)", found)
     try:
         base64.b64decode(published, validate=True)
     except binascii.Error:
-        return Check(Status.INVALID, f"p= at {name} is not valid base64", found)
+        return RecordCheck(RecordStatus.INVALID, f"p= at {name} is not valid base64", found)
     key_type = parsed.get("k", "rsa").lower()
     if key_type != algorithm:
-        return Check(
-            Status.MISMATCH, f"key type k={key_type} at {name}, expected k={algorithm}", found
+        return RecordCheck(
+            RecordStatus.MISMATCH, f"key type k={key_type} at {name}, expected k={algorithm}", found
         )
     if public_key is None:
-        return Check(Status.VERIFIED, f"{name} publishes a valid {key_type} key", found)
+        return RecordCheck(RecordStatus.VERIFIED, f"{name} publishes a valid {key_type} key", found)
     if published != re.sub(r"\s+", "", public_key):
-        return Check(
-            Status.MISMATCH,
+        return RecordCheck(
+            RecordStatus.MISMATCH,
             f"the key published at {name} ({_short(published, 24)}) "
             f"is not ours ({_short(public_key, 24)})",
             found,
         )
-    return Check(Status.VERIFIED, f"{name} publishes our {algorithm} key", found)
+    return RecordCheck(RecordStatus.VERIFIED, f"{name} publishes our {algorithm} key", found)
 
 
 _DMARC_VALUES = {
@@ -186,7 +188,7 @@ def dmarc_problems(text: str) -> list[str]:
     return problems
 
 
-async def check_dmarc(resolver: Resolver, domain: str) -> Check:
+async def check_dmarc(resolver: Resolver, domain: str) -> RecordCheck:
     name = f"_dmarc.{domain}"
     answer = await resolver.query(name, "TXT")
     missing = _not_found(answer, "a DMARC record at " + name, "v=DMARC1; p=none; rua=mailto:...")
@@ -194,24 +196,28 @@ async def check_dmarc(resolver: Resolver, domain: str) -> Check:
         return missing
     records = [t for t in answer.texts() if re.match(r"^v\s*=\s*DMARC1\s*(;|$)", t)]
     if not records:
-        return Check(
-            Status.MISSING, f"no v=DMARC1 record among the TXT at {name}", tuple(answer.texts())
+        return RecordCheck(
+            RecordStatus.MISSING,
+            f"no v=DMARC1 record among the TXT at {name}",
+            tuple(answer.texts()),
         )
     if len(records) > 1:
-        return Check(
-            Status.INVALID,
+        return RecordCheck(
+            RecordStatus.INVALID,
             f"{len(records)} v=DMARC1 records at {name}; receivers "
             "ignore DMARC unless there is exactly one (RFC 7489 6.6.3)",
             tuple(records),
         )
     problems = dmarc_problems(records[0])
     if problems:
-        return Check(Status.INVALID, f"DMARC at {name}: " + "; ".join(problems), (records[0],))
+        return RecordCheck(
+            RecordStatus.INVALID, f"DMARC at {name}: " + "; ".join(problems), (records[0],)
+        )
     policy = tags(records[0])["p"].lower()
     via = f" (through CNAME to {answer.canonical})" if answer.canonical != normalize(name) else ""
     notes = await _external_report_notes(resolver, domain, tags(records[0]))
     detail = f"one valid DMARC record, p={policy}{via}" + "".join(f"; {n}" for n in notes)
-    return Check(Status.VERIFIED, detail, (records[0],))
+    return RecordCheck(RecordStatus.VERIFIED, detail, (records[0],))
 
 
 def _related(a: str, b: str) -> bool:
@@ -245,7 +251,7 @@ async def _external_report_notes(
     return notes
 
 
-async def check_address(resolver: Resolver, name: str, ip: str) -> Check:
+async def check_address(resolver: Resolver, name: str, ip: str) -> RecordCheck:
     rtype = _address_type(ip)
     answer = await resolver.query(name, rtype)
     missing = _not_found(answer, f"{rtype} record of {name}", ip)
@@ -253,19 +259,22 @@ async def check_address(resolver: Resolver, name: str, ip: str) -> Check:
         return missing
     found = tuple(answer.addresses())
     if ip in found:
-        return Check(Status.VERIFIED, f"{name} resolves to {ip}", found)
-    return Check(Status.MISMATCH, f"{name} resolves to {', '.join(found)}; expected {ip}", found)
+        return RecordCheck(RecordStatus.VERIFIED, f"{name} resolves to {ip}", found)
+    return RecordCheck(
+        RecordStatus.MISMATCH, f"{name} resolves to {', '.join(found)}; expected {ip}", found
+    )
 
 
-async def check_mx(resolver: Resolver, domain: str, ip: str, hostname: str) -> Check:
+async def check_mx(resolver: Resolver, domain: str, ip: str, hostname: str) -> RecordCheck:
     answer = await resolver.query(domain, "MX")
     missing = _not_found(answer, "an MX record", f"10 {hostname}.")
     if missing:
         return missing
     hosts = [h for h in answer.targets() if h]
     if not hosts:
-        return Check(
-            Status.MISMATCH, f"{domain} has a null MX (accepts no mail); expected 10 {hostname}."
+        return RecordCheck(
+            RecordStatus.MISMATCH,
+            f"{domain} has a null MX (accepts no mail); expected 10 {hostname}.",
         )
     seen, errors = [], []
     for host in hosts:
@@ -273,18 +282,20 @@ async def check_mx(resolver: Resolver, domain: str, ip: str, hostname: str) -> C
         if addresses.outcome is Outcome.ERROR:
             errors.append(addresses.describe())
         if ip in addresses.addresses():
-            return Check(Status.VERIFIED, f"MX {host} resolves to {ip}", tuple(hosts))
+            return RecordCheck(RecordStatus.VERIFIED, f"MX {host} resolves to {ip}", tuple(hosts))
         seen.append(f"{host} -> {', '.join(addresses.addresses()) or addresses.outcome.value}")
     if errors:
-        return Check(Status.ERROR, f"MX hosts could not all be resolved: {'; '.join(errors)}")
-    return Check(
-        Status.MISMATCH,
+        return RecordCheck(
+            RecordStatus.ERROR, f"MX hosts could not all be resolved: {'; '.join(errors)}"
+        )
+    return RecordCheck(
+        RecordStatus.MISMATCH,
         f"no MX host resolves to {ip} ({'; '.join(seen)}); expected 10 {hostname}.",
         tuple(hosts),
     )
 
 
-async def check_ptr(resolver: Resolver, ip: str, hostname: str) -> Check:
+async def check_ptr(resolver: Resolver, ip: str, hostname: str) -> RecordCheck:
     name = ipaddress.ip_address(ip).reverse_pointer
     answer = await resolver.query(name, "PTR")
     missing = _not_found(answer, f"the PTR of {ip}", f"{hostname}. (set by the server provider)")
@@ -293,25 +304,29 @@ async def check_ptr(resolver: Resolver, ip: str, hostname: str) -> Check:
     names = answer.targets()
     hostname = normalize(hostname)
     if hostname not in names:
-        return Check(
-            Status.MISMATCH, f"PTR of {ip} is {', '.join(names)}; expected {hostname}", tuple(names)
+        return RecordCheck(
+            RecordStatus.MISMATCH,
+            f"PTR of {ip} is {', '.join(names)}; expected {hostname}",
+            tuple(names),
         )
     forward = await resolver.query(hostname, _address_type(ip))
     if forward.outcome is Outcome.ERROR:
-        return Check(Status.ERROR, f"PTR is right but {forward.describe()}")
+        return RecordCheck(RecordStatus.ERROR, f"PTR is right but {forward.describe()}")
     if ip not in forward.addresses():
-        return Check(
-            Status.MISMATCH,
+        return RecordCheck(
+            RecordStatus.MISMATCH,
             f"PTR of {ip} is {hostname}, but {hostname} resolves to "
             f"{', '.join(forward.addresses()) or 'nothing'}: not forward-confirmed",
             tuple(names),
         )
-    return Check(
-        Status.VERIFIED, f"PTR of {ip} is {hostname}, which resolves back to {ip}", tuple(names)
+    return RecordCheck(
+        RecordStatus.VERIFIED,
+        f"PTR of {ip} is {hostname}, which resolves back to {ip}",
+        tuple(names),
     )
 
 
-async def check_tag_record(resolver: Resolver, name: str, version: str, needed: str) -> Check:
+async def check_tag_record(resolver: Resolver, name: str, version: str, needed: str) -> RecordCheck:
     """MTA-STS (`v=STSv1; id=`) and TLS-RPT (`v=TLSRPTv1; rua=`): exactly one record with the
     tag `needed`. The MTA-STS policy file itself (HTTPS) is not fetched."""
     answer = await resolver.query(name, "TXT")
@@ -320,21 +335,25 @@ async def check_tag_record(resolver: Resolver, name: str, version: str, needed: 
         return missing
     records = [t for t in answer.texts() if re.match(rf"^v\s*=\s*{version}\s*(;|$)", t)]
     if not records:
-        return Check(Status.MISSING, f"no v={version} record at {name}", tuple(answer.texts()))
+        return RecordCheck(
+            RecordStatus.MISSING, f"no v={version} record at {name}", tuple(answer.texts())
+        )
     if len(records) > 1:
-        return Check(
-            Status.INVALID, f"{len(records)} v={version} records at {name}", tuple(records)
+        return RecordCheck(
+            RecordStatus.INVALID, f"{len(records)} v={version} records at {name}", tuple(records)
         )
     try:
         parsed = tags(records[0])
     except ValueError as exc:
-        return Check(Status.INVALID, str(exc), tuple(records))
+        return RecordCheck(RecordStatus.INVALID, str(exc), tuple(records))
     if not parsed.get(needed):
-        return Check(Status.INVALID, f"{name}: {needed}= is required", tuple(records))
-    return Check(Status.VERIFIED, f"one valid v={version} record at {name}", tuple(records))
+        return RecordCheck(RecordStatus.INVALID, f"{name}: {needed}= is required", tuple(records))
+    return RecordCheck(
+        RecordStatus.VERIFIED, f"one valid v={version} record at {name}", tuple(records)
+    )
 
 
-async def check_srv(resolver: Resolver, name: str, target: str, port: int) -> Check:
+async def check_srv(resolver: Resolver, name: str, target: str, port: int) -> RecordCheck:
     answer = await resolver.query(name, "SRV")
     missing = _not_found(answer, f"an SRV record at {name}", f"0 1 {port} {target}.")
     if missing:
@@ -345,7 +364,9 @@ async def check_srv(resolver: Resolver, name: str, target: str, port: int) -> Ch
         for rd in answer.rdatas
     )
     if f"{port} {target}" in found:
-        return Check(Status.VERIFIED, f"{name} points to {target}:{port}", found)
-    return Check(
-        Status.MISMATCH, f"{name} points to {', '.join(found)}; expected {target}:{port}", found
+        return RecordCheck(RecordStatus.VERIFIED, f"{name} points to {target}:{port}", found)
+    return RecordCheck(
+        RecordStatus.MISMATCH,
+        f"{name} points to {', '.join(found)}; expected {target}:{port}",
+        found,
     )

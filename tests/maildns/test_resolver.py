@@ -4,9 +4,9 @@ import asyncio
 
 import pytest
 
-from dnsrecords.resolver import Answer, Outcome, Resolver, parse_nameservers
 from kit.errors import ConfigurationError
-from tests.dnsrecords.zones import resolver_for, run, unique_zone
+from maildns.resolver import Answer, Outcome, Resolver, parse_nameservers
+from tests.maildns.zones import resolver_for, run, unique_zone
 from tests.nsd import Nsd
 
 

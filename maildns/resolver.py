@@ -28,8 +28,9 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 
-from dnsrecords.transport import EDNS_PAYLOAD, Channel, encode_question, open_channel
 from kit.errors import ConfigurationError
+from kit.hostports import split_host_port
+from maildns.transport import EDNS_PAYLOAD, Channel, encode_question, open_channel
 
 MAX_CNAME_DEPTH = 8
 
@@ -101,14 +102,10 @@ def parse_nameservers(spec: str | None) -> list[tuple[str, int]]:
         return [(str(ns), 53) for ns in system.nameservers]
     servers = []
     for item in spec.replace(",", " ").split():
-        host, port = item, 53
-        if item.startswith("["):
-            host, _, rest = item[1:].partition("]")
-            if rest.startswith(":"):
-                port = int(rest[1:])
-        elif item.count(":") == 1:
-            host, port_text = item.split(":")
-            port = int(port_text)
+        try:
+            host, port = split_host_port(item, 53)
+        except ValueError as exc:
+            raise ConfigurationError(f"DNS nameserver {exc}") from exc
         try:
             ipaddress.ip_address(host)
         except ValueError:
@@ -116,8 +113,6 @@ def parse_nameservers(spec: str | None) -> list[tuple[str, int]]:
                 host = str(socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0][4][0])
             except OSError as exc:
                 raise ConfigurationError(f"DNS nameserver {item!r} cannot be resolved") from exc
-        if not 0 < port < 65536:
-            raise ConfigurationError(f"DNS nameserver {item!r}: port out of range")
         servers.append((str(host), port))
     return servers
 

@@ -12,8 +12,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from dnsrecords.resolver import Answer, Outcome, Resolver, normalize
-from dnsrecords.spf_syntax import (
+from maildns.resolver import Answer, Outcome, Resolver, normalize
+from maildns.spf_syntax import (
     LOOKUP_TERMS,
     MacroContext,
     Record,

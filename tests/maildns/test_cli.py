@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dnsrecords import plan
-from tests.dnsrecords.zones import Domain, good_domain, rsa_public_key
+from maildns import plan
+from tests.maildns.zones import Domain, good_domain, rsa_public_key
 from tests.nsd import Nsd
 
 ROOT = Path(__file__).resolve().parents[2]

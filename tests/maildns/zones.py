@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from dnsrecords import plan
-from dnsrecords.resolver import Resolver
-from dnsrecords.verify import Target
+from maildns import plan
+from maildns.resolver import Resolver
+from maildns.verify import Target
 from tests.nsd import Nsd
 
 T = TypeVar("T")
