@@ -361,7 +361,7 @@ def _finish(
     error: Exception | None,
     lines: list[str],
 ) -> None:
-    settings = get_settings()
+    """Record a run, only while its lease is still ours."""
     # Lock order: the workspace first, as every request that changes its fleet does.
     workspace = workspaces.lock_by_id(session, claimed.workspace_id)
     op = _owned(session, claimed, worker_id)
@@ -369,19 +369,32 @@ def _finish(
         log.warning("operation %s was taken over; discarding this run's result", claimed.id)
         return
     log_lines = result.log if result is not None and result.log else lines
-    op.log = "\n".join(log_lines[-settings.log_tail_lines :])
+    op.log = "\n".join(log_lines[-get_settings().log_tail_lines :])
     op.lease_owner = None
     op.lease_expires_at = None
     if result is not None and error is None:
-        summary: dict[str, object] = {"changes": dict(result.summary), "worker": worker_id}
-        op.resource_changes = [c.as_dict() for c in result.changes]
-        if op.kind in ("up", "refresh"):
-            run = RunOutputs.of(result.outputs, op.resource_changes)
-            summary["steps"] = apply_success(session, workspace, op, run)
-        # Assigned whole, after the pipeline's flushes: JSONB is not mutation-tracked.
-        settle(session, op, OperationStatus.SUCCEEDED, summary=summary)
-        return
-    assert error is not None
+        _succeeded(session, workspace, op, result, worker_id)
+    else:
+        assert error is not None
+        _failed(session, workspace, op, error)
+
+
+def _succeeded(
+    session: Session, workspace: Workspace, op: Operation, result: StackResult, worker_id: str
+) -> None:
+    summary: dict[str, object] = {"changes": dict(result.summary), "worker": worker_id}
+    op.resource_changes = [c.as_dict() for c in result.changes]
+    if op.kind in ("up", "refresh"):
+        run = RunOutputs.of(result.outputs, op.resource_changes)
+        summary["steps"] = apply_success(session, workspace, op, run)
+    # Assigned whole, after the pipeline's flushes: JSONB is not mutation-tracked.
+    settle(session, op, OperationStatus.SUCCEEDED, summary=summary)
+
+
+def _failed(session: Session, workspace: Workspace, op: Operation, error: Exception) -> None:
+    """A transient failure is retried with doubling backoff while attempts remain; anything
+    else fails the operation and the fleet rows it was building."""
+    settings = get_settings()
     message = str(error) or error.__class__.__name__
     # The database failing under the engine (the sandbox keeps its state there) is an outage
     # or a conflict, not a broken fleet: retried like any transient failure.

@@ -122,8 +122,8 @@ def _zones(workspace_id: Any, zone: str, reverse: str, fleet: str) -> dict[str, 
 
 
 def _sweep(address: tuple[str, int], concurrency: int) -> Any:
-    from domain.dns_records.sweep import verify_due
     from maildns.resolver import Resolver
+    from scheduler.jobs.dns_verify import verify_due
 
     return verify_due(
         resolver_factory=lambda: Resolver([address], timeout=2.0, concurrency=concurrency)

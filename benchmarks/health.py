@@ -348,10 +348,10 @@ def _full_sweep(n: int, config: Any, public: str, private: str) -> float:
     with scratch_database():
         from database.models.servers import VpsServer
         from database.session import session_scope
-        from domain.health import sweep
         from domain.tenants import service as tenants
         from domain.workspaces import service as workspaces
         from domain.workspaces.schemas import WorkspaceCreate
+        from scheduler.jobs import monitoring_health
 
         with session_scope() as s:
             tenant = tenants.create_tenant(s, "bench")
@@ -375,7 +375,7 @@ def _full_sweep(n: int, config: Any, public: str, private: str) -> float:
                 for i in range(n)
             )
         t0 = time.perf_counter()
-        report = sweep.run(config)
+        report = monitoring_health.run(config)
         elapsed = time.perf_counter() - t0
         print(
             f"  sweep report: {report.servers} servers, {report.checks} checks, "

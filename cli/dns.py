@@ -150,7 +150,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _sweep(_: argparse.Namespace) -> int:
     from cli.processes import prepare
-    from domain.dns_records.sweep import verify_due
+    from scheduler.jobs.dns_verify import verify_due
 
     prepare()
     print(json.dumps(verify_due().as_dict()))

@@ -1,4 +1,5 @@
-"""The dns.verify job: every record that is due, checked in batches with short transactions.
+"""The steps of the `dns.verify` job (`scheduler/jobs/dns_verify.py`): claim due records, write a
+batch's results and settle its inboxes, each in a short transaction.
 
     claim (short transaction)  ->  resolve (no transaction)  ->  write + settle (short transaction)
 
@@ -10,7 +11,6 @@ checker serve the whole sweep, so inboxes of one domain share their lookups. The
 batch overlaps the lookups of the next.
 """
 
-import asyncio
 import logging
 import time
 import uuid
@@ -26,11 +26,8 @@ from sqlalchemy.orm import Session
 from database.session import session_scope
 from database.transactions import run_in_transaction
 from domain.dns_records.service import Settled, apply_checks, lock_inboxes, settle_inboxes
-from kit.time import utcnow
 from maildns.checks import RecordCheck, RecordStatus
-from maildns.resolver import Resolver
-from maildns.verify import Checker, Target
-from settings import get_settings
+from maildns.verify import Target
 
 log = logging.getLogger(__name__)
 
@@ -78,19 +75,19 @@ class SweepStats:
 
 
 @dataclass(frozen=True)
-class _Claimed:
+class Claimed:
     id: uuid.UUID
     inbox_id: uuid.UUID
     previous: str | None
     target: Target
 
 
-def claim(session: Session, limit: int, now: datetime, lease_seconds: int) -> list[_Claimed]:
+def claim(session: Session, limit: int, now: datetime, lease_seconds: int) -> list[Claimed]:
     rows = session.execute(
         _CLAIM, {"now": now, "limit": limit, "lease": now + timedelta(seconds=lease_seconds)}
     ).all()
     return [
-        _Claimed(
+        Claimed(
             row[0],
             row[1],
             row[7],
@@ -101,7 +98,7 @@ def claim(session: Session, limit: int, now: datetime, lease_seconds: int) -> li
 
 
 def _write_one(
-    session_factory: SessionFactory, batch: list[_Claimed], results: list[RecordCheck]
+    session_factory: SessionFactory, batch: list[Claimed], results: list[RecordCheck]
 ) -> Settled:
     def write(session: Session) -> Settled:
         inbox_ids = sorted({c.inbox_id for c in batch})
@@ -116,9 +113,9 @@ def _write_one(
         return write(session)
 
 
-def _write(
+def write_batch(
     session_factory: SessionFactory,
-    batch: list[_Claimed],
+    batch: list[Claimed],
     results: list[RecordCheck],
     stats: SweepStats,
 ) -> None:
@@ -126,14 +123,14 @@ def _write(
     skipped and reported (its records come due again when their claim runs out) and never
     costs the batch."""
     started = time.perf_counter()
-    written: list[tuple[_Claimed, RecordCheck]] = []
+    written: list[tuple[Claimed, RecordCheck]] = []
     try:
         settled = _write_one(session_factory, batch, results)
         written = list(zip(batch, results, strict=True))
     except Exception:
         log.warning("dns.verify: a batch of %d failed; writing inbox by inbox", len(batch))
         settled = Settled(0, 0)
-        groups: dict[uuid.UUID, list[tuple[_Claimed, RecordCheck]]] = {}
+        groups: dict[uuid.UUID, list[tuple[Claimed, RecordCheck]]] = {}
         for pair in zip(batch, results, strict=True):
             groups.setdefault(pair[0].inbox_id, []).append(pair)
         for inbox_id, pairs in groups.items():
@@ -155,76 +152,3 @@ def _write(
             stats.errors += 1
         else:
             stats.not_verified += 1
-
-
-async def _sweep(
-    resolver: Resolver,
-    session_factory: SessionFactory,
-    batch_size: int,
-    lease_seconds: int,
-    max_batches: int | None,
-) -> SweepStats:
-    stats = SweepStats()
-    checker = Checker(resolver)
-    writing: asyncio.Future[None] | None = None
-
-    def take() -> list[_Claimed]:
-        with session_factory() as session:
-            return claim(session, batch_size, utcnow(), lease_seconds)
-
-    try:
-        while max_batches is None or stats.batches < max_batches:
-            started = time.perf_counter()
-            batch = await asyncio.to_thread(take)
-            stats.claim_seconds += time.perf_counter() - started
-            if not batch:
-                break
-            stats.batches += 1
-            stats.claimed += len(batch)
-            started = time.perf_counter()
-            results = await checker.check_all([c.target for c in batch])
-            stats.check_seconds += time.perf_counter() - started
-            if writing is not None:
-                await writing
-            writing = asyncio.ensure_future(
-                asyncio.to_thread(_write, session_factory, batch, results, stats)
-            )
-    finally:
-        if writing is not None:
-            await writing
-    stats.queries = resolver.stats.queries
-    return stats
-
-
-def verify_due(
-    *,
-    session_factory: SessionFactory = session_scope,
-    resolver_factory: Callable[[], Resolver] = Resolver.from_settings,
-    batch_size: int | None = None,
-    max_batches: int | None = None,
-) -> SweepStats:
-    """RecordCheck every due record (or `max_batches` batches of them) and settle their inboxes.
-    Idempotent and safe to run in several processes at once."""
-    settings = get_settings()
-    started = time.perf_counter()
-
-    async def main() -> SweepStats:
-        async with resolver_factory() as resolver:
-            return await _sweep(
-                resolver,
-                session_factory,
-                batch_size or settings.dns_batch_size,
-                settings.dns_claim_seconds,
-                max_batches,
-            )
-
-    stats = asyncio.run(main())
-    stats.seconds = time.perf_counter() - started
-    if stats.claimed:
-        log.info("dns.verify: %s", stats.as_dict())
-    return stats
-
-
-def run_job() -> SweepStats:
-    """The registered periodic job."""
-    return verify_due()

@@ -15,8 +15,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from database.session import session_scope
-from domain.webhooks import guard, service, signing
+from domain.webhooks import guard, signing
 from domain.webhooks.service import Job, Outcome, Skipped
 from kit.time import utcnow
 from settings import Settings, get_settings
@@ -126,54 +125,3 @@ async def send_all(jobs: list[Job], options: DeliveryOptions) -> list[Outcome]:
                 return Outcome(job, code, error, (time.perf_counter() - started) * 1000)
 
         return list(await asyncio.gather(*(one(j) for j in jobs)))
-
-
-def run(options: DeliveryOptions | None = None) -> DeliveryReport:
-    options = options or DeliveryOptions.from_settings()
-    report = DeliveryReport()
-    lease = timedelta(seconds=options.timeout * 2 + 30)
-    try:  # deliveries already in the outbox go out even if fanning out new ones fails
-        with session_scope() as session:
-            fanned = service.fan_out(session, utcnow(), options.window)
-        report.fanned_out = fanned.inserted
-        report.skipped += fanned.skipped
-    except Exception:
-        log.exception("webhooks.deliver: fan-out failed")
-    while True:
-        with session_scope() as session:
-            jobs = service.claim(
-                session,
-                utcnow(),
-                batch=options.batch,
-                per_endpoint=options.per_endpoint,
-                lease=lease,
-            )
-        if not jobs:
-            break
-        outcomes = asyncio.run(send_all(jobs, options))
-        with session_scope() as session:
-            recorded = service.record(
-                session,
-                outcomes,
-                utcnow(),
-                max_attempts=options.max_attempts,
-                base=options.backoff,
-                cap=options.backoff_max,
-                disable_after=options.disable_after,
-            )
-        report.disabled += recorded.disabled
-        report.skipped += recorded.skipped
-        report.attempted += len(outcomes)
-        report.delivered += sum(o.ok for o in outcomes)
-        report.failed += sum(not o.ok for o in outcomes)
-        if len(jobs) < options.batch:
-            break
-    if report.skipped:
-        log.warning("webhooks.deliver skipped %d row(s): %s", len(report.skipped), report.skipped)
-    if report.attempted or report.skipped:
-        log.info("webhooks.deliver: %s", report)
-    return report
-
-
-def job() -> DeliveryReport:
-    return run()

@@ -14,7 +14,7 @@ from database.models.events import Event
 from database.models.inboxes import Inbox
 from database.session import session_scope
 from domain.dns_records import service
-from domain.dns_records.sweep import verify_due
+from scheduler.jobs.dns_verify import verify_due
 from settings import reset_settings
 from tests.domain.dns_records.published import publish_inbox
 from tests.factories import (

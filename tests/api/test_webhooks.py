@@ -15,6 +15,7 @@ from domain.events import service as events
 from domain.webhooks import delivery, guard
 from domain.webhooks import service as webhooks
 from domain.webhooks.schemas import WebhookCreate
+from scheduler.jobs import webhooks_deliver
 from settings import reset_settings
 from tests.factories import TenantWithKey, create_tenant, create_workspace
 from tests.probes.loopback import Lab
@@ -178,10 +179,10 @@ def test_a_failing_receiver_gets_retries_and_the_log_shows_each(
     _event(tenant, workspace_id)
 
     for expected in (1, 2, 3):
-        report = delivery.run(FAST)
+        report = webhooks_deliver.run(FAST)
         assert (report.attempted, report.failed) == (1, 1)
         assert len(receiver.requests) == expected
-    assert delivery.run(FAST).attempted == 0  # gave up after max_attempts
+    assert webhooks_deliver.run(FAST).attempted == 0  # gave up after max_attempts
 
     assert [r.headers["PenguinMails-Delivery-Attempt"] for r in receiver.requests] == [
         "1",
@@ -213,12 +214,12 @@ def test_backoff_defers_the_retry_and_a_later_success_is_logged(
     endpoint_id = _endpoint(tenant, receiver.url)
     _event(tenant, workspace_id)
     slow = delivery.DeliveryOptions(timeout=2, max_attempts=3, backoff=3600, allow_private=True)
-    assert delivery.run(slow).attempted == 1
-    assert delivery.run(slow).attempted == 0  # not due for an hour
+    assert webhooks_deliver.run(slow).attempted == 1
+    assert webhooks_deliver.run(slow).attempted == 0  # not due for an hour
     with session_scope() as s:
         s.execute(text("UPDATE webhook_deliveries SET next_attempt_at = now()"))
     receiver.status = 204
-    assert delivery.run(slow).delivered == 1
+    assert webhooks_deliver.run(slow).delivered == 1
     d = client.get(f"/api/v1/webhooks/{endpoint_id}/deliveries", headers=tenant.headers).json()
     item = d["items"][0]
     assert item["status"] == "delivered" and item["delivered_at"]
@@ -236,7 +237,7 @@ def test_a_dead_endpoint_never_holds_up_another_tenant(
     _event(stuck, stuck_ws)
     _event(fine, fine_ws)
 
-    report = delivery.run(
+    report = webhooks_deliver.run(
         delivery.DeliveryOptions(timeout=0.5, max_attempts=5, backoff=60, allow_private=True)
     )
     assert (report.attempted, report.delivered) == (2, 1)
@@ -256,7 +257,7 @@ def test_only_subscribed_types_are_sent_and_only_to_their_tenant(
     _event(tenant, ws, "health.alert")
     _event(tenant, ws, "dns_verified")
     _event(other, other_ws, "health.alert")
-    assert delivery.run(FAST).delivered == 1
+    assert webhooks_deliver.run(FAST).delivered == 1
     assert [json.loads(r.body)["type"] for r in receiver.requests] == ["health.alert"]
     assert json.loads(receiver.requests[0].body)["workspace_id"] == str(ws)
 
@@ -294,7 +295,7 @@ def test_delivery_to_an_internal_address_is_refused_and_logged(
     endpoint_id = _endpoint(tenant, receiver.url)
     _event(tenant, workspace_id)
     strict = delivery.DeliveryOptions(timeout=2, max_attempts=3, backoff=0, allow_private=False)
-    report = delivery.run(strict)
+    report = webhooks_deliver.run(strict)
     assert (report.attempted, report.failed) == (1, 1)
     assert receiver.requests == []  # nothing left the building
     log = client.get(f"/api/v1/webhooks/{endpoint_id}/deliveries", headers=tenant.headers).json()[

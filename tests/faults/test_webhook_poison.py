@@ -24,6 +24,7 @@ from domain.events import service as events
 from domain.webhooks import delivery, signing
 from domain.webhooks import service as webhooks
 from domain.webhooks.schemas import WebhookCreate
+from scheduler.jobs import webhooks_deliver
 from settings import reset_settings
 from tests.factories import TenantWithKey, create_tenant, create_workspace
 from tests.probes.receiver import Receiver
@@ -162,7 +163,7 @@ def test_poisoned_endpoints_never_stop_another_tenants_webhooks(
     for _ in range(4):
         _event(a, a_ws)
         _event(b, b_ws)
-        reports.append(delivery.run(FAST))  # never raises
+        reports.append(webhooks_deliver.run(FAST))  # never raises
 
     # B received every event, each once, and only its own.
     bodies = [json.loads(r.body) for r in receiver.requests]
@@ -230,7 +231,7 @@ def test_an_exception_while_building_headers_fails_that_delivery_only(
     _event(a, a_ws, "health.alert")
     _event(b, b_ws, "health.alert")
 
-    report = delivery.run(FAST)
+    report = webhooks_deliver.run(FAST)
     assert (report.attempted, report.delivered, report.failed) == (3, 2, 1)
     assert len(receiver.requests) == 1
     assert [json.loads(r.body)["type"] for r in a_receiver.requests] == ["health.alert"]
@@ -255,7 +256,7 @@ def test_a_row_that_breaks_the_fan_out_costs_only_its_endpoint(
     _event(a, a_ws)
     _event(b, b_ws)
     with _refuse_inserts("webhook_deliveries", f"NEW.endpoint_id = '{a_endpoint}'"):
-        report = delivery.run(FAST)
+        report = webhooks_deliver.run(FAST)
     assert (report.fanned_out, report.delivered) == (1, 1)
     assert len(receiver.requests) == 1 and a_receiver.requests == []
     assert [(s.step, s.row_id) for s in report.skipped] == [("fan_out", a_endpoint)]
@@ -263,7 +264,7 @@ def test_a_row_that_breaks_the_fan_out_costs_only_its_endpoint(
     assert [d["status"] for d in _log(client, b, b_endpoint)] == ["delivered"]
 
     # Once the row can be written, the endpoint catches up.
-    assert delivery.run(FAST).delivered == 1
+    assert webhooks_deliver.run(FAST).delivered == 1
     assert len(a_receiver.requests) == 1
 
 
@@ -285,7 +286,7 @@ def test_an_outcome_that_cannot_be_recorded_is_skipped_and_reported(
         f"AND d.endpoint_id = '{a_endpoint}')"
     )
     with _refuse_inserts("webhook_attempts", refused):
-        report = delivery.run(FAST)
+        report = webhooks_deliver.run(FAST)
     assert report.attempted == 2
     [skipped] = report.skipped
     (a_delivery,) = _log(client, a, a_endpoint)

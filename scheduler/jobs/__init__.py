@@ -1,5 +1,6 @@
-"""The periodic jobs, in one registry. A job is a plain callable that opens its own short
-transactions; APScheduler only decides when it runs."""
+"""The periodic jobs: one module per job, named after it (`dns_verify`, `monitoring_health`,
+`webhooks_deliver`), each a short entry `run()` sequencing its feature's steps in short
+transactions; this registry says how often each runs (APScheduler only decides when)."""
 
 import functools
 import logging
@@ -38,23 +39,26 @@ def guarded(name: str, func: Callable[[], object]) -> Callable[[], object]:
 
 def registry() -> list[PeriodicJob]:
     """Imported lazily so `penguinmails api` never loads sweep code it does not run."""
-    from domain.dns_records import sweep as dns_sweep
-    from domain.health import sweep
-    from domain.webhooks import delivery
+    from scheduler.jobs import dns_verify, monitoring_health, webhooks_deliver
     from settings import get_settings
 
+    s = get_settings
     jobs: list[PeriodicJob] = []
     jobs.append(
-        PeriodicJob("monitoring.health", sweep.job, lambda: get_settings().health_interval_seconds)
-    )
-    jobs.append(
         PeriodicJob(
-            "webhooks.deliver", delivery.job, lambda: get_settings().webhook_interval_seconds
+            monitoring_health.NAME,
+            monitoring_health.run,
+            lambda: s().health_interval_seconds,
         )
     )
     jobs.append(
         PeriodicJob(
-            "dns.verify", dns_sweep.run_job, lambda: get_settings().dns_verify_interval_seconds
+            webhooks_deliver.NAME,
+            webhooks_deliver.run,
+            lambda: s().webhook_interval_seconds,
         )
+    )
+    jobs.append(
+        PeriodicJob(dns_verify.NAME, dns_verify.run, lambda: s().dns_verify_interval_seconds)
     )
     return [PeriodicJob(j.name, guarded(j.name, j.func), j.interval_seconds) for j in jobs]

@@ -10,9 +10,10 @@ from database.models.events import Event
 from database.models.inboxes import Inbox
 from database.session import session_scope
 from domain.dns_records import service
-from domain.dns_records.sweep import SweepStats, claim, verify_due
+from domain.dns_records.sweep import SweepStats, claim
 from kit.time import utcnow
 from maildns.resolver import Resolver
+from scheduler.jobs.dns_verify import verify_due
 from tests.domain.dns_records.published import publish_inbox
 from tests.factories import create_inbox, create_server, create_tenant, create_workspace
 from tests.maildns.zones import new_ip, rsa_public_key, unique_zone

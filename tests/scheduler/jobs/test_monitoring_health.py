@@ -13,11 +13,12 @@ from database.models.events import Event
 from database.models.health import HealthCheckResult, HealthCheckState
 from database.models.servers import VpsServer
 from database.session import session_scope
-from domain.health import service, sweep
+from domain.health import service
 from domain.webhooks import delivery, signing
 from domain.webhooks import service as webhooks
 from domain.webhooks.schemas import WebhookCreate
 from probes.types import Check, ProbeConfig
+from scheduler.jobs import monitoring_health, webhooks_deliver
 from tests.factories import create_server, create_tenant, create_workspace
 from tests.probes.fleet import SimServer, config_for, restart_smtp, start_server
 from tests.probes.loopback import Lab
@@ -25,6 +26,7 @@ from tests.probes.pki import CertAuthority
 from tests.probes.receiver import Receiver
 
 HOST = "mx-sweep.example.test"
+LOOPBACK = delivery.DeliveryOptions(timeout=5, backoff=0, allow_private=True)
 
 
 @pytest.fixture
@@ -92,7 +94,7 @@ def test_three_failing_sweeps_alert_once_and_recovery_is_reported_once(
         )
     config = config_for(sim.ports, ca)
 
-    first = sweep.run(config)
+    first = monitoring_health.run(config)
     assert (first.servers, first.probed, first.simulated, first.alerts) == (2, 1, 1, 0)
     server = _server(vps_id)
     assert (server.status, server.mail_server_status) == ("ready", "running")
@@ -100,7 +102,7 @@ def test_three_failing_sweeps_alert_once_and_recovery_is_reported_once(
 
     sim.stop("smtp")
     for _ in range(3):
-        sweep.run(config)
+        monitoring_health.run(config)
     alerts = _events("health.alert", vps_id)
     assert len(alerts) == 1
     assert [c["check"] for c in alerts[0].data["checks"]] == ["mail_server"]
@@ -109,7 +111,7 @@ def test_three_failing_sweeps_alert_once_and_recovery_is_reported_once(
     assert _server(vps_id).mail_server_status == "down"
 
     restart_smtp(sim, ca)
-    last = sweep.run(config)
+    last = monitoring_health.run(config)
     assert last.recoveries == 1
     recoveries = _events("health.recovered", vps_id)
     assert len(recoveries) == 1
@@ -128,7 +130,9 @@ def test_three_failing_sweeps_alert_once_and_recovery_is_reported_once(
         assert [st["check"] for st in states] == [c.value for c in Check]
         assert all(st["status"] == "ok" for st in states)
 
-    report = delivery.run(delivery.DeliveryOptions(timeout=5, backoff=0, allow_private=True))
+    report = webhooks_deliver.run(
+        delivery.DeliveryOptions(timeout=5, backoff=0, allow_private=True)
+    )
     assert report.delivered == 2
     # Deliveries run concurrently: receivers order by the event's time, not by arrival.
     bodies = sorted((json.loads(r.body) for r in receiver.requests), key=lambda b: b["created_at"])
@@ -140,7 +144,9 @@ def test_three_failing_sweeps_alert_once_and_recovery_is_reported_once(
         assert not signing.verify(secret, r.headers[signing.HEADER], r.body + b" ")
     # Idempotent: a second run finds nothing new to send.
     assert (
-        delivery.run(delivery.DeliveryOptions(timeout=5, backoff=0, allow_private=True)).attempted
+        webhooks_deliver.run(
+            delivery.DeliveryOptions(timeout=5, backoff=0, allow_private=True)
+        ).attempted
         == 0
     )
 
@@ -151,7 +157,7 @@ def test_sandbox_servers_are_simulated_and_unmonitored_ones_untouched(
     ids = fleet["ids"]
     sim = fleet["sim"]
     assert isinstance(ids, dict) and isinstance(sim, SimServer)
-    sweep.run(config_for(sim.ports, ca))
+    monitoring_health.run(config_for(sim.ports, ca))
     with session_scope() as s:
         states = service.latest_for_server(s, ids["simulated"])
         assert len(states) == len(Check)
@@ -174,7 +180,7 @@ def test_unreachable_server_status_follows_and_comes_back(
         _, silent = lab.hang()
         server.ssh_port = silent
     config = config_for(sim.ports, ca, timeout=0.5)
-    report = sweep.run(config)
+    report = monitoring_health.run(config)
     assert report.alerts == 1
     assert _server(ids["server"]).status == "unreachable"
     alert = _events("health.alert", ids["server"])[0]
@@ -185,7 +191,7 @@ def test_unreachable_server_status_follows_and_comes_back(
         server = s.get(VpsServer, ids["server"])
         assert server is not None
         server.ssh_port = good_port
-    sweep.run(config_for(sim.ports, ca))
+    monitoring_health.run(config_for(sim.ports, ca))
     assert _server(ids["server"]).status == "ready"
     assert len(_events("health.recovered", ids["server"])) == 1
 
@@ -195,13 +201,13 @@ def test_retention_purges_old_history(fleet: dict[str, object], ca: CertAuthorit
     sim = fleet["sim"]
     assert isinstance(ids, dict) and isinstance(sim, SimServer)
     config = ProbeConfig(checks=frozenset())
-    sweep.run(config)  # no checks: nothing stored
-    sweep.run(config_for(sim.ports, ca, checks=frozenset({Check.REACHABLE})))
+    monitoring_health.run(config)  # no checks: nothing stored
+    monitoring_health.run(config_for(sim.ports, ca, checks=frozenset({Check.REACHABLE})))
     with session_scope() as s:
         s.execute(
             HealthCheckResult.__table__.update().values(checked_at=func.now() - timedelta(days=40))
         )
-    report = sweep.run(config_for(sim.ports, ca, checks=frozenset({Check.REACHABLE})))
+    report = monitoring_health.run(config_for(sim.ports, ca, checks=frozenset({Check.REACHABLE})))
     assert report.purged == 2  # the real server's and the sandbox server's old rows
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(HealthCheckResult)) == 2

@@ -1,0 +1,26 @@
+"""Fixtures shared by test folders that mirror different source rooms (the DNS feature and the
+`dns.verify` job both need nsd; the health feature and `monitoring.health` both deliver
+webhooks to loopback). A folder's conftest imports the ones it uses."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from settings import reset_settings
+from tests.nsd import Nsd, running_nsd
+
+
+@pytest.fixture(scope="session")
+def nsd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nsd]:
+    with running_nsd(tmp_path_factory.mktemp("nsd-domain")) as server:
+        yield server
+
+
+@pytest.fixture
+def private_webhooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Webhook URLs on loopback are refused by default; these tests deliver to loopback."""
+    monkeypatch.setenv("PENGUINMAILS_WEBHOOK_ALLOW_PRIVATE_URLS", "true")
+    reset_settings()
+    yield
+    monkeypatch.delenv("PENGUINMAILS_WEBHOOK_ALLOW_PRIVATE_URLS")
+    reset_settings()
