@@ -23,7 +23,9 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
 def test_every_field_has_a_description() -> None:
     assert Settings.model_fields, "Settings declares no fields?"
     undocumented = [
-        name for name, field in Settings.model_fields.items() if not (field.description or "").strip()
+        name
+        for name, field in Settings.model_fields.items()
+        if not (field.description or "").strip()
     ]
     assert undocumented == []
 
@@ -79,7 +81,11 @@ def test_get_settings_is_cached_until_reset(env: pytest.MonkeyPatch) -> None:
         ("PENGUINMAILS_DNS_TIMEOUT_SECONDS", "31", "dns_timeout_seconds"),  # le=30
         ("PENGUINMAILS_PORT", "65536", "port"),  # le=65535
         ("PENGUINMAILS_DKIM_ALGORITHM", "dsa", "dkim_algorithm"),  # rsa|ed25519
-        ("PENGUINMAILS_HEALTH_DISK_WARNING_FREE_PERCENT", "101", "health_disk_warning_free_percent"),
+        (
+            "PENGUINMAILS_HEALTH_DISK_WARNING_FREE_PERCENT",
+            "101",
+            "health_disk_warning_free_percent",
+        ),
     ],
 )
 def test_an_invalid_value_is_refused_naming_the_field(

@@ -1,0 +1,51 @@
+"""scheduler.runner.Runner: schedules every registered job and starts the background services;
+stop() ends them and releases wait(). Runner takes no registry, so this runs the real one (the
+sweeps find nothing to do in the emptied test database)."""
+
+import logging
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine
+
+from scheduler.jobs import registry
+from scheduler.runner import Runner
+from settings import reset_settings
+
+
+@pytest.fixture
+def one_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("PENGUINMAILS_WORKER_THREADS", "1")
+    reset_settings()
+    yield
+    monkeypatch.undo()
+    reset_settings()
+
+
+def _worker_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("operation-worker-")]
+
+
+def test_start_schedules_every_job_and_stop_ends_everything(
+    committed: Engine, one_worker: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="scheduler.runner")
+    runner = Runner()
+    runner.start()
+    try:
+        threads = _worker_threads()
+        assert len(threads) == 1 and threads[0].is_alive()
+    finally:
+        runner.stop()
+    scheduled = {r.getMessage() for r in caplog.records if r.name == "scheduler.runner"}
+    for job in registry():
+        assert f"scheduled {job.name} every {job.interval_seconds()}s" in scheduled
+    assert not threads[0].is_alive()
+
+    waiter = threading.Thread(target=runner.wait, daemon=True)
+    waiter.start()
+    waiter.join(timeout=30)  # a bound, not a timing assertion: wait() must return after stop()
+    assert not waiter.is_alive()
+    failures = [r for r in caplog.records if r.name == "scheduler.jobs"]
+    assert failures == []
