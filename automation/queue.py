@@ -35,7 +35,7 @@ from database.outage import classify, outage, reason
 from database.session import session_scope
 from database.transactions import is_disconnect, is_retryable, run_in_transaction
 from domain.operations.results import RunOutputs, apply_failure, apply_success
-from domain.operations.service import settle
+from domain.operations.service import lock_queued_up, settle
 from domain.operations.states import OPERATION, OperationStatus
 from domain.workspaces import service as workspaces
 from kit.time import utcnow
@@ -102,17 +102,7 @@ def _recover_one(session: Session, op_id: uuid.UUID, now: datetime) -> str | Non
         if op.kind in ("up", "refresh"):
             apply_failure(session, workspace, op, reason)
         return "failed"
-    queued = None
-    if op.kind == "up":
-        queued = session.scalars(
-            select(Operation)
-            .where(
-                Operation.workspace_id == workspace.id,
-                Operation.status == "queued",
-                Operation.kind == "up",
-            )
-            .with_for_update()
-        ).first()
+    queued = lock_queued_up(session, workspace.id) if op.kind == "up" else None
     if queued is not None:
         queued.attempts = max(queued.attempts, op.attempts)
         queued.run_after = min(queued.run_after, now)

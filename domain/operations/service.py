@@ -118,18 +118,24 @@ def enqueue(
         new_id = session.execute(insert_up.values(id=uuid.uuid4())).scalar()
         if new_id is not None:
             return session.get_one(Operation, new_id)
-        queued = session.scalars(
-            select(Operation)
-            .where(
-                Operation.workspace_id == workspace.id,
-                Operation.status == "queued",
-                Operation.kind == "up",
-            )
-            .with_for_update()
-        ).first()
+        queued = lock_queued_up(session, workspace.id)
         if queued is not None:
             return queued
     raise Unavailable("the workspace's queue is too busy; try again", field="workspace_id")
+
+
+def lock_queued_up(session: Session, workspace_id: uuid.UUID) -> Operation | None:
+    """The workspace's queued `up` (at most one: a partial unique index), locked until commit
+    so no worker can start it meanwhile."""
+    return session.scalars(
+        select(Operation)
+        .where(
+            Operation.workspace_id == workspace_id,
+            Operation.status == OperationStatus.QUEUED,
+            Operation.kind == "up",
+        )
+        .with_for_update()
+    ).first()
 
 
 def get(
