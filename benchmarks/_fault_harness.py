@@ -354,6 +354,24 @@ def create_workspaces(base: str, key: str, count: int, prefix: str = "ws") -> li
     return ids
 
 
+def _post_inbox(http: httpx.Client, workspace: str, local: str, load: Load) -> str | None:
+    """One `POST .../inboxes`, its answer and latency recorded; the inbox id if accepted."""
+    body = {
+        "email_address": f"{local}@{workspace[:8]}.example.com",
+        "display_name": local,
+        "vps_provider": "hetzner",
+        "vps_size": "starter",
+    }
+    started = time.perf_counter()
+    try:
+        r = http.post(f"/api/v1/workspaces/{workspace}/inboxes", json=body)
+    except httpx.HTTPError as exc:
+        load.record(None, time.perf_counter() - started, type(exc).__name__)
+        return None
+    load.record(r.status_code, time.perf_counter() - started)
+    return str(r.json()["id"]) if r.status_code == 202 else None
+
+
 def create_inboxes(
     base: str,
     key: str,
@@ -378,22 +396,10 @@ def create_inboxes(
                     if not jobs:
                         return
                     ws, i = jobs.pop()
-                started = time.perf_counter()
-                body = {
-                    "email_address": f"{prefix}{i}@{ws[:8]}.example.com",
-                    "display_name": f"{prefix} {i}",
-                    "vps_provider": "hetzner",
-                    "vps_size": "starter",
-                }
-                try:
-                    r = http.post(f"/api/v1/workspaces/{ws}/inboxes", json=body)
-                except httpx.HTTPError as exc:
-                    load.record(None, time.perf_counter() - started, f"{type(exc).__name__}")
-                    continue
-                load.record(r.status_code, time.perf_counter() - started)
-                if r.status_code == 202:
+                inbox_id = _post_inbox(http, ws, f"{prefix}{i}", load)
+                if inbox_id:
                     with lock:
-                        accepted.append(r.json()["id"])
+                        accepted.append(inbox_id)
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
@@ -427,23 +433,11 @@ def create_inboxes_for(
             n = 0
             while time.monotonic() < deadline:
                 ws = workspaces[(c + n) % len(workspaces)]
-                body = {
-                    "email_address": f"{prefix}{c}-{n}@{ws[:8]}.example.com",
-                    "display_name": f"{prefix} {c} {n}",
-                    "vps_provider": "hetzner",
-                    "vps_size": "starter",
-                }
+                inbox_id = _post_inbox(http, ws, f"{prefix}{c}-{n}", load)
                 n += 1
-                started = time.perf_counter()
-                try:
-                    r = http.post(f"/api/v1/workspaces/{ws}/inboxes", json=body)
-                except httpx.HTTPError as exc:
-                    load.record(None, time.perf_counter() - started, f"{type(exc).__name__}")
-                    continue
-                load.record(r.status_code, time.perf_counter() - started)
-                if r.status_code == 202:
+                if inbox_id:
                     with lock:
-                        accepted.append(r.json()["id"])
+                        accepted.append(inbox_id)
 
     threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
     for t in threads:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from database.models.events import Event
 from database.models.health import HealthCheckResult, HealthCheckState
@@ -211,3 +211,39 @@ def test_retention_purges_old_history(fleet: dict[str, object], ca: CertAuthorit
     assert report.purged == 2  # the real server's and the sandbox server's old rows
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(HealthCheckResult)) == 2
+
+
+def test_one_server_whose_results_cannot_be_written_is_skipped_not_the_sweep(
+    committed: Engine,
+) -> None:
+    """A real database fault on one server's rows (a trigger rejecting its history inserts):
+    its chunk falls back to server by server, the others' results are stored, and the report
+    names the one skipped."""
+    with session_scope() as s:
+        ws = create_workspace(s, create_tenant(s), sandbox=True)
+        ids = [create_server(s, ws, ip_address=f"192.0.2.{60 + i}").id for i in range(3)]
+    bad = ids[1]
+    with committed.begin() as conn:
+        conn.execute(
+            text(
+                f"""
+                CREATE FUNCTION reject_one() RETURNS trigger AS $$
+                BEGIN
+                  IF NEW.vps_id = '{bad}' THEN RAISE EXCEPTION 'injected'; END IF;
+                  RETURN NEW;
+                END $$ LANGUAGE plpgsql;
+                CREATE TRIGGER reject_one BEFORE INSERT ON health_check_results
+                  FOR EACH ROW EXECUTE FUNCTION reject_one();
+                """
+            )
+        )
+    try:
+        report = monitoring_health.run()
+    finally:
+        with committed.begin() as conn:
+            conn.execute(text("DROP TRIGGER reject_one ON health_check_results"))
+            conn.execute(text("DROP FUNCTION reject_one()"))
+    assert report.failed_servers == [bad]
+    with session_scope() as s:
+        stored = set(s.scalars(select(HealthCheckState.vps_id).distinct()))
+    assert stored == set(ids) - {bad}
