@@ -19,15 +19,15 @@ BATCH_CHUNK = 1000  # lines evaluated together in --batch; output stays in input
 
 
 def _resolver(args: argparse.Namespace) -> Resolver:
+    s = get_settings()
     if args.nameservers:
-        s = get_settings()
         return Resolver(
             parse_nameservers(args.nameservers),
             timeout=s.dns_timeout_seconds,
             attempts=s.dns_attempts,
             concurrency=s.dns_concurrency,
         )
-    return Resolver.from_settings()
+    return Resolver.from_settings(s)
 
 
 def _valid_ip(value: str, field: str = "ip") -> str:
@@ -153,7 +153,7 @@ def _sweep(_: argparse.Namespace) -> int:
     from scheduler.jobs.dns_verify import verify_due
 
     prepare()
-    print(json.dumps(verify_due().as_dict()))
+    print(json.dumps(verify_due(get_settings()).as_dict()))
     return 0
 
 

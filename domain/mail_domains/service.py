@@ -16,7 +16,7 @@ from database.models.workspaces import Workspace
 from database.scoping import get_owned
 from kit.errors import ValidationFailed
 from kit.time import utcnow
-from settings import get_settings
+from settings.dns import DnsSettings
 
 _LABEL_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
 
@@ -46,11 +46,9 @@ def normalize_domain(name: str, field: str = "domain") -> str:
     return domain
 
 
-def generate_dkim_key(algorithm: str | None = None, bits: int | None = None) -> tuple[str, str]:
+def generate_dkim_key(algorithm: str, bits: int = 2048) -> tuple[str, str]:
     """(public key as published in p=, private key PEM). RSA: SubjectPublicKeyInfo DER in
     base64 (RFC 6376 3.6.1); Ed25519: the raw 32-byte key in base64 (RFC 8463)."""
-    settings = get_settings()
-    algorithm = algorithm or settings.dkim_algorithm
     key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
     if algorithm == "ed25519":
         key = ed25519.Ed25519PrivateKey.generate()
@@ -58,9 +56,7 @@ def generate_dkim_key(algorithm: str | None = None, bits: int | None = None) -> 
             serialization.Encoding.Raw, serialization.PublicFormat.Raw
         )
     else:
-        key = rsa.generate_private_key(
-            public_exponent=65537, key_size=bits or settings.dkim_rsa_bits
-        )
+        key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
         public = key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -83,15 +79,17 @@ def find(session: Session, workspace_id: uuid.UUID, name: str) -> MailDomain | N
     ).first()
 
 
-def ensure_domain(session: Session, workspace: Workspace, domain_name: str) -> MailDomain:
+def ensure_domain(
+    session: Session, workspace: Workspace, domain_name: str, *, settings: DnsSettings
+) -> MailDomain:
     """The workspace's mail domain `domain_name`, created with a new DKIM key pair if it does
     not exist yet. Idempotent, also under concurrent calls (the unique constraint decides)."""
     name = normalize_domain(domain_name)
     existing = find(session, workspace.id, name)
     if existing is not None:
         return existing
-    algorithm = get_settings().dkim_algorithm
-    public, private = generate_dkim_key(algorithm)
+    algorithm = settings.dkim_algorithm
+    public, private = generate_dkim_key(algorithm, settings.dkim_rsa_bits)
     session.execute(
         insert(MailDomain)
         .values(

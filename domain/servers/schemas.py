@@ -15,7 +15,6 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from domain.servers.catalog_rules import ProviderName, RegionName, SizeName
-from settings import get_settings
 
 # A fully qualified name: labels of 1-63 letters, digits and inner hyphens, an alphabetic TLD.
 # pydantic matches the pattern before `to_lower`, so it allows upper case (stored lower-cased).
@@ -94,10 +93,10 @@ def _ipv4_string(value: object) -> IPv4Address:
         raise PydanticCustomError("ip_v4_address", "Input is not a valid IPv4 address") from None
 
 
-def _allowed_server_address(address: IPv4Address) -> IPv4Address:
-    problem = server_address_problem(
-        address, allow_private=get_settings().allow_private_server_addresses
-    )
+def _never_allowed(address: IPv4Address) -> IPv4Address:
+    """The addresses refused whatever the settings say; private ranges depend on a setting and
+    are checked by the service, which is given the settings (`servers.service.create`)."""
+    problem = server_address_problem(address, allow_private=True)
     if problem is not None:
         raise PydanticCustomError(
             "server_address",
@@ -108,7 +107,7 @@ def _allowed_server_address(address: IPv4Address) -> IPv4Address:
 
 
 ServerAddress = Annotated[
-    IPv4Address, BeforeValidator(_ipv4_string), AfterValidator(_allowed_server_address)
+    IPv4Address, BeforeValidator(_ipv4_string), AfterValidator(_never_allowed)
 ]
 
 
