@@ -2,7 +2,7 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from api.deps import CurrentKey, PageDep, SessionDep
+from api.deps import CurrentKey, PageDep, SessionDep, SettingsDep
 from api.retry import RetryingRoute
 from api.schemas import PageOf
 from domain.webhooks import service
@@ -17,8 +17,10 @@ router = APIRouter(route_class=RetryingRoute, prefix="/webhooks", tags=["webhook
     response_model=WebhookCreated,
     summary="Register an endpoint; the signing secret is in this response only",
 )
-def create_webhook(body: WebhookCreate, session: SessionDep, key: CurrentKey) -> WebhookCreated:
-    endpoint, secret = service.create(session, key.tenant_id, body)
+def create_webhook(
+    body: WebhookCreate, session: SessionDep, key: CurrentKey, settings: SettingsDep
+) -> WebhookCreated:
+    endpoint, secret = service.create(session, key.tenant_id, body, settings=settings)
     return WebhookCreated(**WebhookRead.model_validate(endpoint).model_dump(), secret=secret)
 
 

@@ -30,14 +30,14 @@ from domain.webhooks.schemas import AttemptRead, DeliveryRead, WebhookCreate, ev
 from domain.webhooks.states import DELIVERY, DeliveryStatus
 from kit import crypto
 from kit.errors import ValidationFailed
-from settings import get_settings
+from settings.health import HealthSettings
 
 log = logging.getLogger(__name__)
 URL_MAX_LENGTH = 2048  # webhook_endpoints.url
 
 
 def create(
-    session: Session, tenant_id: uuid.UUID, data: WebhookCreate
+    session: Session, tenant_id: uuid.UUID, data: WebhookCreate, *, settings: HealthSettings
 ) -> tuple[WebhookEndpoint, str]:
     """The endpoint and its signing secret (the only time the secret is available in clear).
     The URL is stored as deliveries use it: host in ASCII (punycode) form."""
@@ -46,7 +46,7 @@ def create(
     except guard.UnusableURL as exc:
         raise ValidationFailed(f"webhook URL cannot be used: {exc}", field="url") from exc
     host = url.raw_host.decode("ascii")
-    if guard.literal_internal(host) and not get_settings().webhook_allow_private_urls:
+    if guard.literal_internal(host) and not settings.webhook_allow_private_urls:
         raise ValidationFailed(
             f"webhook host {host!r} is a private or loopback address", field="url"
         )

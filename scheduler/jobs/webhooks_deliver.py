@@ -16,8 +16,8 @@ log = logging.getLogger(__name__)
 NAME = "webhooks.deliver"
 
 
-def run(options: DeliveryOptions | None = None) -> DeliveryReport:
-    options = options or DeliveryOptions.from_settings()
+def run(options: DeliveryOptions) -> DeliveryReport:
+    """`registry` passes the options drawn from the process's settings; tests pass their own."""
     report = DeliveryReport()
     lease = timedelta(seconds=options.timeout * 2 + 30)
     try:  # deliveries already in the outbox go out even if fanning out new ones fails

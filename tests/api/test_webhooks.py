@@ -16,7 +16,7 @@ from domain.webhooks import delivery, guard
 from domain.webhooks import service as webhooks
 from domain.webhooks.schemas import WebhookCreate
 from scheduler.jobs import webhooks_deliver
-from settings import reset_settings
+from settings import get_settings, reset_settings
 from tests.factories import TenantWithKey, create_tenant, create_workspace
 from tests.probes.loopback import Lab
 from tests.probes.receiver import Receiver
@@ -165,7 +165,10 @@ def _endpoint(tenant: TenantWithKey, url: str, event_types: list[str] | None = N
     """Committed (the delivery job reads it from its own connections)."""
     with session_scope() as s:
         endpoint, _ = webhooks.create(
-            s, tenant.id, WebhookCreate(url=url, event_types=event_types or [])
+            s,
+            tenant.id,
+            WebhookCreate(url=url, event_types=event_types or []),
+            settings=get_settings(),
         )
         return str(endpoint.id)
 

@@ -91,7 +91,10 @@ def test_three_failing_sweeps_alert_once_and_recovery_is_reported_once(
     vps_id = ids["server"]
     with session_scope() as s:
         _, secret = webhooks.create(
-            s, ids["tenant"], WebhookCreate(url=receiver.url, event_types=["health.*"])
+            s,
+            ids["tenant"],
+            WebhookCreate(url=receiver.url, event_types=["health.*"]),
+            settings=get_settings(),
         )
     config = config_for(sim.ports, ca)
 
