@@ -1,10 +1,10 @@
 """State machines: an entity's states and the transitions allowed between them, in one table.
 
 Each stateful entity declares its machine in its feature's `states.py` (inbox, server,
-operation, webhook delivery, inbox warmup); every status write goes through `Machine.move` (ORM objects) or
-`Machine.sources` (set-based SQL: `WHERE status IN (sources of the target)`), and a test fails on
-a raw status write anywhere else. Writing a state the entity already has is always allowed
-(idempotent sweeps and retried transactions do it)."""
+operation, webhook delivery, inbox warmup); every status write goes through `Machine.move` (ORM
+objects) or `Machine.sources` (set-based SQL: `WHERE status IN (sources of the target)`), and a
+test fails on a raw status write anywhere else. Writing a state the entity already has is always
+allowed (idempotent sweeps and retried transactions do it)."""
 
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
