@@ -9,6 +9,7 @@ from api.idempotent import IdempotencyKeyHeader, respond
 from api.retry import RetryingRoute
 from api.schemas import PageOf
 from database.models.servers import VpsServer
+from domain.health import service as health
 from domain.operations import service as operations
 from domain.servers import service
 from domain.servers.schemas import VpsCreate, VpsRead
@@ -29,7 +30,7 @@ def _read(
     read.engine = engine
     read.inbox_count = counts.get(server.id, 0)
     if with_health:
-        read.health = service.latest_health(session, server.id)
+        read.health = list(health.latest_for_server(session, server.id))
     return read
 
 

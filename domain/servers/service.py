@@ -193,10 +193,3 @@ def mark_for_deletion(session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID)
         )
     SERVER.move(server, ServerStatus.DELETING)
     return server
-
-
-def latest_health(session: Session, vps_id: uuid.UUID) -> list[dict[str, object]]:
-    """The latest result of each health check, for `GET /vps/{id}`."""
-    from domain.health import service as health
-
-    return list(health.latest_for_server(session, vps_id))
