@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from database.models.inboxes import Inbox
@@ -55,6 +56,11 @@ def create(
     address = str(data.email_address)
     local, _, domain = address.rpartition("@")
     address = f"{local}@{domain.lower()}"
+    # Ownership first: another tenant's domain is one answer for every address on it, so a
+    # caller cannot probe which mailboxes exist there.
+    mail_domains.require_owner(session, tenant_id, domain)
+    # Deliberately not scoped to the tenant: an address is one mailbox, whoever created it.
+    # Only the domain's owner gets here; a previous owner's inboxes keep their addresses.
     if session.scalar(select(exists().where(func.lower(Inbox.email_address) == address.lower()))):
         raise Conflict(f"an inbox for {address} already exists", field="email_address")
     mail_domains.ensure_domain(session, workspace, domain.lower(), settings=settings)
@@ -77,8 +83,14 @@ def create(
         password_encrypted=password,
         status=InboxStatus.PENDING_SETUP.value,
     )
-    session.add(inbox)
-    session.flush()
+    try:
+        with session.begin_nested():  # two workspaces of the tenant racing for one address
+            session.add(inbox)
+            session.flush()
+    except IntegrityError as exc:
+        if "email_address" not in str(exc.orig):
+            raise
+        raise Conflict(f"an inbox for {address} already exists", field="email_address") from exc
     op = operations.enqueue(
         session, workspace, "up", reason=f"create inbox {address}", settings=settings
     )
