@@ -20,10 +20,10 @@ def no_outage() -> Iterator[None]:
     outage.recovered()
 
 
-def test_registry_names_the_three_jobs_with_positive_intervals_from_settings() -> None:
+def test_registry_names_the_jobs_with_positive_intervals_from_settings() -> None:
     s = get_settings()
     jobs = {job.name: job for job in registry(s)}
-    assert set(jobs) == {"dns.verify", "monitoring.health", "webhooks.deliver"}
+    assert set(jobs) == {"dns.verify", "monitoring.health", "webhooks.deliver", "idempotency.purge"}
     assert jobs["dns.verify"].interval_seconds == s.dns_verify_interval_seconds
     assert jobs["monitoring.health"].interval_seconds == s.health_interval_seconds
     assert jobs["webhooks.deliver"].interval_seconds == s.webhook_interval_seconds
