@@ -203,7 +203,7 @@ def test_claim_by_txt_token_moves_future_inboxes_only(
 
 def test_claim_routes_are_tenant_scoped(client: TestClient, session: Session) -> None:
     a, ws_a = _tenant(session)
-    b, ws_b = _tenant(session)
+    b, _ = _tenant(session)
     claim = _claim(client, a, ws_a, _domain())
     assert client.get(f"/api/v1/domain-claims/{claim['id']}", headers=a.headers).json() == claim
     for r in (

@@ -26,7 +26,10 @@ def upgrade() -> None:
         sa.Column("verified_at", sa.TIMESTAMP(timezone=True), nullable=True),
         sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
         sa.Column(
-            "created_at", sa.TIMESTAMP(timezone=True), server_default=sa.text("now()"), nullable=True
+            "created_at",
+            sa.TIMESTAMP(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=True,
         ),
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"], name=op.f("fk_domain_claims_tenant_id_tenants")
@@ -47,10 +50,16 @@ def upgrade() -> None:
         sa.Column("tenant_id", sa.UUID(), nullable=False),
         sa.Column("claim_id", sa.UUID(), nullable=True),
         sa.Column(
-            "created_at", sa.TIMESTAMP(timezone=True), server_default=sa.text("now()"), nullable=True
+            "created_at",
+            sa.TIMESTAMP(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=True,
         ),
         sa.Column(
-            "updated_at", sa.TIMESTAMP(timezone=True), server_default=sa.text("now()"), nullable=True
+            "updated_at",
+            sa.TIMESTAMP(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=True,
         ),
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"], name=op.f("fk_domain_owners_tenant_id_tenants")
