@@ -85,12 +85,17 @@ class _State:
 
 
 def _valid_domain(domain: str) -> bool:
+    """RFC 7208 4.3: a malformed <domain> (a label over 63 octets, an empty label, one label)
+    is "none" without a lookup. 2.3: an address literal ("[192.0.2.1]", RFC 5321 4.1.3) or a
+    bare IP address is no domain at all, whichever identity it came as."""
     labels = domain.split(".")
     return (
         0 < len(domain) <= 253
         and len(labels) > 1
         and all(0 < len(label) <= 63 for label in labels)
         and domain.isascii()
+        and not (domain.startswith("[") or domain.endswith("]"))
+        and not labels[-1].isdigit()
     )
 
 
@@ -121,7 +126,12 @@ async def check_host(
     elif sender.startswith("@"):
         sender = "postmaster" + sender
     ctx = MacroContext(
-        sender=sender, domain=domain, ip=address, helo=helo or domain, receiver=receiver
+        sender=sender,
+        domain=domain,
+        ip=address,
+        helo=helo or domain,
+        receiver=receiver,
+        ip_text=ip.strip(),
     )
     state = _State(resolver, address, ctx)
     try:
@@ -232,7 +242,10 @@ def _in_network(state: _State, address: str, cidr4: int | None, cidr6: int | Non
         return False
     if candidate.version != state.ip.version:
         return False
-    bits = (cidr4 if candidate.version == 4 else cidr6) or candidate.max_prefixlen
+    # RFC 7208 5.6: an omitted length is /32 or /128; /0 is a length (any address matches).
+    bits = cidr4 if candidate.version == 4 else cidr6
+    if bits is None:
+        bits = candidate.max_prefixlen
     return state.ip in ipaddress.ip_network(f"{candidate}/{bits}", strict=False)
 
 
@@ -270,6 +283,9 @@ async def _matches(state: _State, domain: str, term: Term) -> tuple[bool, str | 
     if name == "mx":
         return await _mx(state, target, term), None
     assert name == "ptr"
+    # RFC 7208 5.5: a validated name matches when it is the target or ends in "." + target;
+    # domain names compare without regard to case (RFC 4343).
+    target = normalize(target)
     validated = await _validated_names(state)
     return any(n == target or n.endswith("." + target) for n in validated), None
 
@@ -309,6 +325,7 @@ async def _validated_names(state: _State) -> list[str]:
 
 
 async def _validated_name(state: _State, domain: str) -> str:
+    domain = normalize(domain)
     names = await _validated_names(state)
     for preferred in (domain, *[n for n in names if n.endswith("." + domain)]):
         if preferred in names:

@@ -170,6 +170,7 @@ class MacroContext:
     receiver: str = "unknown"
     validated_name: str | None = None  # %{p}; filled by the evaluator when a macro needs it
     now: int | None = None
+    ip_text: str = ""  # the address as the MTA wrote it (the case of %{i}'s IPv6 nibbles)
 
     @property
     def local_part(self) -> str:
@@ -179,6 +180,18 @@ class MacroContext:
     def sender_domain(self) -> str:
         return self.sender.rpartition("@")[2]
 
+    def _dotted(self) -> str:
+        """RFC 7208 7.3's dot-format: the IPv4 address, or the 32 IPv6 nibbles dot-separated.
+        The RFC does not fix the nibbles' case; like pyspf, and as the openspf suite's
+        v-macro-ip6 expects, they keep the case the address was written in."""
+        if self.ip.version == 4:
+            return self.ip.exploded
+        nibbles = self.ip.exploded.replace(":", "")
+        written = self.ip_text
+        if any(c in "ABCDEF" for c in written) and not any(c in "abcdef" for c in written):
+            nibbles = nibbles.upper()
+        return ".".join(nibbles)
+
     def value(self, letter: str) -> str:
         ip = self.ip
         values = {
@@ -186,7 +199,7 @@ class MacroContext:
             "l": self.local_part,
             "o": self.sender_domain,
             "d": self.domain,
-            "i": ip.exploded if ip.version == 4 else ".".join(ip.exploded.replace(":", "")),
+            "i": self._dotted(),
             "p": self.validated_name or "unknown",
             "v": "in-addr" if ip.version == 4 else "ip6",
             "h": self.helo,
