@@ -11,22 +11,12 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    computed_field,
 )
 from pydantic_core import PydanticCustomError
 
 from domain.servers.catalog_rules import ProviderName, RegionName, SizeName
-
-# A fully qualified name: labels of 1-63 letters, digits and inner hyphens, an alphabetic TLD.
-# pydantic matches the pattern before `to_lower`, so it allows upper case (stored lower-cased).
-Hostname = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True,
-        to_lower=True,
-        max_length=253,
-        pattern=r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$",
-    ),
-]
+from domain.validation import Hostname, unicode_domain
 
 # Addresses the control plane must never be pointed at (it connects to an `existing` server over
 # SSH): the cloud metadata services first, since some sit inside ranges allowed below.
@@ -121,7 +111,9 @@ class VpsCreate(BaseModel):
     size: SizeName = Field(description="starter, professional or business.")
     region: RegionName = Field(description="e.g. eu-central, us-east.")
     hostname: Hostname | None = Field(
-        default=None, description="Mail hostname (PTR and SMTP banner). Default: generated."
+        default=None,
+        description="Mail hostname (PTR and SMTP banner). Default: generated. An "
+        "internationalised name is stored in its ASCII (IDNA) form.",
     )
     ip_address: ServerAddress | None = Field(
         default=None,
@@ -129,6 +121,7 @@ class VpsCreate(BaseModel):
         "link-local, multicast, reserved and cloud metadata addresses are refused; private "
         "ranges only with PENGUINMAILS_ALLOW_PRIVATE_SERVER_ADDRESSES.",
     )
+    # The stack's `validate_ssh_user` rule (stacks.config._USER), as a pattern.
     ssh_user: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] = Field(
         default="root", description="Only for provider `existing`."
     )
@@ -160,3 +153,7 @@ class VpsRead(BaseModel):
     engine: str = "sandbox"
     inbox_count: int = 0
     health: list[dict[str, Any]] = Field(default_factory=list)
+
+    @computed_field(description="`hostname` in Unicode form, for display.")
+    def hostname_unicode(self) -> str:
+        return unicode_domain(self.hostname)
