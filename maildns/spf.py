@@ -254,40 +254,60 @@ def _address_type(state: _State) -> str:
 
 
 async def _matches(state: _State, domain: str, term: Term) -> tuple[bool, str | None]:
-    name = term.name
-    if name == "all":
+    """Whether `term` matches, and the reason an include matched. RFC 7208 5: all, ip4 and ip6
+    ask no DNS; every other mechanism counts against the 10-lookup limit (4.6.4) and works on
+    its domain-spec expanded (7), or on the current domain when it has none."""
+    if term.name == "all":
         return True, None
-    if name in ("ip4", "ip6"):
+    if term.name in ("ip4", "ip6"):
         assert term.arg is not None
         return _in_network(state, term.arg, term.cidr4, term.cidr6), None
-    if name in LOOKUP_TERMS:
-        _count(state, term.text)
+    assert term.name in LOOKUP_TERMS
+    _count(state, term.text)
     target = await _expand_domain(state, term.arg) if term.arg else domain
-    if name == "include":
-        inner = await _check(state, target)
-        if inner.result is SpfResult.TEMPERROR:
-            raise _Stop(SpfResult.TEMPERROR, inner.reason)
-        if inner.result in (SpfResult.PERMERROR, SpfResult.NONE):
-            raise _Stop(SpfResult.PERMERROR, f"include:{target}: {inner.reason}")
-        return inner.result is SpfResult.PASS, inner.reason
-    if name == "exists":
-        answer = await state.resolver.query(target, "A")
-        _temperror(answer)
-        _void(state, answer, term)
-        return answer.ok, None
-    if name == "a":
-        answer = await state.resolver.query(target, _address_type(state))
-        _temperror(answer)
-        _void(state, answer, term)
-        return any(_in_network(state, a, term.cidr4, term.cidr6) for a in answer.addresses()), None
-    if name == "mx":
-        return await _mx(state, target, term), None
-    assert name == "ptr"
-    # RFC 7208 5.5: a validated name matches when it is the target or ends in "." + target;
-    # domain names compare without regard to case (RFC 4343).
+    return await _LOOKUPS[term.name](state, target, term)
+
+
+async def _include(state: _State, target: str, term: Term) -> tuple[bool, str | None]:
+    """RFC 7208 5.2: the included check's pass matches; its temperror is ours, and its
+    permerror or none is our permerror."""
+    inner = await _check(state, target)
+    if inner.result is SpfResult.TEMPERROR:
+        raise _Stop(SpfResult.TEMPERROR, inner.reason)
+    if inner.result in (SpfResult.PERMERROR, SpfResult.NONE):
+        raise _Stop(SpfResult.PERMERROR, f"include:{target}: {inner.reason}")
+    return inner.result is SpfResult.PASS, inner.reason
+
+
+async def _exists(state: _State, target: str, term: Term) -> tuple[bool, str | None]:
+    """RFC 7208 5.7: any A record matches, whatever the IP's family."""
+    answer = await state.resolver.query(target, "A")
+    _temperror(answer)
+    _void(state, answer, term)
+    return answer.ok, None
+
+
+async def _a(state: _State, target: str, term: Term) -> tuple[bool, str | None]:
+    """RFC 7208 5.3: an address of the IP's family within the CIDR length."""
+    answer = await state.resolver.query(target, _address_type(state))
+    _temperror(answer)
+    _void(state, answer, term)
+    return any(_in_network(state, a, term.cidr4, term.cidr6) for a in answer.addresses()), None
+
+
+async def _mx_term(state: _State, target: str, term: Term) -> tuple[bool, str | None]:
+    return await _mx(state, target, term), None
+
+
+async def _ptr(state: _State, target: str, term: Term) -> tuple[bool, str | None]:
+    """RFC 7208 5.5: a validated name matches when it is the target or ends in "." + target;
+    domain names compare without regard to case (RFC 4343)."""
     target = normalize(target)
     validated = await _validated_names(state)
     return any(n == target or n.endswith("." + target) for n in validated), None
+
+
+_LOOKUPS = {"include": _include, "exists": _exists, "a": _a, "mx": _mx_term, "ptr": _ptr}
 
 
 async def _mx(state: _State, target: str, term: Term) -> bool:
