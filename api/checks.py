@@ -25,15 +25,20 @@ Location = tuple[str | int, ...]
 
 
 def _strings(value: Any, loc: Location) -> Iterator[tuple[Location, str]]:
-    if isinstance(value, str):
-        yield loc, value
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield (*loc, "<key>"), key
-            yield from _strings(item, (*loc, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _strings(item, (*loc, i))
+    """Every string in a decoded JSON value with its location, object keys included (as
+    `(*loc, "<key>")`), depth first in document order; iterative, so depth costs no stack."""
+    stack: list[tuple[Location, Any]] = [(loc, value)]
+    while stack:
+        here, item = stack.pop()
+        if isinstance(item, str):
+            yield here, item
+        elif isinstance(item, dict):
+            children: list[tuple[Location, Any]] = []
+            for key, child in item.items():
+                children += [((*here, "<key>"), key), ((*here, key), child)]
+            stack.extend(reversed(children))
+        elif isinstance(item, list):
+            stack.extend(reversed([((*here, i), child) for i, child in enumerate(item)]))
 
 
 def _printable(loc: Location) -> Location:
@@ -84,6 +89,10 @@ async def json_body(request: Request) -> Any:
         ) from None
     except json.JSONDecodeError:
         return None
+    except RecursionError:
+        raise RequestValidationError(
+            [{"type": "body_depth", "loc": ("body",), "msg": "request body is nested too deeply"}]
+        ) from None
 
 
 async def check_request(request: Request, header_names: tuple[str, ...] = ()) -> None:

@@ -314,3 +314,15 @@ def test_messages_show_values_not_placeholders(client: TestClient, session: Sess
 def test_the_app_answers_unknown_paths_in_the_shape_without_a_session() -> None:
     r = TestClient(create_app()).get("/nothing/here")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_a_body_nested_too_deeply_is_422_naming_body(client: TestClient, session: Session) -> None:
+    """json.loads raises RecursionError past ~1000 levels: it was FastAPI's 400 naming nothing
+    (and, once the body was checked first, a 500)."""
+    tenant = create_tenant(session)
+    deep = b"[" * 100_000 + b"]" * 100_000
+    r = client.post("/api/v1/workspaces", content=deep, headers={**tenant.headers, **JSON})
+    assert "nested too deeply" in _refused(r, "body")["message"]
+    nested = b'{"a": ' * 500 + b'"x\\u0000"' + b"}" * 500  # deep, but parsed: the walk is flat
+    r = client.post("/api/v1/workspaces", content=nested, headers={**tenant.headers, **JSON})
+    _refused(r, ".".join(["a"] * 500))
