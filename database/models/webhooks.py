@@ -15,8 +15,11 @@ class WebhookEndpoint(IdMixin, TimestampsMixin, Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"), index=True)
     url: Mapped[str] = mapped_column(String(2048))
     description: Mapped[str] = mapped_column(String(255), default="", server_default="")
-    # Event types to send ("health.alert", or "health.*"); empty: every event.
-    event_types: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    # Event types to send: "health.alert", a family "health.*", or "*" for every type
+    # (`domain.events.catalogue`); an empty list matches nothing.
+    event_types: Mapped[list[Any]] = mapped_column(
+        default=lambda: ["*"], server_default=sql("'[\"*\"]'::jsonb")
+    )
     # Deferred: reading an endpoint never decrypts its secret, so a secret that no longer
     # decrypts fails its deliveries only, never GET/list of the tenant's endpoints.
     secret_encrypted: Mapped[str] = mapped_column(EncryptedText, deferred=True)

@@ -26,6 +26,7 @@ from database.models.workspaces import Workspace
 from database.scoping import get_owned
 from database.transactions import Transaction
 from domain.dns_records.schemas import DnsRecordRead, DnsRecordsView
+from domain.events import catalogue
 from domain.events import service as events
 from domain.inboxes.states import INBOX, InboxStatus
 from domain.mail_domains import service as mail_domains
@@ -103,11 +104,11 @@ def _write_plan(
             session,
             tenant_id=inbox.tenant_id,
             workspace_id=inbox.workspace_id,
-            type="dns_regressed",
+            type=catalogue.DNS_REGRESSED,
             message=f"the DNS records of {inbox.email_address} changed; publish the new values",
             subject_type="inbox",
             subject_id=inbox.id,
-            data={"reason": "records_changed"},
+            data={"email_address": inbox.email_address, "reason": "records_changed"},
         )
     return written
 
@@ -395,17 +396,26 @@ def settle_inboxes(session: Session, inbox_ids: Sequence[uuid.UUID]) -> Settled:
                 {"purpose": purpose, "status": status, "detail": detail}
             )
     for row in ready:
+        about = {"email_address": row.email_address}
         events.record(
-            session, tenant_id=row.tenant_id, workspace_id=row.workspace_id, type="dns_verified",
+            session, tenant_id=row.tenant_id, workspace_id=row.workspace_id,
+            type=catalogue.DNS_VERIFIED,
             message=f"all DNS records of {row.email_address} are verified; the inbox is ready",
-            subject_type="inbox", subject_id=row.id,
+            subject_type="inbox", subject_id=row.id, data=about,
+        )  # fmt: skip
+        events.record(
+            session, tenant_id=row.tenant_id, workspace_id=row.workspace_id,
+            type=catalogue.INBOX_READY, message=f"inbox {row.email_address} is ready",
+            subject_type="inbox", subject_id=row.id, data=about,
         )  # fmt: skip
     for row in regressed:
         bad = failing.get(row.id, [])
         events.record(
-            session, tenant_id=row.tenant_id, workspace_id=row.workspace_id, type="dns_regressed",
+            session, tenant_id=row.tenant_id, workspace_id=row.workspace_id,
+            type=catalogue.DNS_REGRESSED,
             message=f"DNS of {row.email_address} no longer verifies: "
             + ", ".join(f"{b['purpose']} {b['status']}" for b in bad),
-            subject_type="inbox", subject_id=row.id, data={"records": bad},
+            subject_type="inbox", subject_id=row.id,
+            data={"email_address": row.email_address, "records": bad},
         )  # fmt: skip
     return Settled(len(ready), len(regressed))

@@ -8,13 +8,14 @@ from sqlalchemy.orm import Session
 
 from database.models.events import Event
 from database.pagination import paginate
+from domain.events.catalogue import EventType
 
 
 def record(
     session: Session,
     *,
     tenant_id: uuid.UUID,
-    type: str,
+    type: EventType,
     message: str,
     workspace_id: uuid.UUID | None = None,
     subject_type: str | None = None,
@@ -24,7 +25,7 @@ def record(
     event = Event(
         tenant_id=tenant_id,
         workspace_id=workspace_id,
-        type=type,
+        type=type.name,
         message=message,
         subject_type=subject_type,
         subject_id=subject_id,

@@ -2,11 +2,36 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
-EventType = Annotated[
-    str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$")
+from domain.events import catalogue
+
+
+def _known(pattern: str) -> str:
+    problem = catalogue.pattern_problem(pattern)
+    if problem is not None:
+        raise PydanticCustomError("unknown_event_type", problem)
+    return pattern
+
+
+def _subscribed(patterns: list[str]) -> list[str]:
+    if not patterns:
+        raise PydanticCustomError(
+            "no_event_types", "subscribe to at least one event type, or to '*' for every one"
+        )
+    return sorted(set(patterns))
+
+
+# An exact type (`health.alert`), a family (`health.*`) or `*`, each checked against the catalogue.
+EventPattern = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_known)
 ]
+EventPatterns = Annotated[list[EventPattern], Field(max_length=50), AfterValidator(_subscribed)]
+EVENT_TYPES_DOC = (
+    "Event types to send: exact (`health.alert`), a family (`health.*`) or `*` for every type; "
+    "each must name a type or family of `GET /api/v1/event-types` (else 422 naming the item)."
+)
 
 
 class WebhookCreate(BaseModel):
@@ -17,11 +42,8 @@ class WebhookCreate(BaseModel):
         "stored in its ASCII (punycode) form."
     )
     description: Annotated[str, StringConstraints(max_length=255)] = ""
-    event_types: list[EventType] = Field(
-        default_factory=list,
-        max_length=50,
-        description="Event types to send, exact (`health.alert`) or by prefix (`health.*`). "
-        "Empty: every event.",
+    event_types: EventPatterns = Field(
+        default_factory=lambda: [catalogue.ALL_PATTERN], description=EVENT_TYPES_DOC
     )
 
 

@@ -24,6 +24,7 @@ from database.models.events import Event
 from database.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from database.pagination import paginate
 from database.scoping import get_owned
+from domain.events import catalogue
 from domain.events import service as events
 from domain.webhooks import guard, signing
 from domain.webhooks.schemas import AttemptRead, DeliveryRead, WebhookCreate, event_body
@@ -158,8 +159,11 @@ def _reason(exc: Exception) -> str:
     return _clip(str(exc.orig) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}")
 
 
-# Endpoints whose `event_types` is not a JSON array (written around the API) match nothing here;
-# `fan_out` reports them. CASE (not AND) so jsonb_array_length never sees a non-array.
+# A pattern is `*`, an exact type or `family.*` (`domain.events.catalogue`); an empty list matches
+# nothing. Endpoints whose `event_types` is not a JSON array (written around the API) match
+# nothing here; `fan_out` reports them. CASE (not AND) so jsonb_array_elements never sees a
+# non-array. Types that are never fanned out (a test ping) go only to the endpoint they were made
+# for, inserted by `domain.webhooks.manual`.
 _FAN_OUT = """
     INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, next_attempt_at)
     SELECT e.tenant_id, w.id, e.id, e.created_at
@@ -167,12 +171,13 @@ _FAN_OUT = """
     JOIN webhook_endpoints w ON w.tenant_id = e.tenant_id AND w.active
     WHERE e.created_at >= w.created_at
       AND e.created_at >= :cutoff
+      AND e.type <> ALL (CAST(:not_fanned_out AS text[]))
       AND CASE
         WHEN jsonb_typeof(w.event_types) <> 'array' THEN false
-        WHEN jsonb_array_length(w.event_types) = 0 THEN true
         ELSE EXISTS (
           SELECT 1 FROM jsonb_array_elements_text(w.event_types) AS t(pattern)
-          WHERE t.pattern = e.type
+          WHERE t.pattern = '*'
+             OR t.pattern = e.type
              OR (right(t.pattern, 2) = '.*' AND starts_with(e.type, left(t.pattern, -1)))
         )
       END
@@ -223,7 +228,7 @@ def fan_out(session: Session, now: datetime, window: timedelta) -> FanOut:
     ):
         log.warning("webhooks fan-out: endpoint %s skipped: event_types is not a list", endpoint_id)
         result.skipped.append(Skipped("fan_out", endpoint_id, "event_types is not a list"))
-    params = {"cutoff": now - window}
+    params = {"cutoff": now - window, "not_fanned_out": list(catalogue.NOT_FANNED_OUT)}
     try:
         with session.begin_nested():
             result.inserted = _rowcount(session.execute(_FAN_OUT_ALL, params))
@@ -488,7 +493,7 @@ def _count_failures(
     events.record(
         session,
         tenant_id=tally.tenant_id,
-        type="webhook.disabled",
+        type=catalogue.WEBHOOK_DISABLED,
         message=_clip(f"Webhook {endpoint_id} {reason}", 1000),
         subject_type="webhook",
         subject_id=endpoint_id,

@@ -11,7 +11,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from database.session import session_scope
+from domain.events import catalogue
 from domain.events import service as events
+from domain.events.catalogue import EventType
 from domain.webhooks import delivery, guard
 from domain.webhooks import service as webhooks
 from domain.webhooks.schemas import WebhookCreate
@@ -54,10 +56,16 @@ def _tenant() -> tuple[TenantWithKey, uuid.UUID]:
         return tenant, workspace.id
 
 
-def _event(tenant: TenantWithKey, workspace_id: uuid.UUID, type: str = "health.alert") -> None:
+def _event(
+    tenant: TenantWithKey, workspace_id: uuid.UUID, type: EventType = catalogue.HEALTH_ALERT
+) -> None:
     with session_scope() as s:
         events.record(
-            s, tenant_id=tenant.id, workspace_id=workspace_id, type=type, message=f"{type} test"
+            s,
+            tenant_id=tenant.id,
+            workspace_id=workspace_id,
+            type=type,
+            message=f"{type.name} test",
         )
 
 
@@ -70,14 +78,14 @@ def test_create_shows_the_secret_once_and_stores_it_encrypted(
     tenant = create_tenant(session)
     r = client.post(
         "/api/v1/webhooks",
-        json={"url": "https://hooks.example.com/pm", "event_types": ["health.*", "dns_verified"]},
+        json={"url": "https://hooks.example.com/pm", "event_types": ["health.*", "dns.verified"]},
         headers=tenant.headers,
     )
     assert r.status_code == 201, r.text
     body = r.json()
     secret = body["secret"]
     assert secret.startswith("whsec_") and len(secret) > 30
-    assert body["event_types"] == ["dns_verified", "health.*"]
+    assert body["event_types"] == ["dns.verified", "health.*"]
 
     got = client.get(f"/api/v1/webhooks/{body['id']}", headers=tenant.headers).json()
     assert "secret" not in got and got["url"] == "https://hooks.example.com/pm"
@@ -106,6 +114,8 @@ def test_create_shows_the_secret_once_and_stores_it_encrypted(
         ({"url": "ftp://example.com/x"}, "url"),
         ({"url": "not a url"}, "url"),
         ({"url": "https://example.com/x", "event_types": ["Health Alert"]}, "event_types.0"),
+        ({"url": "https://example.com/x", "event_types": []}, "event_types"),
+        ({"url": "https://example.com/x", "event_types": "health.*"}, "event_types"),
         ({"url": "https://example.com/x", "secret": "mine"}, "secret"),
     ],
 )
@@ -117,6 +127,49 @@ def test_bad_endpoints_are_422_naming_the_field(
     assert r.status_code == 422, r.text
     assert r.json()["error"]["field"] == field
     assert client.get("/api/v1/webhooks", headers=tenant.headers).json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("event_types", "index", "said"),
+    [
+        (["health.alert", "dns.verifed"], 1, "unknown event type 'dns.verifed'"),
+        (["dns_verified"], 0, "unknown event type 'dns_verified' (now 'dns.verified')"),
+        (["*", "nope.*"], 1, "unknown event family 'nope'"),
+        (["*.alert"], 0, "unknown event type '*.alert'"),
+    ],
+)
+def test_a_mistyped_subscription_is_422_naming_the_item_and_the_type(
+    client: TestClient, session: Session, event_types: list[str], index: int, said: str
+) -> None:
+    tenant = create_tenant(session)
+    r = client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://example.com/x", "event_types": event_types},
+        headers=tenant.headers,
+    )
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["field"] == f"event_types.{index}"
+    assert said in error["message"], error
+    assert error["details"][0]["type"] == "unknown_event_type"
+    assert client.get("/api/v1/webhooks", headers=tenant.headers).json()["total"] == 0
+
+
+def test_families_and_star_are_accepted_and_the_default_is_every_type(
+    client: TestClient, session: Session
+) -> None:
+    tenant = create_tenant(session)
+    r = client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://example.com/x", "event_types": ["dns.*", "*", "dns.*"]},
+        headers=tenant.headers,
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["event_types"] == ["*", "dns.*"]
+    r = client.post(
+        "/api/v1/webhooks", json={"url": "https://example.com/y"}, headers=tenant.headers
+    )
+    assert r.status_code == 201 and r.json()["event_types"] == ["*"]
 
 
 @pytest.mark.parametrize(
@@ -165,7 +218,7 @@ def _endpoint(tenant: TenantWithKey, url: str, event_types: list[str] | None = N
     """Committed (the delivery job reads it from its own connections)."""
     with session_scope() as s:
         endpoint, _ = webhooks.create(
-            s, tenant.id, WebhookCreate(url=url, event_types=event_types or [])
+            s, tenant.id, WebhookCreate(url=url, event_types=event_types or ["*"])
         )
         return str(endpoint.id)
 
@@ -254,12 +307,43 @@ def test_only_subscribed_types_are_sent_and_only_to_their_tenant(
     tenant, ws = _tenant()
     other, other_ws = _tenant()
     _endpoint(tenant, receiver.url, ["health.*"])
-    _event(tenant, ws, "health.alert")
-    _event(tenant, ws, "dns_verified")
-    _event(other, other_ws, "health.alert")
+    _event(tenant, ws, catalogue.HEALTH_ALERT)
+    _event(tenant, ws, catalogue.DNS_VERIFIED)
+    _event(other, other_ws, catalogue.HEALTH_ALERT)
     assert webhooks_deliver.run(FAST).delivered == 1
     assert [json.loads(r.body)["type"] for r in receiver.requests] == ["health.alert"]
     assert json.loads(receiver.requests[0].body)["workspace_id"] == str(ws)
+
+
+def test_family_exact_and_star_subscriptions_fan_out_what_they_name(
+    committed: Engine, client: TestClient, allow_loopback: None
+) -> None:
+    tenant, ws = _tenant()
+    receivers = {name: Receiver() for name in ("dns", "exact", "star")}
+    try:
+        _endpoint(tenant, receivers["dns"].url, ["dns.*"])
+        _endpoint(tenant, receivers["exact"].url, ["server.ready", "health.recovered"])
+        _endpoint(tenant, receivers["star"].url, ["*"])
+        sent = [
+            catalogue.DNS_VERIFIED,
+            catalogue.DNS_REGRESSED,
+            catalogue.SERVER_READY,
+            catalogue.HEALTH_ALERT,
+            catalogue.MAIL_SERVER_RESTARTED,
+        ]
+        for t in sent:
+            _event(tenant, ws, t)
+        assert webhooks_deliver.run(FAST).delivered == 2 + 1 + len(sent)
+
+        def got(name: str) -> set[str]:
+            return {json.loads(r.body)["type"] for r in receivers[name].requests}
+
+        assert got("dns") == {"dns.verified", "dns.regressed"}
+        assert got("exact") == {"server.ready"}
+        assert got("star") == {t.name for t in sent}
+    finally:
+        for r in receivers.values():
+            r.close()
 
 
 # --- no way into our own network ------------------------------------------------------------
