@@ -211,6 +211,7 @@ def example_body(t: EventType) -> dict[str, Any]:
         "type": t.name,
         "created_at": "2026-12-01T09:30:00+00:00",
         "workspace_id": str(EXAMPLE_WORKSPACE_ID) if t.workspace else None,
+        "workspace_name": "outbound-eu" if t.workspace else None,
         "subject": {"type": t.subject, "id": str(EXAMPLE_SUBJECT_ID) if t.subject else None},
         "message": t.message,
         "data": t.data,

@@ -24,7 +24,12 @@ class EventRead(BaseModel):
 
     id: uuid.UUID
     type: str
-    workspace_id: uuid.UUID | None
+    workspace_id: uuid.UUID | None = Field(
+        description="Kept after the workspace is deleted (no longer a link to it then)."
+    )
+    workspace_name: str | None = Field(
+        description="The workspace's name when the event was recorded; kept after it is deleted."
+    )
     subject_type: str | None
     subject_id: uuid.UUID | None
     message: str

@@ -3,10 +3,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from database.models.events import Event
+from database.models.workspaces import Workspace
 from database.pagination import paginate
 from domain.events.catalogue import EventType
 
@@ -22,9 +23,18 @@ def record(
     subject_id: uuid.UUID | None = None,
     data: dict[str, Any] | None = None,
 ) -> Event:
+    """The event, added to the session. Its workspace's name is copied in the INSERT itself (a
+    subquery, no extra round trip), so the event keeps it once the workspace is deleted."""
     event = Event(
         tenant_id=tenant_id,
         workspace_id=workspace_id,
+        workspace_name=(
+            None
+            if workspace_id is None
+            else select(Workspace.name)
+            .where(Workspace.id == workspace_id, Workspace.tenant_id == tenant_id)
+            .scalar_subquery()
+        ),
         type=type.name,
         message=message,
         subject_type=subject_type,

@@ -104,6 +104,7 @@ def event_body(event: Any) -> dict[str, Any]:
         "type": event.type,
         "created_at": event.created_at.isoformat() if event.created_at else None,
         "workspace_id": str(event.workspace_id) if event.workspace_id else None,
+        "workspace_name": event.workspace_name,
         "subject": {
             "type": event.subject_type,
             "id": str(event.subject_id) if event.subject_id else None,

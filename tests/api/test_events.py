@@ -1,5 +1,6 @@
 """GET /api/v1/events: the tenant's events, filtered by type, workspace and time, paginated."""
 
+import uuid
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
@@ -102,10 +103,56 @@ def test_the_event_type_catalogue_lists_every_type_with_an_example(
         example = item["example"]
         # the shape a receiver gets (domain.webhooks.schemas.event_body)
         assert set(example) == {
-            "id", "type", "created_at", "workspace_id", "subject", "message",
+            "id", "type", "created_at", "workspace_id", "workspace_name", "subject", "message",
             "data",
         }  # fmt: skip
         assert example["type"] == t.name and example["subject"]["type"] == t.subject
         assert example["data"] == t.data and example["message"] == t.message
     assert "dns.*" not in [t["name"] for t in body["items"]]
     assert client.get("/api/v1/event-types").status_code == 401
+
+
+def test_events_keep_their_workspace_id_and_name_after_the_workspace_is_deleted(
+    client: TestClient, session: Session
+) -> None:
+    tenant = create_tenant(session)
+    other = create_tenant(session)
+    r = client.post(
+        "/api/v1/workspaces", json={"name": "outbound-eu", "sandbox": True}, headers=tenant.headers
+    )
+    assert r.status_code == 201, r.text
+    ws_id = r.json()["id"]
+    events.record(
+        session,
+        tenant_id=tenant.id,
+        workspace_id=uuid.UUID(ws_id),
+        type=catalogue.SERVER_DELETED,
+        message="server gone",
+    )
+    session.flush()
+    assert client.delete(f"/api/v1/workspaces/{ws_id}", headers=tenant.headers).status_code == 204
+    assert client.get(f"/api/v1/workspaces/{ws_id}", headers=tenant.headers).status_code == 404
+
+    body = client.get(
+        "/api/v1/events", params={"workspace_id": ws_id}, headers=tenant.headers
+    ).json()
+    [event] = body["items"]
+    assert (event["workspace_id"], event["workspace_name"]) == (ws_id, "outbound-eu")
+    assert event["type"] == "server.deleted"
+    # still the tenant's alone
+    r = client.get("/api/v1/events", params={"workspace_id": ws_id}, headers=other.headers)
+    assert r.json()["total"] == 0
+    # a workspace of the same name made afterwards is another workspace
+    again = client.post(
+        "/api/v1/workspaces", json={"name": "outbound-eu", "sandbox": True}, headers=tenant.headers
+    ).json()["id"]
+    r = client.get("/api/v1/events", params={"workspace_id": again}, headers=tenant.headers)
+    assert r.json()["total"] == 0
+
+
+def test_an_event_without_a_workspace_has_no_name(client: TestClient, session: Session) -> None:
+    tenant = create_tenant(session)
+    events.record(session, tenant_id=tenant.id, type=catalogue.WEBHOOK_DISABLED, message="off")
+    session.flush()
+    [event] = client.get("/api/v1/events", headers=tenant.headers).json()["items"]
+    assert (event["workspace_id"], event["workspace_name"]) == (None, None)

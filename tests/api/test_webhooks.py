@@ -312,7 +312,8 @@ def test_only_subscribed_types_are_sent_and_only_to_their_tenant(
     _event(other, other_ws, catalogue.HEALTH_ALERT)
     assert webhooks_deliver.run(FAST).delivered == 1
     assert [json.loads(r.body)["type"] for r in receiver.requests] == ["health.alert"]
-    assert json.loads(receiver.requests[0].body)["workspace_id"] == str(ws)
+    body = json.loads(receiver.requests[0].body)
+    assert body["workspace_id"] == str(ws) and body["workspace_name"].startswith("ws-")
 
 
 def test_family_exact_and_star_subscriptions_fan_out_what_they_name(

@@ -101,3 +101,35 @@ def test_0008_renames_stored_event_types_and_subscriptions(scratch: tuple[str, E
     _downgrade(url, "0007")
     assert types() == ["dns_regressed", "dns_verified", "health.alert", "server_ready"]
     assert ["dns_verified", "health.*"] in subscriptions() and [] in subscriptions()
+
+
+def test_0009_copies_workspace_names_and_keeps_ids_after_deletion(
+    scratch: tuple[str, Engine],
+) -> None:
+    url, engine = scratch
+    migrate.upgrade(url, "0008")
+    tenant, workspace = uuid.uuid4(), uuid.uuid4()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenants (id, name) VALUES (:t, 'old')"), {"t": tenant})
+        conn.execute(
+            text(
+                "INSERT INTO workspaces (id, tenant_id, name, sandbox, stack_name) "
+                "VALUES (:w, :t, 'outbound-eu', true, 'ws-old')"
+            ),
+            {"w": workspace, "t": tenant},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO events (tenant_id, workspace_id, type, message) "
+                "VALUES (:t, :w, 'server.ready', '')"
+            ),
+            {"t": tenant, "w": workspace},
+        )
+    migrate.upgrade(url, "0009")
+    assert _one(engine, "SELECT workspace_name FROM events") == "outbound-eu"
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM workspaces WHERE id = :w"), {"w": workspace})
+    assert _one(engine, "SELECT workspace_id FROM events") == workspace
+
+    _downgrade(url, "0008")  # the foreign key again: a dangling id becomes NULL, as it was
+    assert _one(engine, "SELECT workspace_id FROM events") is None
