@@ -1,12 +1,20 @@
 import uuid
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import JSONResponse
 
 from api.deps import CurrentKey, PageDep, SessionDep
+from api.idempotent import IdempotencyKeyHeader, respond
 from api.retry import RetryingRoute
 from api.schemas import PageOf
 from domain.webhooks import service
-from domain.webhooks.schemas import DeliveryRead, WebhookCreate, WebhookCreated, WebhookRead
+from domain.webhooks.schemas import (
+    DeliveryRead,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookRead,
+    WebhookUpdate,
+)
 
 router = APIRouter(route_class=RetryingRoute, prefix="/webhooks", tags=["webhooks"])
 
@@ -17,9 +25,20 @@ router = APIRouter(route_class=RetryingRoute, prefix="/webhooks", tags=["webhook
     response_model=WebhookCreated,
     summary="Register an endpoint; the signing secret is in this response only",
 )
-def create_webhook(body: WebhookCreate, session: SessionDep, key: CurrentKey) -> WebhookCreated:
-    endpoint, secret = service.create(session, key.tenant_id, body)
-    return WebhookCreated(**WebhookRead.model_validate(endpoint).model_dump(), secret=secret)
+def create_webhook(
+    body: WebhookCreate,
+    request: Request,
+    session: SessionDep,
+    key: CurrentKey,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    def produce() -> tuple[int, dict[str, object]]:
+        endpoint, secret = service.create(session, key.tenant_id, body)
+        read = WebhookRead.model_validate(endpoint).model_dump()
+        return 201, WebhookCreated(**read, secret=secret).model_dump(mode="json")
+
+    # A replay answers the same secret: it is stored encrypted with the answer.
+    return respond(session, key, idempotency_key, request, body, produce)
 
 
 @router.get("", response_model=PageOf[WebhookRead])
@@ -36,6 +55,17 @@ def list_webhooks(session: SessionDep, key: CurrentKey, page: PageDep) -> PageOf
 @router.get("/{webhook_id}", response_model=WebhookRead)
 def get_webhook(webhook_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> WebhookRead:
     return WebhookRead.model_validate(service.get(session, key.tenant_id, webhook_id))
+
+
+@router.patch(
+    "/{webhook_id}",
+    response_model=WebhookRead,
+    summary="Change the URL, description, event types or active; only the fields given",
+)
+def update_webhook(
+    webhook_id: uuid.UUID, body: WebhookUpdate, session: SessionDep, key: CurrentKey
+) -> WebhookRead:
+    return WebhookRead.model_validate(service.update(session, key.tenant_id, webhook_id, body))
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)

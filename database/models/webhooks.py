@@ -2,7 +2,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -23,8 +33,12 @@ class WebhookEndpoint(IdMixin, TimestampsMixin, Base):
     # Deferred: reading an endpoint never decrypts its secret, so a secret that no longer
     # decrypts fails its deliveries only, never GET/list of the tenant's endpoints.
     secret_encrypted: Mapped[str] = mapped_column(EncryptedText, deferred=True)
-    # False once the delivery job disabled it (a `webhook.disabled` event says why).
+    # False once the delivery job disabled it (a `webhook.disabled` event says why), or the
+    # tenant turned it off (PATCH).
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sql("true"))
+    # Events recorded from this time on are fanned out to it: its creation, a change of
+    # `event_types`, or being turned back on (so it never gets the fan-out window's backlog).
+    events_since: Mapped[datetime] = mapped_column(server_default=func.now())
     # Failed attempts since the last successful one; reset by any 2xx.
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default=sql("0"))
 

@@ -2,7 +2,17 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from domain.events import catalogue
@@ -47,6 +57,33 @@ class WebhookCreate(BaseModel):
     )
 
 
+class WebhookUpdate(BaseModel):
+    """Only the fields given change; `null` is refused (there is nothing to unset)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl | None = Field(default=None, description="As for create.")
+    description: Annotated[str, StringConstraints(max_length=255), Strict()] | None = None
+    event_types: EventPatterns | None = Field(
+        default=None,
+        description=EVENT_TYPES_DOC + " A new subscription applies to events from now on.",
+    )
+    active: StrictBool | None = Field(
+        default=None,
+        description="false: nothing is sent (deliveries already due wait). true: turns on an "
+        "endpoint that was turned off or disabled after failures; its failure count restarts at "
+        "0 and it is sent events recorded from now on.",
+    )
+
+    @field_validator("url", "description", "event_types", "active", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Runs only for fields given: a default (not given) is never validated.
+        if value is None:
+            raise PydanticCustomError("null", "cannot be null; leave the field out to keep it")
+        return value
+
+
 class WebhookRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -60,6 +97,10 @@ class WebhookRead(BaseModel):
     )
     consecutive_failures: int = Field(
         description="Failed delivery attempts since the last successful one."
+    )
+    events_since: datetime = Field(
+        description="Events recorded from this time on are sent: creation, or the last change "
+        "of `event_types` or turning it back on."
     )
     created_at: datetime
 

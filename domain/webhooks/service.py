@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Text, func, insert, select, text, type_coerce, update
+from sqlalchemy import Text, func, insert, select, text, type_coerce
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -27,7 +28,13 @@ from database.scoping import get_owned
 from domain.events import catalogue
 from domain.events import service as events
 from domain.webhooks import guard, signing
-from domain.webhooks.schemas import AttemptRead, DeliveryRead, WebhookCreate, event_body
+from domain.webhooks.schemas import (
+    AttemptRead,
+    DeliveryRead,
+    WebhookCreate,
+    WebhookUpdate,
+    event_body,
+)
 from domain.webhooks.states import DELIVERY, DeliveryStatus
 from kit import crypto
 from kit.errors import ValidationFailed
@@ -37,13 +44,10 @@ log = logging.getLogger(__name__)
 URL_MAX_LENGTH = 2048  # webhook_endpoints.url
 
 
-def create(
-    session: Session, tenant_id: uuid.UUID, data: WebhookCreate
-) -> tuple[WebhookEndpoint, str]:
-    """The endpoint and its signing secret (the only time the secret is available in clear).
-    The URL is stored as deliveries use it: host in ASCII (punycode) form."""
+def _stored_url(given: str) -> str:
+    """The URL as deliveries use it (host in ASCII, punycode, form), or a 422 naming `url`."""
     try:
-        url = guard.usable_url(str(data.url))
+        url = guard.usable_url(given)
     except guard.UnusableURL as exc:
         raise ValidationFailed(f"webhook URL cannot be used: {exc}", field="url") from exc
     host = url.raw_host.decode("ascii")
@@ -57,12 +61,21 @@ def create(
             f"webhook URL is {len(stored)} characters long (at most {URL_MAX_LENGTH})",
             field="url",
         )
+    return stored
+
+
+def create(
+    session: Session, tenant_id: uuid.UUID, data: WebhookCreate
+) -> tuple[WebhookEndpoint, str]:
+    """The endpoint and its signing secret (the only time the secret is available in clear).
+    The URL is stored as deliveries use it: host in ASCII (punycode) form."""
+    stored = _stored_url(str(data.url))
     secret = signing.new_secret()
     endpoint = WebhookEndpoint(
         tenant_id=tenant_id,
         url=stored,
         description=data.description,
-        event_types=sorted(set(data.event_types)),
+        event_types=data.event_types,
         secret_encrypted=secret,
     )
     session.add(endpoint)
@@ -89,6 +102,42 @@ def list_page(
         limit=limit,
         offset=offset,
     )
+
+
+def update(
+    session: Session, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, data: WebhookUpdate
+) -> WebhookEndpoint:
+    """Change the URL, description, subscription or `active`. A new subscription, or turning
+    the endpoint back on, starts from now (`events_since`): it is never sent the backlog of the
+    fan-out window. Turning it back on also forgets its failures."""
+    endpoint = get_owned(
+        session,
+        WebhookEndpoint,
+        tenant_id,
+        endpoint_id,
+        noun="webhook",
+        field="webhook_id",
+        for_update=True,
+    )
+    changes = data.model_dump(exclude_unset=True)
+    if "url" in changes:
+        endpoint.url = _stored_url(str(data.url))
+    if "description" in changes:
+        endpoint.description = changes["description"]
+    restart = False
+    if "event_types" in changes and changes["event_types"] != endpoint.event_types:
+        endpoint.event_types = changes["event_types"]
+        restart = True
+    if "active" in changes and changes["active"] != endpoint.active:
+        endpoint.active = changes["active"]
+        if endpoint.active:
+            endpoint.consecutive_failures = 0
+            restart = True
+    if restart:
+        endpoint.events_since = func.now()
+    session.flush()
+    session.refresh(endpoint)
+    return endpoint
 
 
 def delete(session: Session, tenant_id: uuid.UUID, endpoint_id: uuid.UUID) -> None:
@@ -169,7 +218,7 @@ _FAN_OUT = """
     SELECT e.tenant_id, w.id, e.id, e.created_at
     FROM events e
     JOIN webhook_endpoints w ON w.tenant_id = e.tenant_id AND w.active
-    WHERE e.created_at >= w.created_at
+    WHERE e.created_at >= w.events_since
       AND e.created_at >= :cutoff
       AND e.type <> ALL (CAST(:not_fanned_out AS text[]))
       AND CASE
@@ -428,7 +477,7 @@ def _record_one(
     else:
         values |= {"next_attempt_at": now + backoff(o.job.attempt, base, cap)}
     status = session.scalar(
-        update(WebhookDelivery)
+        sql_update(WebhookDelivery)
         .where(WebhookDelivery.id == o.job.delivery_id, WebhookDelivery.status == pending)
         .values(**values)
         .returning(WebhookDelivery.status)
@@ -453,13 +502,13 @@ def _count_failures(
     endpoint = WebhookEndpoint
     if tally.succeeded:
         session.execute(
-            update(WebhookEndpoint)
+            sql_update(WebhookEndpoint)
             .where(endpoint.id == endpoint_id, endpoint.consecutive_failures != 0)
             .values(consecutive_failures=0)
         )
         return False
     failures = session.scalar(
-        update(WebhookEndpoint)
+        sql_update(WebhookEndpoint)
         .where(endpoint.id == endpoint_id)
         .values(consecutive_failures=endpoint.consecutive_failures + tally.failures)
         .returning(endpoint.consecutive_failures)
@@ -468,7 +517,7 @@ def _count_failures(
         return False
     # Only the worker whose UPDATE flips `active` records the event.
     disabled = session.scalar(
-        update(WebhookEndpoint)
+        sql_update(WebhookEndpoint)
         .where(endpoint.id == endpoint_id, endpoint.active)
         .values(active=False)
         .returning(endpoint.id)
@@ -480,7 +529,7 @@ def _count_failures(
         f"last error: {tally.last_error}"
     )
     session.execute(
-        update(WebhookDelivery)
+        sql_update(WebhookDelivery)
         .where(
             WebhookDelivery.endpoint_id == endpoint_id,
             WebhookDelivery.status == DeliveryStatus.PENDING,

@@ -4,6 +4,7 @@ the delivery log, and a dead endpoint that never holds up another tenant's deliv
 import json
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +17,7 @@ from domain.events import service as events
 from domain.events.catalogue import EventType
 from domain.webhooks import delivery, guard
 from domain.webhooks import service as webhooks
-from domain.webhooks.schemas import WebhookCreate
+from domain.webhooks.schemas import WebhookCreate, WebhookUpdate
 from scheduler.jobs import webhooks_deliver
 from settings import reset_settings
 from tests.factories import TenantWithKey, create_tenant, create_workspace
@@ -211,6 +212,105 @@ def test_an_internationalised_host_is_stored_and_used_in_punycode(
     assert str(guard.usable_url(stored)) == stored
 
 
+def _create(client: TestClient, tenant: TenantWithKey, **body: object) -> dict[str, Any]:
+    r = client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://hooks.example.com/pm", **body},
+        headers=tenant.headers,
+    )
+    assert r.status_code == 201, r.text
+    created: dict[str, Any] = r.json()
+    return created
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"url": "https://other.example.com/new"}, {"url": "https://other.example.com/new"}),
+        ({"url": "https://Bücher.example/x"}, {"url": "https://xn--bcher-kva.example/x"}),
+        ({"description": "billing"}, {"description": "billing"}),
+        ({"event_types": ["dns.*", "inbox.ready"]}, {"event_types": ["dns.*", "inbox.ready"]}),
+        ({"active": False}, {"active": False}),
+        ({}, {}),
+    ],
+)
+def test_patch_changes_only_the_fields_given(
+    client: TestClient, session: Session, change: dict[str, object], expected: dict[str, object]
+) -> None:
+    tenant = create_tenant(session)
+    before = _create(client, tenant, description="ops", event_types=["health.*"])
+    r = client.patch(f"/api/v1/webhooks/{before['id']}", json=change, headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    after = r.json()
+    assert "secret" not in after
+    unchanged = {k: v for k, v in before.items() if k not in ("secret", "events_since")}
+    assert {k: after[k] for k in unchanged} == unchanged | expected
+    got = client.get(f"/api/v1/webhooks/{before['id']}", headers=tenant.headers).json()
+    assert got == after
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "said"),
+    [
+        ({"url": "http://127.0.0.1/hook"}, "url", "private or loopback"),
+        ({"url": "ftp://example.com/x"}, "url", "URL scheme"),
+        ({"url": "https://a..example.com/x"}, "url", "empty label"),
+        ({"event_types": ["health.alert", "dns.verifed"]}, "event_types.1", "'dns.verifed'"),
+        ({"event_types": ["nope.*"]}, "event_types.0", "unknown event family 'nope'"),
+        ({"event_types": []}, "event_types", "at least one"),
+        ({"active": "yes"}, "active", "boolean"),
+        ({"active": 1}, "active", "boolean"),
+        ({"active": None}, "active", "cannot be null"),
+        ({"url": None}, "url", "cannot be null"),
+        ({"description": 5}, "description", "string"),
+        ({"description": "x" * 256}, "description", "255"),
+        ({"secret": "mine"}, "secret", "unknown field"),
+    ],
+)
+def test_patch_validation_errors_name_the_field_and_change_nothing(
+    client: TestClient, session: Session, change: dict[str, object], field: str, said: str
+) -> None:
+    tenant = create_tenant(session)
+    before = _create(client, tenant, event_types=["health.*"])
+    r = client.patch(f"/api/v1/webhooks/{before['id']}", json=change, headers=tenant.headers)
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["field"] == field and said in error["message"], error
+    got = client.get(f"/api/v1/webhooks/{before['id']}", headers=tenant.headers).json()
+    assert got == {k: v for k, v in before.items() if k != "secret"}
+
+
+def test_patch_is_404_for_another_tenant_and_an_unknown_id(
+    client: TestClient, session: Session
+) -> None:
+    tenant, other = create_tenant(session), create_tenant(session)
+    hook = _create(client, tenant)
+    for who, webhook_id in ((other, hook["id"]), (tenant, str(uuid.uuid4()))):
+        r = client.patch(
+            f"/api/v1/webhooks/{webhook_id}", json={"active": False}, headers=who.headers
+        )
+        assert r.status_code == 404 and r.json()["error"]["field"] == "webhook_id"
+    assert client.get(f"/api/v1/webhooks/{hook['id']}", headers=tenant.headers).json()["active"]
+
+
+def test_an_idempotent_create_replays_the_same_answer(client: TestClient, session: Session) -> None:
+    tenant = create_tenant(session)
+    headers = {**tenant.headers, "Idempotency-Key": "hook-1"}
+    body = {"url": "https://hooks.example.com/pm", "event_types": ["health.*"]}
+    first = client.post("/api/v1/webhooks", json=body, headers=headers)
+    again = client.post("/api/v1/webhooks", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201, first.text
+    assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert client.get("/api/v1/webhooks", headers=tenant.headers).json()["total"] == 1
+    other = client.post(
+        "/api/v1/webhooks", json={**body, "event_types": ["dns.*"]}, headers=headers
+    )
+    assert other.status_code == 422 and other.json()["error"]["field"] == "Idempotency-Key"
+    stored = session.execute(text("SELECT response_encrypted FROM idempotency_keys")).scalar_one()
+    assert first.json()["secret"] not in stored
+
+
 # --- delivery -----------------------------------------------------------------------------
 
 
@@ -345,6 +445,57 @@ def test_family_exact_and_star_subscriptions_fan_out_what_they_name(
     finally:
         for r in receivers.values():
             r.close()
+
+
+def _update(tenant: TenantWithKey, endpoint_id: str, **change: Any) -> None:
+    """Committed, as PATCH writes it (the delivery job reads from its own connections)."""
+    with session_scope() as s:
+        webhooks.update(s, tenant.id, uuid.UUID(endpoint_id), WebhookUpdate(**change))
+
+
+def _types(receiver: Receiver) -> list[str]:
+    return [json.loads(r.body)["type"] for r in receiver.requests]
+
+
+def test_an_endpoint_turned_off_gets_nothing_and_turned_on_only_what_comes_next(
+    committed: Engine, client: TestClient, allow_loopback: None, receiver: Receiver
+) -> None:
+    tenant, ws = _tenant()
+    endpoint_id = _endpoint(tenant, receiver.url)
+    with session_scope() as s:  # as the delivery job leaves a failing endpoint
+        s.execute(
+            text("UPDATE webhook_endpoints SET consecutive_failures = 7 WHERE id = :id"),
+            {"id": endpoint_id},
+        )
+    _update(tenant, endpoint_id, active=False)
+    _event(tenant, ws, catalogue.HEALTH_ALERT)
+    assert webhooks_deliver.run(FAST).attempted == 0
+    assert receiver.requests == []
+
+    _update(tenant, endpoint_id, active=True)
+    hook = client.get(f"/api/v1/webhooks/{endpoint_id}", headers=tenant.headers).json()
+    assert (hook["active"], hook["consecutive_failures"]) == (True, 0)
+    _event(tenant, ws, catalogue.HEALTH_RECOVERED)
+    assert webhooks_deliver.run(FAST).delivered == 1
+    assert _types(receiver) == ["health.recovered"]  # not the alert made while it was off
+
+
+def test_a_new_subscription_applies_from_now_on(
+    committed: Engine, client: TestClient, allow_loopback: None, receiver: Receiver
+) -> None:
+    tenant, ws = _tenant()
+    endpoint_id = _endpoint(tenant, receiver.url, ["health.*"])
+    _event(tenant, ws, catalogue.DNS_VERIFIED)  # not subscribed when it happened
+    _update(tenant, endpoint_id, event_types=["dns.*"])
+    _event(tenant, ws, catalogue.DNS_REGRESSED)
+    _event(tenant, ws, catalogue.HEALTH_ALERT)  # no longer subscribed
+    assert webhooks_deliver.run(FAST).delivered == 1
+    assert _types(receiver) == ["dns.regressed"]
+
+    _update(tenant, endpoint_id, url=receiver.url.replace("/hook", "/moved"))
+    _event(tenant, ws, catalogue.DNS_VERIFIED)
+    assert webhooks_deliver.run(FAST).delivered == 1
+    assert [r.path for r in receiver.requests] == ["/hook", "/moved"]
 
 
 # --- no way into our own network ------------------------------------------------------------

@@ -133,3 +133,22 @@ def test_0009_copies_workspace_names_and_keeps_ids_after_deletion(
 
     _downgrade(url, "0008")  # the foreign key again: a dangling id becomes NULL, as it was
     assert _one(engine, "SELECT workspace_id FROM events") is None
+
+
+def test_0010_starts_existing_endpoints_where_the_fan_out_did(
+    scratch: tuple[str, Engine],
+) -> None:
+    url, engine = scratch
+    migrate.upgrade(url, "0009")
+    tenant = uuid.uuid4()
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO tenants (id, name) VALUES (:t, 'old')"), {"t": tenant})
+        conn.execute(
+            text(
+                "INSERT INTO webhook_endpoints (tenant_id, url, secret_encrypted, created_at) "
+                "VALUES (:t, 'https://h.example/', 'x', '2026-01-02T03:04:05Z')"
+            ),
+            {"t": tenant},
+        )
+    migrate.upgrade(url, "0010")
+    assert _one(engine, "SELECT events_since = created_at FROM webhook_endpoints") is True
