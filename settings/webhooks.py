@@ -1,4 +1,5 @@
-"""Webhook delivery: the webhooks.deliver job, retries, and endpoints disabled after failures."""
+"""Webhook delivery: the webhooks.deliver job, retries, endpoints disabled after failures, and
+the grace period of a rotated signing secret."""
 
 from pydantic import Field
 from pydantic_settings import BaseSettings
@@ -45,4 +46,12 @@ class WebhookSettings(BaseSettings):
         default=False,
         description="Allow webhook URLs whose host is a loopback/private IP literal or "
         "localhost (tests, single-machine setups).",
+    )
+    webhook_secret_grace_seconds: float = Field(
+        default=86400.0,
+        ge=0,
+        le=30 * 86400,
+        description="After POST /webhooks/{id}/rotate-secret, deliveries are signed with the new "
+        "and the previous secret for this long, so receivers can roll over (0: the old secret "
+        "stops at once).",
     )

@@ -13,6 +13,7 @@ from domain.webhooks.schemas import (
     WebhookCreate,
     WebhookCreated,
     WebhookRead,
+    WebhookSecretRotated,
     WebhookUpdate,
 )
 
@@ -72,6 +73,20 @@ def update_webhook(
 def delete_webhook(webhook_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> Response:
     service.delete(session, key.tenant_id, webhook_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{webhook_id}/rotate-secret",
+    response_model=WebhookSecretRotated,
+    summary="A new signing secret, shown only in this response; the old one keeps signing "
+    "deliveries too for PENGUINMAILS_WEBHOOK_SECRET_GRACE_SECONDS",
+)
+def rotate_secret(
+    webhook_id: uuid.UUID, session: SessionDep, key: CurrentKey
+) -> WebhookSecretRotated:
+    endpoint, secret = service.rotate_secret(session, key.tenant_id, webhook_id)
+    read = WebhookRead.model_validate(endpoint).model_dump()
+    return WebhookSecretRotated(**read, secret=secret)
 
 
 @router.get(

@@ -33,6 +33,10 @@ class WebhookEndpoint(IdMixin, TimestampsMixin, Base):
     # Deferred: reading an endpoint never decrypts its secret, so a secret that no longer
     # decrypts fails its deliveries only, never GET/list of the tenant's endpoints.
     secret_encrypted: Mapped[str] = mapped_column(EncryptedText, deferred=True)
+    # The secret before the last rotation: deliveries carry its signature too until
+    # `previous_secret_expires_at` (then the delivery job forgets it).
+    previous_secret_encrypted: Mapped[str | None] = mapped_column(EncryptedText, deferred=True)
+    previous_secret_expires_at: Mapped[datetime | None]
     # False once the delivery job disabled it (a `webhook.disabled` event says why), or the
     # tenant turned it off (PATCH).
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sql("true"))

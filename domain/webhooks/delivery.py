@@ -69,7 +69,9 @@ def headers(job: Job, now: datetime) -> dict[str, str]:
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        signing.HEADER: signing.sign(job.secret, job.body, int(now.timestamp())),
+        signing.HEADER: signing.sign(
+            job.secret, job.body, int(now.timestamp()), previous=job.previous_secret
+        ),
         "PenguinMails-Event-Id": str(job.event_id),
         "PenguinMails-Event-Type": job.event_type,
         "PenguinMails-Delivery-Id": str(job.delivery_id),

@@ -98,6 +98,10 @@ class WebhookRead(BaseModel):
     consecutive_failures: int = Field(
         description="Failed delivery attempts since the last successful one."
     )
+    previous_secret_expires_at: datetime | None = Field(
+        description="After a rotation: until then, deliveries are signed with the previous "
+        "secret too (a second `v1` in `PenguinMails-Signature`)."
+    )
     events_since: datetime = Field(
         description="Events recorded from this time on are sent: creation, or the last change "
         "of `event_types` or turning it back on."
@@ -105,11 +109,19 @@ class WebhookRead(BaseModel):
     created_at: datetime
 
 
+SIGNING_DOC = (
+    "Signing secret, shown only in this response. Verify `PenguinMails-Signature` "
+    "(`t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<body>'>`, a second `v1` for the previous "
+    "secret during a rotation's grace period: accept when any `v1` matches) with it."
+)
+
+
 class WebhookCreated(WebhookRead):
-    secret: str = Field(
-        description="Signing secret, shown only in this response. Verify `PenguinMails-Signature` "
-        "(t=<unix time>,v1=<hex HMAC-SHA256 of '<t>.<body>'>) with it."
-    )
+    secret: str = Field(description=SIGNING_DOC)
+
+
+class WebhookSecretRotated(WebhookCreated):
+    """The endpoint with its new secret (shown only here) and `previous_secret_expires_at`."""
 
 
 class AttemptRead(BaseModel):

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Text, func, insert, select, text, type_coerce
+from sqlalchemy import Text, case, func, insert, select, text, type_coerce
 from sqlalchemy import update as sql_update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -317,6 +317,8 @@ class Job:
     body: bytes
     # Why this delivery could not even be prepared (its attempt fails with this error).
     problem: str | None = None
+    # The secret before the last rotation, while its grace period runs: signed with it too.
+    previous_secret: str | None = None
 
     def __repr__(self) -> str:
         return f"Job({self.delivery_id}, attempt {self.attempt}, {self.url})"
@@ -333,17 +335,27 @@ def claim(
             {"now": now, "per_endpoint": per_endpoint, "batch": batch, "lease_until": now + lease},
         )
     )
+    return jobs_for(session, ids, now)
+
+
+def jobs_for(session: Session, ids: Sequence[uuid.UUID], now: datetime) -> list[Job]:
+    """The jobs of deliveries the caller holds (claimed, or leased by hand)."""
     if not ids:
         return []
+    endpoint = WebhookEndpoint
+    in_grace = endpoint.previous_secret_expires_at > now
     rows = session.execute(
         select(
             WebhookDelivery.id,
             WebhookDelivery.attempts,
-            WebhookEndpoint.id.label("endpoint_id"),
-            WebhookEndpoint.tenant_id,
-            WebhookEndpoint.url,
+            endpoint.id.label("endpoint_id"),
+            endpoint.tenant_id,
+            endpoint.url,
             # Still encrypted: decrypted per row below, so one bad secret fails one job.
-            type_coerce(WebhookEndpoint.secret_encrypted, Text).label("secret"),
+            type_coerce(endpoint.secret_encrypted, Text).label("secret"),
+            case((in_grace, type_coerce(endpoint.previous_secret_encrypted, Text))).label(
+                "previous"
+            ),
             Event,
         )
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
@@ -375,8 +387,61 @@ def claim(
                 exc,
             )
             job = replace(job, problem=_clip(f"cannot prepare the delivery: {exc}"))
+        if row.previous is not None and job.problem is None:
+            try:
+                job = replace(job, previous_secret=crypto.decrypt(row.previous))
+            except Exception as exc:  # the new secret still signs: deliver with it alone
+                log.warning(
+                    "webhook endpoint %s: previous secret cannot be decrypted (%s); "
+                    "signing with the current one only",
+                    row.endpoint_id,
+                    exc,
+                )
         jobs.append(job)
     return jobs
+
+
+def rotate_secret(
+    session: Session, tenant_id: uuid.UUID, endpoint_id: uuid.UUID
+) -> tuple[WebhookEndpoint, str]:
+    """A new signing secret (returned in clear this once). The one it replaces keeps signing
+    deliveries too for `webhook_secret_grace_seconds`, so receivers can roll over; a secret
+    still in its grace period from an earlier rotation is dropped. The old secret is copied
+    as stored (never decrypted), so one that no longer decrypts cannot block a rotation."""
+    row = get(session, tenant_id, endpoint_id)
+    grace = timedelta(seconds=get_settings().webhook_secret_grace_seconds)
+    secret = signing.new_secret()
+    endpoint = WebhookEndpoint
+    keep = grace > timedelta(0)
+    session.execute(
+        sql_update(WebhookEndpoint)
+        .where(endpoint.id == endpoint_id, endpoint.tenant_id == tenant_id)
+        .values(
+            previous_secret_encrypted=endpoint.secret_encrypted if keep else None,
+            previous_secret_expires_at=func.now() + grace if keep else None,
+            secret_encrypted=secret,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(row)
+    return row, secret
+
+
+_FORGET_SECRETS = text(
+    """
+    UPDATE webhook_endpoints SET previous_secret_encrypted = NULL,
+      previous_secret_expires_at = NULL
+    WHERE id IN (
+      SELECT id FROM webhook_endpoints WHERE previous_secret_expires_at <= :now
+      ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
+    )
+    """
+)
+
+
+def forget_expired_secrets(session: Session, now: datetime) -> int:
+    """Previous secrets whose grace period is over are deleted (rows someone holds: next run)."""
+    return _rowcount(session.execute(_FORGET_SECRETS, {"now": now}))
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ def run(options: DeliveryOptions | None = None) -> DeliveryReport:
     lease = timedelta(seconds=options.timeout * 2 + 30)
     try:  # deliveries already in the outbox go out even if fanning out new ones fails
         with session_scope() as session:
+            service.forget_expired_secrets(session, utcnow())
             fanned = service.fan_out(session, utcnow(), options.window)
         report.fanned_out = fanned.inserted
         report.skipped += fanned.skipped

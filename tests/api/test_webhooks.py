@@ -4,6 +4,7 @@ the delivery log, and a dead endpoint that never holds up another tenant's deliv
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,9 +16,11 @@ from database.session import session_scope
 from domain.events import catalogue
 from domain.events import service as events
 from domain.events.catalogue import EventType
-from domain.webhooks import delivery, guard
+from domain.webhooks import delivery, guard, signing
 from domain.webhooks import service as webhooks
 from domain.webhooks.schemas import WebhookCreate, WebhookUpdate
+from kit import crypto
+from kit.time import utcnow
 from scheduler.jobs import webhooks_deliver
 from settings import reset_settings
 from tests.factories import TenantWithKey, create_tenant, create_workspace
@@ -538,3 +541,134 @@ def test_delivery_to_an_internal_address_is_refused_and_logged(
         "items"
     ]
     assert "refused: 127.0.0.1 is internal" in json.dumps(log)
+
+
+# --- secret rotation ------------------------------------------------------------------------
+
+
+def test_rotate_shows_the_new_secret_once_and_stores_it_encrypted(
+    client: TestClient, session: Session
+) -> None:
+    tenant, other = create_tenant(session), create_tenant(session)
+    hook = _create(client, tenant)
+    assert hook["previous_secret_expires_at"] is None
+    r = client.post(f"/api/v1/webhooks/{hook['id']}/rotate-secret", headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    rotated = r.json()
+    new = rotated["secret"]
+    assert new.startswith("whsec_") and new != hook["secret"]
+    assert rotated["id"] == hook["id"] and rotated["url"] == hook["url"]
+    until = datetime.fromisoformat(rotated["previous_secret_expires_at"])
+    grace = until - utcnow()
+    assert timedelta(hours=23, minutes=59) < grace <= timedelta(hours=24)  # the default
+
+    got = client.get(f"/api/v1/webhooks/{hook['id']}", headers=tenant.headers).json()
+    assert "secret" not in got and got["previous_secret_expires_at"] is not None
+    current, previous = session.execute(
+        text(
+            "SELECT secret_encrypted, previous_secret_encrypted FROM webhook_endpoints "
+            "WHERE id = :id"
+        ),
+        {"id": hook["id"]},
+    ).one()
+    assert new not in current and hook["secret"] not in previous
+    assert crypto.decrypt(current) == new and crypto.decrypt(previous) == hook["secret"]
+
+    for who, webhook_id in ((other, hook["id"]), (tenant, str(uuid.uuid4()))):
+        r = client.post(f"/api/v1/webhooks/{webhook_id}/rotate-secret", headers=who.headers)
+        assert r.status_code == 404 and r.json()["error"]["field"] == "webhook_id"
+    assert "secret" not in r.text
+
+
+def _signature(request: Any) -> str:
+    header: str = request.headers[signing.HEADER]
+    return header
+
+
+def test_within_the_grace_period_deliveries_verify_with_the_old_and_the_new_secret(
+    committed: Engine, client: TestClient, allow_loopback: None, receiver: Receiver
+) -> None:
+    tenant, ws = _tenant()
+    with session_scope() as s:
+        endpoint, old = webhooks.create(s, tenant.id, WebhookCreate(url=receiver.url))
+        endpoint_id = endpoint.id
+    with session_scope() as s:
+        _, new = webhooks.rotate_secret(s, tenant.id, endpoint_id)
+
+    _event(tenant, ws)
+    assert webhooks_deliver.run(FAST).delivered == 1
+    during = receiver.requests[-1]
+    assert _signature(during).count("v1=") == 2
+    assert signing.verify(new, _signature(during), during.body)
+    assert signing.verify(old, _signature(during), during.body)
+
+    with session_scope() as s:  # the grace period ends
+        s.execute(
+            text(
+                "UPDATE webhook_endpoints SET previous_secret_expires_at = now() - interval '1s' "
+                "WHERE id = :id"
+            ),
+            {"id": endpoint_id},
+        )
+    _event(tenant, ws)
+    assert webhooks_deliver.run(FAST).delivered == 1
+    after = receiver.requests[-1]
+    assert _signature(after).count("v1=") == 1
+    assert signing.verify(new, _signature(after), after.body)
+    assert not signing.verify(old, _signature(after), after.body)
+    # ... and the job forgot the old secret
+    with session_scope() as s:
+        row = s.execute(
+            text(
+                "SELECT previous_secret_encrypted, previous_secret_expires_at "
+                "FROM webhook_endpoints WHERE id = :id"
+            ),
+            {"id": endpoint_id},
+        ).one()
+    assert tuple(row) == (None, None)
+    hook = client.get(f"/api/v1/webhooks/{endpoint_id}", headers=tenant.headers).json()
+    assert hook["previous_secret_expires_at"] is None
+
+
+def test_with_no_grace_period_the_old_secret_stops_at_once(
+    committed: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    allow_loopback: None,
+    receiver: Receiver,
+) -> None:
+    monkeypatch.setenv("PENGUINMAILS_WEBHOOK_SECRET_GRACE_SECONDS", "0")
+    reset_settings()
+    tenant, ws = _tenant()
+    with session_scope() as s:
+        endpoint, old = webhooks.create(s, tenant.id, WebhookCreate(url=receiver.url))
+    with session_scope() as s:
+        rotated, new = webhooks.rotate_secret(s, tenant.id, endpoint.id)
+        assert rotated.previous_secret_expires_at is None
+    monkeypatch.delenv("PENGUINMAILS_WEBHOOK_SECRET_GRACE_SECONDS")
+    reset_settings()
+    _event(tenant, ws)
+    assert webhooks_deliver.run(FAST).delivered == 1
+    [request] = receiver.requests
+    assert signing.verify(new, _signature(request), request.body)
+    assert not signing.verify(old, _signature(request), request.body)
+
+
+def test_a_second_rotation_within_the_grace_period_drops_the_oldest(
+    committed: Engine, allow_loopback: None, receiver: Receiver
+) -> None:
+    tenant, ws = _tenant()
+    with session_scope() as s:
+        endpoint, first = webhooks.create(s, tenant.id, WebhookCreate(url=receiver.url))
+    with session_scope() as s:
+        _, second = webhooks.rotate_secret(s, tenant.id, endpoint.id)
+    with session_scope() as s:
+        _, third = webhooks.rotate_secret(s, tenant.id, endpoint.id)
+    _event(tenant, ws)
+    assert webhooks_deliver.run(FAST).delivered == 1
+    [request] = receiver.requests
+    header = _signature(request)
+    assert [signing.verify(s, header, request.body) for s in (third, second, first)] == [
+        True,
+        True,
+        False,
+    ]
