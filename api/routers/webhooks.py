@@ -1,14 +1,18 @@
 import uuid
+from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentKey, PageDep, SessionDep
+from api.deps import CurrentKey, PageDep, SessionDep, TransactionDep
 from api.idempotent import IdempotencyKeyHeader, respond
 from api.retry import RetryingRoute
 from api.schemas import PageOf
-from domain.webhooks import service
+from domain.events.schemas import EventFilter
+from domain.webhooks import manual, service
 from domain.webhooks.schemas import (
+    DeliveryFilter,
     DeliveryRead,
     WebhookCreate,
     WebhookCreated,
@@ -16,6 +20,8 @@ from domain.webhooks.schemas import (
     WebhookSecretRotated,
     WebhookUpdate,
 )
+from domain.webhooks.states import DeliveryStatus
+from kit.errors import ValidationFailed
 
 router = APIRouter(route_class=RetryingRoute, prefix="/webhooks", tags=["webhooks"])
 
@@ -92,12 +98,57 @@ def rotate_secret(
 @router.get(
     "/{webhook_id}/deliveries",
     response_model=PageOf[DeliveryRead],
-    summary="The delivery log: each delivery with every attempt",
+    summary="The delivery log: each delivery with every attempt, newest first",
 )
 def list_deliveries(
-    webhook_id: uuid.UUID, session: SessionDep, key: CurrentKey, page: PageDep
+    webhook_id: uuid.UUID,
+    session: SessionDep,
+    key: CurrentKey,
+    page: PageDep,
+    status_filter: Annotated[
+        DeliveryStatus | None, Query(alias="status", description="pending, delivered or dead.")
+    ] = None,
+    event_type: Annotated[
+        EventFilter | None,
+        Query(description="Exact type (`health.alert`) or a family (`health.*`)."),
+    ] = None,
+    since: Annotated[
+        datetime | None, Query(description="Deliveries created at or after this time.")
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="Deliveries created before this time.")
+    ] = None,
 ) -> PageOf[DeliveryRead]:
+    if since is not None and until is not None and until < since:
+        raise ValidationFailed("until is before since", field="until")
+    only = DeliveryFilter(status=status_filter, event_type=event_type, since=since, until=until)
     rows, total = service.deliveries(
-        session, key.tenant_id, webhook_id, limit=page.limit, offset=page.offset
+        session, key.tenant_id, webhook_id, limit=page.limit, offset=page.offset, only=only
     )
     return PageOf[DeliveryRead](items=rows, total=total, limit=page.limit, offset=page.offset)
+
+
+# A test and a redelivery POST with no transaction open: short transactions of their own.
+
+
+@router.post(
+    "/{webhook_id}/test",
+    response_model=DeliveryRead,
+    summary="Send a signed webhook.ping to this endpoint now; the delivery, with its attempt",
+)
+def send_test_ping(
+    webhook_id: uuid.UUID, key: CurrentKey, transaction: TransactionDep
+) -> DeliveryRead:
+    return manual.ping(transaction, key.tenant_id, webhook_id)
+
+
+@router.post(
+    "/{webhook_id}/deliveries/{delivery_id}/redeliver",
+    response_model=DeliveryRead,
+    summary="Send a delivery's event to this endpoint again now; the delivery, with the new "
+    "attempt in its log",
+)
+def redeliver(
+    webhook_id: uuid.UUID, delivery_id: uuid.UUID, key: CurrentKey, transaction: TransactionDep
+) -> DeliveryRead:
+    return manual.redeliver(transaction, key.tenant_id, webhook_id, delivery_id)

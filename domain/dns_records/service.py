@@ -7,13 +7,11 @@ through `apply_checks` and `settle_inboxes`, which move an inbox to `ready` (one
 event) or back to `dns_pending` (one `dns_regressed` event) exactly once per transition.
 """
 
-import asyncio
-import concurrent.futures
 import uuid
-from collections.abc import Collection, Coroutine, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -30,6 +28,7 @@ from domain.events import catalogue
 from domain.events import service as events
 from domain.inboxes.states import INBOX, InboxStatus
 from domain.mail_domains import service as mail_domains
+from kit.aio import run_async
 from kit.time import utcnow
 from maildns import plan
 from maildns.checks import RecordCheck, RecordStatus
@@ -37,7 +36,6 @@ from maildns.resolver import Resolver
 from maildns.verify import Checker, Target
 from settings import get_settings
 
-T = TypeVar("T")
 _ORDER = {purpose: i for i, purpose in enumerate(plan.PURPOSE_ORDER)}
 
 
@@ -232,16 +230,6 @@ def _view(session: Session, inbox: Inbox) -> DnsRecordsView:
 
 def list_for_inbox(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> DnsRecordsView:
     return _view(session, _get_inbox(session, tenant_id, inbox_id))
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run DNS work from synchronous code, also when this thread already has an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 def target_of(record: DnsRecord | Any, ip: str, hostname: str, ipv6: str | None) -> Target:

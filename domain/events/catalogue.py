@@ -153,6 +153,17 @@ WEBHOOK_DISABLED = EventType(
     {"consecutive_failures": 50, "last_error": "HTTP 500"},
     workspace=False,
 )
+WEBHOOK_PING = EventType(
+    "webhook.ping",
+    "A test delivery made by POST /webhooks/{id}/test. Sent only to that endpoint, whatever "
+    "it subscribes to; never to the tenant's other endpoints.",
+    "webhook",
+    "test delivery to webhook 9a1f...",
+    {"webhook_id": "9a1f0e4c-2b6d-4a7e-8c3f-5d2e1b0a9c87"},
+    workspace=False,
+    fan_out=False,
+)
+
 ALL: tuple[EventType, ...] = (
     INBOX_READY,
     INBOX_DELETED,
@@ -166,6 +177,7 @@ ALL: tuple[EventType, ...] = (
     MAIL_SERVER_RESTARTED,
     MAIL_SERVER_RESTART_FAILED,
     WEBHOOK_DISABLED,
+    WEBHOOK_PING,
 )
 BY_NAME: dict[str, EventType] = {t.name: t for t in ALL}
 FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(t.family for t in ALL))

@@ -3,7 +3,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from database.models.events import Event
@@ -45,6 +45,13 @@ def record(
     return event
 
 
+def type_matches(pattern: str) -> ColumnElement[bool]:
+    """`Event.type` is `pattern` (exact), or of its family (`dns.*`)."""
+    if pattern.endswith(".*"):
+        return func.starts_with(Event.type, pattern[:-1])
+    return Event.type == pattern
+
+
 def list_page(
     session: Session,
     tenant_id: uuid.UUID,
@@ -55,13 +62,10 @@ def list_page(
     limit: int,
     offset: int,
 ) -> tuple[Sequence[Event], int]:
-    """The tenant's events, newest first. `type` is exact, or a prefix ending in `.*`."""
+    """The tenant's events, newest first. `type` is exact, or a family ending in `.*`."""
     conditions = [Event.tenant_id == tenant_id]
     if type is not None:
-        if type.endswith(".*"):
-            conditions.append(func.starts_with(Event.type, type[:-1]))
-        else:
-            conditions.append(Event.type == type)
+        conditions.append(type_matches(type))
     if workspace_id is not None:
         conditions.append(Event.workspace_id == workspace_id)
     if since is not None:

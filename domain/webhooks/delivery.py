@@ -37,6 +37,11 @@ class DeliveryOptions:
     allow_private: bool = False
     disable_after: int = 50
 
+    @property
+    def lease(self) -> timedelta:
+        """How long a claimed delivery is held: past the attempt's deadline, with room."""
+        return timedelta(seconds=self.timeout * 2 + 30)
+
     @classmethod
     def from_settings(cls, s: Settings | None = None) -> "DeliveryOptions":
         s = s or get_settings()

@@ -1,4 +1,5 @@
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from domain.events import catalogue
+from domain.webhooks.states import DeliveryStatus
 
 
 def _known(pattern: str) -> str:
@@ -148,6 +150,16 @@ class DeliveryRead(BaseModel):
     delivered_at: datetime | None
     created_at: datetime
     log: list[AttemptRead]
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    """What the delivery log is narrowed to (each None: no filter)."""
+
+    status: DeliveryStatus | None = None
+    event_type: str | None = None  # exact, or `family.*`
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 def event_body(event: Any) -> dict[str, Any]:

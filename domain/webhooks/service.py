@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Text, case, func, insert, select, text, type_coerce
 from sqlalchemy import update as sql_update
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,7 @@ from domain.events import service as events
 from domain.webhooks import guard, signing
 from domain.webhooks.schemas import (
     AttemptRead,
+    DeliveryFilter,
     DeliveryRead,
     WebhookCreate,
     WebhookUpdate,
@@ -37,7 +39,7 @@ from domain.webhooks.schemas import (
 )
 from domain.webhooks.states import DELIVERY, DeliveryStatus
 from kit import crypto
-from kit.errors import ValidationFailed
+from kit.errors import NotFound, ValidationFailed
 from settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -145,12 +147,33 @@ def delete(session: Session, tenant_id: uuid.UUID, endpoint_id: uuid.UUID) -> No
 
 
 def deliveries(
-    session: Session, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, *, limit: int, offset: int
+    session: Session,
+    tenant_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    *,
+    limit: int,
+    offset: int,
+    only: DeliveryFilter | None = None,
 ) -> tuple[list[DeliveryRead], int]:
-    """The delivery log of one endpoint, newest first, every attempt included."""
+    """The delivery log of one endpoint, newest first, every attempt included; `only` filters
+    by status, event type (exact or `family.*`) and creation time (`since` <= t < `until`)."""
     get(session, tenant_id, endpoint_id)
-    where = (WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.tenant_id == tenant_id)
-    total = session.scalar(select(func.count()).select_from(WebhookDelivery).where(*where)) or 0
+    where = [WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.tenant_id == tenant_id]
+    only = only or DeliveryFilter()
+    if only.status is not None:
+        where.append(WebhookDelivery.status == only.status)
+    if only.event_type is not None:
+        where.append(events.type_matches(only.event_type))
+    if only.since is not None:
+        where.append(WebhookDelivery.created_at >= only.since)
+    if only.until is not None:
+        where.append(WebhookDelivery.created_at < only.until)
+    joined = (
+        select(func.count())
+        .select_from(WebhookDelivery)
+        .join(Event, Event.id == WebhookDelivery.event_id)
+    )
+    total = session.scalar(joined.where(*where)) or 0
     rows = session.execute(
         select(WebhookDelivery, Event.type)
         .join(Event, Event.id == WebhookDelivery.event_id)
@@ -159,6 +182,28 @@ def deliveries(
         .limit(limit)
         .offset(offset)
     ).all()
+    return _views(session, rows), total
+
+
+def delivery(
+    session: Session, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
+) -> DeliveryRead:
+    """One delivery of the tenant's endpoint, or NotFound naming `delivery_id`."""
+    rows = session.execute(
+        select(WebhookDelivery, Event.type)
+        .join(Event, Event.id == WebhookDelivery.event_id)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.endpoint_id == endpoint_id,
+            WebhookDelivery.tenant_id == tenant_id,
+        )
+    ).all()
+    if not rows:
+        raise NotFound(f"delivery {delivery_id} not found", field="delivery_id")
+    return _views(session, rows)[0]
+
+
+def _views(session: Session, rows: Sequence[Row[WebhookDelivery, str]]) -> list[DeliveryRead]:
     ids = [d.id for d, _ in rows]
     attempts: dict[uuid.UUID, list[AttemptRead]] = {i: [] for i in ids}
     for a in session.scalars(
@@ -183,7 +228,7 @@ def deliveries(
         )
         for d, event_type in rows
     ]
-    return out, total
+    return out
 
 
 # --- the outbox -------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ claimed delivery and never holds a transaction or another tenant's turn."""
 
 import asyncio
 import logging
-from datetime import timedelta
 
 from database.session import session_scope
 from domain.webhooks import service
@@ -19,7 +18,6 @@ NAME = "webhooks.deliver"
 def run(options: DeliveryOptions | None = None) -> DeliveryReport:
     options = options or DeliveryOptions.from_settings()
     report = DeliveryReport()
-    lease = timedelta(seconds=options.timeout * 2 + 30)
     try:  # deliveries already in the outbox go out even if fanning out new ones fails
         with session_scope() as session:
             service.forget_expired_secrets(session, utcnow())
@@ -35,7 +33,7 @@ def run(options: DeliveryOptions | None = None) -> DeliveryReport:
                 utcnow(),
                 batch=options.batch,
                 per_endpoint=options.per_endpoint,
-                lease=lease,
+                lease=options.lease,
             )
         if not jobs:
             break

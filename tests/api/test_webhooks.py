@@ -12,13 +12,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from database.models.webhooks import WebhookDelivery
 from database.session import session_scope
+from database.transactions import run_in_transaction
 from domain.events import catalogue
 from domain.events import service as events
 from domain.events.catalogue import EventType
-from domain.webhooks import delivery, guard, signing
+from domain.webhooks import delivery, guard, manual, signing
 from domain.webhooks import service as webhooks
 from domain.webhooks.schemas import WebhookCreate, WebhookUpdate
+from domain.webhooks.states import DeliveryStatus
 from kit import crypto
 from kit.time import utcnow
 from scheduler.jobs import webhooks_deliver
@@ -672,3 +675,227 @@ def test_a_second_rotation_within_the_grace_period_drops_the_oldest(
         True,
         False,
     ]
+
+
+# --- test pings and redeliveries ------------------------------------------------------------
+
+
+def test_a_test_ping_arrives_signed_and_is_logged(
+    client: TestClient, session: Session, allow_loopback: None, receiver: Receiver
+) -> None:
+    tenant = create_tenant(session)
+    hook = _create(client, tenant, url=receiver.url, event_types=["dns.*"])
+    r = client.post(f"/api/v1/webhooks/{hook['id']}/test", headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    sent = r.json()
+    assert (sent["event_type"], sent["status"], sent["attempts"]) == (
+        "webhook.ping",
+        "delivered",
+        1,
+    )
+    assert [(a["number"], a["status_code"], a["error"]) for a in sent["log"]] == [(1, 200, None)]
+
+    [request] = receiver.requests
+    assert signing.verify(hook["secret"], request.headers[signing.HEADER], request.body)
+    assert request.headers["PenguinMails-Delivery-Id"] == sent["id"]
+    assert request.headers["PenguinMails-Event-Type"] == "webhook.ping"
+    body = json.loads(request.body)
+    assert body["type"] == "webhook.ping" and body["id"] == sent["event_id"]
+    assert body["subject"] == {"type": "webhook", "id": hook["id"]}
+
+    log = client.get(f"/api/v1/webhooks/{hook['id']}/deliveries", headers=tenant.headers).json()
+    assert [d["id"] for d in log["items"]] == [sent["id"]]
+    told = client.get("/api/v1/events", params={"type": "webhook.*"}, headers=tenant.headers)
+    assert [e["type"] for e in told.json()["items"]] == ["webhook.ping"]
+
+
+def test_a_failed_test_ping_is_logged_and_counted(
+    client: TestClient, session: Session, allow_loopback: None, receiver: Receiver
+) -> None:
+    receiver.status = 500
+    tenant = create_tenant(session)
+    hook = _create(client, tenant, url=receiver.url)
+    r = client.post(f"/api/v1/webhooks/{hook['id']}/test", headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    sent = r.json()
+    assert (sent["status"], sent["last_status_code"], sent["last_error"]) == (
+        "pending",  # retried with backoff, like any delivery
+        500,
+        "HTTP 500",
+    )
+    assert len(receiver.requests) == 1
+    got = client.get(f"/api/v1/webhooks/{hook['id']}", headers=tenant.headers).json()
+    assert got["consecutive_failures"] == 1
+
+
+def test_a_test_ping_goes_to_that_endpoint_only(
+    committed: Engine, allow_loopback: None, receiver: Receiver
+) -> None:
+    tenant, _ = _tenant()
+    tested = _endpoint(tenant, receiver.url, ["health.*"])
+    bystander = Receiver()
+    try:
+        _endpoint(tenant, bystander.url, ["*"])  # even `*` does not get another's ping
+        sent = manual.ping(run_in_transaction, tenant.id, uuid.UUID(tested), FAST)
+        assert sent.status == "delivered"
+        assert webhooks_deliver.run(FAST).attempted == 0
+        assert len(receiver.requests) == 1 and bystander.requests == []
+    finally:
+        bystander.close()
+
+
+def test_an_inactive_endpoint_is_not_tested_or_redelivered_to(
+    client: TestClient, session: Session, allow_loopback: None, receiver: Receiver
+) -> None:
+    tenant = create_tenant(session)
+    hook = _create(client, tenant, url=receiver.url)
+    sent = client.post(f"/api/v1/webhooks/{hook['id']}/test", headers=tenant.headers).json()
+    client.patch(f"/api/v1/webhooks/{hook['id']}", json={"active": False}, headers=tenant.headers)
+    for path in ("test", f"deliveries/{sent['id']}/redeliver"):
+        r = client.post(f"/api/v1/webhooks/{hook['id']}/{path}", headers=tenant.headers)
+        assert r.status_code == 409, r.text
+        assert r.json()["error"]["field"] == "active"
+    assert len(receiver.requests) == 1
+
+
+def test_redeliver_sends_the_event_again_and_logs_a_new_attempt(
+    committed: Engine, client: TestClient, allow_loopback: None, receiver: Receiver
+) -> None:
+    receiver.status = 500
+    tenant, ws = _tenant()
+    endpoint_id = _endpoint(tenant, receiver.url)
+    _event(tenant, ws)
+    for _ in range(3):
+        webhooks_deliver.run(FAST)
+    log = client.get(f"/api/v1/webhooks/{endpoint_id}/deliveries", headers=tenant.headers).json()
+    [dead] = log["items"]
+    assert (dead["status"], dead["attempts"]) == ("dead", 3)
+
+    receiver.status = 204  # the receiver is fixed
+    url = f"/api/v1/webhooks/{endpoint_id}/deliveries/{dead['id']}/redeliver"
+    r = client.post(url, headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    again = r.json()
+    assert (again["id"], again["event_id"]) == (dead["id"], dead["event_id"])
+    assert (again["status"], again["attempts"], again["last_status_code"]) == ("delivered", 4, 204)
+    assert [(a["number"], a["status_code"]) for a in again["log"]] == [
+        (1, 500),
+        (2, 500),
+        (3, 500),
+        (4, 204),
+    ]
+    assert len(receiver.requests) == 4
+    last = receiver.requests[-1]
+    assert last.headers["PenguinMails-Delivery-Attempt"] == "4"
+    assert last.body == receiver.requests[0].body  # the same event
+    assert last.headers["PenguinMails-Event-Id"] == dead["event_id"]
+
+    # a delivered one can be sent again too
+    assert client.post(url, headers=tenant.headers).json()["attempts"] == 5
+    assert len(receiver.requests) == 5
+
+
+def test_every_new_route_is_404_for_another_tenant(
+    committed: Engine, client: TestClient, allow_loopback: None, receiver: Receiver
+) -> None:
+    tenant, ws = _tenant()
+    other, other_ws = _tenant()
+    endpoint_id = _endpoint(tenant, receiver.url)
+    others_endpoint = _endpoint(other, receiver.url)
+    _event(tenant, ws)
+    _event(other, other_ws)
+    assert webhooks_deliver.run(FAST).delivered == 2
+    [mine] = client.get(
+        f"/api/v1/webhooks/{endpoint_id}/deliveries", headers=tenant.headers
+    ).json()["items"]
+    [theirs] = client.get(
+        f"/api/v1/webhooks/{others_endpoint}/deliveries", headers=other.headers
+    ).json()["items"]
+
+    base = f"/api/v1/webhooks/{endpoint_id}"
+    for method, path, field in (
+        ("PATCH", base, "webhook_id"),
+        ("POST", f"{base}/test", "webhook_id"),
+        ("POST", f"{base}/rotate-secret", "webhook_id"),
+        ("POST", f"{base}/deliveries/{mine['id']}/redeliver", "webhook_id"),
+        ("GET", f"{base}/deliveries?status=delivered", "webhook_id"),
+    ):
+        r = client.request(
+            method, path, json={} if method == "PATCH" else None, headers=other.headers
+        )
+        assert (r.status_code, r.json()["error"]["field"]) == (404, field), (method, path, r.text)
+    # nor a delivery of another endpoint through one's own
+    r = client.post(f"{base}/deliveries/{theirs['id']}/redeliver", headers=tenant.headers)
+    assert (r.status_code, r.json()["error"]["field"]) == (404, "delivery_id")
+    r = client.post(f"{base}/deliveries/{uuid.uuid4()}/redeliver", headers=tenant.headers)
+    assert (r.status_code, r.json()["error"]["field"]) == (404, "delivery_id")
+    assert len(receiver.requests) == 2  # nothing was sent for any of these
+
+
+# --- delivery log filters -------------------------------------------------------------------
+
+
+def test_the_delivery_log_filters_by_status_event_type_and_time(
+    client: TestClient, session: Session
+) -> None:
+    tenant = create_tenant(session)
+    ws = create_workspace(session, tenant)
+    hook = _create(client, tenant)
+    now = utcnow()
+    made = {}
+    for name, type_, status, age in (
+        ("old-alert", catalogue.HEALTH_ALERT, DeliveryStatus.DEAD, timedelta(days=3)),
+        ("alert", catalogue.HEALTH_ALERT, DeliveryStatus.DELIVERED, timedelta(hours=5)),
+        ("verified", catalogue.DNS_VERIFIED, DeliveryStatus.DELIVERED, timedelta(hours=2)),
+        ("regressed", catalogue.DNS_REGRESSED, DeliveryStatus.PENDING, timedelta(minutes=1)),
+    ):
+        event = events.record(
+            session, tenant_id=tenant.id, workspace_id=ws.id, type=type_, message=name
+        )
+        session.flush()
+        row = WebhookDelivery(
+            tenant_id=tenant.id,
+            endpoint_id=uuid.UUID(hook["id"]),
+            event_id=event.id,
+            status=status.value,
+            created_at=now - age,
+        )
+        session.add(row)
+        session.flush()
+        made[str(row.id)] = name
+
+    def names(**params: str) -> list[str]:
+        r = client.get(
+            f"/api/v1/webhooks/{hook['id']}/deliveries", params=params, headers=tenant.headers
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["total"] == len(body["items"])
+        return [made[d["id"]] for d in body["items"]]
+
+    assert names() == ["regressed", "verified", "alert", "old-alert"]  # newest first
+    assert names(status="delivered") == ["verified", "alert"]
+    assert names(status="dead") == ["old-alert"]
+    assert names(event_type="health.alert") == ["alert", "old-alert"]
+    assert names(event_type="dns.*") == ["regressed", "verified"]
+    assert names(event_type="dns.*", status="pending") == ["regressed"]
+    assert names(since=(now - timedelta(days=1)).isoformat()) == ["regressed", "verified", "alert"]
+    assert names(until=(now - timedelta(hours=3)).isoformat()) == ["alert", "old-alert"]
+    window = {
+        "since": (now - timedelta(hours=6)).isoformat(),
+        "until": (now - timedelta(hours=1)).isoformat(),
+    }
+    assert names(**window) == ["verified", "alert"]
+    assert names(**window, event_type="health.*") == ["alert"]
+
+    for params, field in (
+        ({"status": "lost"}, "status"),
+        ({"event_type": "dns_verified"}, "event_type"),
+        ({"event_type": "nope.*"}, "event_type"),
+        ({"since": "yesterday"}, "since"),
+        ({"since": now.isoformat(), "until": (now - timedelta(days=1)).isoformat()}, "until"),
+    ):
+        r = client.get(
+            f"/api/v1/webhooks/{hook['id']}/deliveries", params=params, headers=tenant.headers
+        )
+        assert (r.status_code, r.json()["error"]["field"]) == (422, field), r.text
