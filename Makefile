@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install run test test-faults lint check bench clean
+.PHONY: install run test test-faults test-fuzz lint check bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,10 @@ run: install
 	$(BIN)/penguinmails serve
 
 ## Run the test suite (uses PENGUINMAILS_TEST_DATABASE_URL, else an embedded Postgres).
-## The fault-injection suite is its own step: `make test-faults`.
+## The fault-injection suite and the API fuzzing are their own steps (`make test-faults`,
+## `make test-fuzz`).
 test: install
-	$(BIN)/pytest --ignore=tests/faults
+	$(BIN)/pytest --ignore=tests/faults --ignore=tests/fuzz
 
 ## Fault injection: workers killed at random, many clients at once, the database restarted,
 ## poisoned input, unclean exits. Bounded: each test stops itself; the whole step at 15 min.
@@ -33,7 +34,12 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-check: lint test test-faults
+## The served OpenAPI fuzzed by schemathesis (PENGUINMAILS_FUZZ_EXAMPLES per operation, default
+## 25): no 5xx, every answer as the schema says. Bounded at 10 min.
+test-fuzz: install
+	timeout 600 $(BIN)/pytest tests/fuzz
+
+check: lint test test-faults test-fuzz
 
 ## Benchmarks print their figures; see README "Benchmarks".
 bench: install

@@ -12,6 +12,7 @@ from api import errors
 from api.limits import BodyLimit
 from api.routers import (
     dns_records,
+    domain_claims,
     events,
     health,
     inboxes,
@@ -31,6 +32,7 @@ V1_ROUTERS: list[APIRouter] = [
     events.router,
     webhooks.router,
     dns_records.router,
+    domain_claims.router,
 ]
 
 

@@ -16,9 +16,14 @@ from database.session import new_session
 from database.transactions import Transaction, run_in_transaction
 from domain.tenants import service as tenants
 from kit.errors import Unauthorized
-from settings import get_settings
+from settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+"""The process's settings, for handlers to pass to the services (tests override the
+dependency or the environment)."""
 
 
 def get_session() -> Iterator[Session]:
@@ -75,10 +80,11 @@ class Page:
 
 
 def page_params(
+    settings: SettingsDep,
     limit: Annotated[int | None, Query(ge=1, le=500, description="Items per page.")] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip.")] = 0,
 ) -> Page:
-    return Page(limit=limit or get_settings().default_page_size, offset=offset)
+    return Page(limit=limit or settings.default_page_size, offset=offset)
 
 
 PageDep = Annotated[Page, Depends(page_params)]

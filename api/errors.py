@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from database.outage import classify, outage, reason
 from kit.errors import (
@@ -125,15 +126,39 @@ def _domain(_: Request, exc: Exception) -> JSONResponse:
     return render(exc)
 
 
-def _http(_: Request, exc: Exception) -> JSONResponse:
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app serves at this path. The route that answers 405 names
+    only its own methods, and `GET /x` and `POST /x` are two routes."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+
+
+def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 413:  # Starlette's own body limit, should a route set one
         return render(PayloadTooLarge(str(exc.detail), field="body"))
     codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+    headers = dict(getattr(exc, "headers", None) or {})
+    message = str(exc.detail)
+    if exc.status_code == 405:
+        allowed = allowed_methods(request) or [
+            m.strip() for m in headers.get("Allow", "").split(",") if m.strip()
+        ]
+        headers["Allow"] = ", ".join(allowed)
+        message = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
     return JSONResponse(
         status_code=exc.status_code,
-        content=error_body(codes.get(exc.status_code, "http_error"), str(exc.detail)),
-        headers=getattr(exc, "headers", None),
+        content=error_body(codes.get(exc.status_code, "http_error"), message),
+        headers=headers or None,
     )
 
 

@@ -1,4 +1,4 @@
-"""Requests retried whole after a deadlock or serialization failure.
+"""Requests checked (`api.checks`), then retried whole after a deadlock or serialization failure.
 
 The request's transaction is its session dependency (api.deps.get_session), opened and committed
 or rolled back inside the route handler; so the handler is the transaction boundary, and
@@ -12,9 +12,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 
+from api.checks import check_request
 from database.sqlstate import sqlstate
 from database.transactions import DEFAULT_ATTEMPTS, backoff, is_retryable
 
@@ -42,8 +44,29 @@ def retrying(handler: Handler, attempts: int = DEFAULT_ATTEMPTS) -> Handler:
     return handle
 
 
+def _header_names(dependant: Dependant) -> tuple[str, ...]:
+    """The headers a route and its dependencies declare (`Idempotency-Key`)."""
+    names = [p.alias for p in dependant.header_params]
+    for sub in dependant.dependencies:
+        names += _header_names(sub)
+    return tuple(dict.fromkeys(names))
+
+
+def checked(handler: Handler, header_names: tuple[str, ...]) -> Handler:
+    """`handler` behind `api.checks.check_request` (once, not once per retry)."""
+
+    async def handle(request: Request) -> Response:
+        await check_request(request, header_names)
+        return await handler(request)
+
+    return handle
+
+
 class RetryingRoute(APIRoute):
-    """The route class of every API router (`APIRouter(route_class=RetryingRoute)`)."""
+    """The route class of every API router (`APIRouter(route_class=RetryingRoute)`): the
+    request checks of `api.checks`, then the handler, retried whole after a deadlock or
+    serialization failure."""
 
     def get_route_handler(self) -> Handler:
-        return retrying(super().get_route_handler())
+        headers = _header_names(self.dependant)
+        return checked(retrying(super().get_route_handler()), headers)

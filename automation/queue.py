@@ -376,7 +376,7 @@ def _succeeded(
     op.resource_changes = [c.as_dict() for c in result.changes]
     if op.kind in ("up", "refresh"):
         run = RunOutputs.of(result.outputs, op.resource_changes)
-        summary["steps"] = apply_success(session, workspace, op, run)
+        summary["steps"] = apply_success(session, workspace, op, run, get_settings())
     # Assigned whole, after the pipeline's flushes: JSONB is not mutation-tracked.
     settle(session, op, OperationStatus.SUCCEEDED, summary=summary)
 

@@ -137,8 +137,13 @@ def _worker_main(argv: list[str]) -> int:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    if "engines" in inspect.signature(OperationWorkers).parameters:
-        workers = OperationWorkers(threads=args.threads, engines=engines)
+    parameters = inspect.signature(OperationWorkers).parameters
+    if "engines" in parameters:
+        from settings import get_settings
+
+        # The settings are passed in since the settings were given to each room (issue 10).
+        given = (get_settings(),) if "settings" in parameters else ()
+        workers = OperationWorkers(*given, threads=args.threads, engines=engines)
         workers.start()
         stop.wait()
         workers.stop()

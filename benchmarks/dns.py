@@ -32,6 +32,7 @@ import dns.resolver
 
 from benchmarks import _dns_relay
 from benchmarks._database import scratch_database
+from settings import get_settings
 
 RELAY_HOST = "127.0.0.2"
 
@@ -89,7 +90,9 @@ def _generate(server_ids: list[Any]) -> tuple[float, int]:
     written = 0
     for server_id in server_ids:
         with session_scope() as s:
-            written += service.generate_for_server(s, s.get_one(VpsServer, server_id))
+            written += service.generate_for_server(
+                s, s.get_one(VpsServer, server_id), settings=get_settings()
+            )
     return time.perf_counter() - started, written
 
 
@@ -126,7 +129,8 @@ def _sweep(address: tuple[str, int], concurrency: int) -> Any:
     from scheduler.jobs.dns_verify import verify_due
 
     return verify_due(
-        resolver_factory=lambda: Resolver([address], timeout=2.0, concurrency=concurrency)
+        get_settings(),
+        resolver_factory=lambda _: Resolver([address], timeout=2.0, concurrency=concurrency),
     )
 
 

@@ -23,6 +23,7 @@ import httpx
 from sqlalchemy import text
 
 from benchmarks._database import scratch_database
+from settings import get_settings
 
 BIN = Path(sys.executable).parent / "penguinmails"
 
@@ -56,7 +57,7 @@ def _seed(n: int) -> None:
                 )
             server = create_server(s, ws, status="provisioning")
             create_inbox(s, ws, email_address=f"u{i}@d{i}.example", server=server)
-            operations.enqueue(s, ws, "up")
+            operations.enqueue(s, ws, "up", settings=get_settings())
         s.execute(text("UPDATE operations SET run_after = now() - interval '1 second'"))
 
 

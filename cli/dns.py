@@ -1,5 +1,10 @@
 """dns check-spf, dns check, dns sweep. The checks need no database: they only ask DNS
-(PENGUINMAILS_DNS_NAMESERVERS, or --nameservers)."""
+(PENGUINMAILS_DNS_NAMESERVERS, or --nameservers), and say which nameserver answered them.
+
+Exit status of the checks: 0 pass; 1 the check ran and did not pass (for check-spf any result but
+`pass`: fail, softfail, neutral, none, permerror); 2 the check could not run: bad input, or no
+nameserver answered (check-spf's `temperror`; for `dns check`, not one query answered).
+`check-spf --batch` exits 0 once every line is answered (each line carries its result)."""
 
 import argparse
 import asyncio
@@ -9,25 +14,74 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import dns.message
+import dns.rcode
+
 from kit.errors import ValidationFailed
 from maildns.resolver import Resolver, parse_nameservers
-from maildns.spf import SpfOutcome, check_host
+from maildns.spf import SpfOutcome, SpfResult, check_host
 from maildns.verify import DomainReport, check_domain
 from settings import get_settings
 
 BATCH_CHUNK = 1000  # lines evaluated together in --batch; output stays in input order
+PASSED, NOT_PASSED, COULD_NOT_RUN = 0, 1, 2
 
 
-def _resolver(args: argparse.Namespace) -> Resolver:
-    if args.nameservers:
-        s = get_settings()
-        return Resolver(
-            parse_nameservers(args.nameservers),
-            timeout=s.dns_timeout_seconds,
-            attempts=s.dns_attempts,
-            concurrency=s.dns_concurrency,
-        )
-    return Resolver.from_settings()
+class ReportingResolver(Resolver):
+    """The resolver that remembers which nameservers answered and which did not (and why), so a
+    result such as "does not exist" names who said so."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.answered: set[tuple[str, int]] = set()
+        self.failed: dict[tuple[str, int], str] = {}
+
+    async def _udp(self, server: tuple[str, int], question: bytes) -> dns.message.Message:
+        try:
+            reply = await super()._udp(server, question)
+        except TimeoutError:
+            self.failed[server] = f"no answer within {self.timeout:g}s"
+            raise
+        except OSError as exc:
+            self.failed[server] = str(exc.strerror or exc)
+            raise
+        if reply.rcode() in (dns.rcode.SERVFAIL, dns.rcode.REFUSED):
+            self.failed[server] = f"answered {dns.rcode.to_text(reply.rcode())}"
+        else:
+            self.answered.add(server)
+        return reply
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "asked": [_hostport(s) for s in self.nameservers],
+            "answered": [_hostport(s) for s in self.nameservers if s in self.answered],
+            "failed": {
+                _hostport(s): why for s, why in self.failed.items() if s not in self.answered
+            },
+        }
+
+    def source(self) -> str:
+        """Who the answers came from, for a line of output."""
+        answered = [_hostport(s) for s in self.nameservers if s in self.answered]
+        if answered:
+            return f"according to nameserver {', '.join(answered)}"
+        failed = "; ".join(f"{_hostport(s)}: {why}" for s, why in self.failed.items())
+        return f"no nameserver answered ({failed or ', '.join(self.report()['asked'])})"
+
+
+def _hostport(server: tuple[str, int]) -> str:
+    host, port = server
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _resolver(args: argparse.Namespace) -> ReportingResolver:
+    s = get_settings()
+    return ReportingResolver(
+        parse_nameservers(args.nameservers or s.dns_nameservers),
+        timeout=s.dns_timeout_seconds,
+        attempts=s.dns_attempts,
+        concurrency=s.dns_concurrency,
+    )
 
 
 def _valid_ip(value: str, field: str = "ip") -> str:
@@ -78,11 +132,18 @@ async def _batch(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _single(args: argparse.Namespace) -> SpfOutcome:
-    async with _resolver(args) as resolver:
-        return await check_host(
-            resolver, _valid_ip(args.ip), args.domain, args.sender or "", args.helo or ""
-        )
+async def _single(args: argparse.Namespace) -> tuple[SpfOutcome, ReportingResolver]:
+    ip = _valid_ip(args.ip)
+    resolver = _resolver(args)
+    async with resolver:
+        outcome = await check_host(resolver, ip, args.domain, args.sender or "", args.helo or "")
+        return outcome, resolver
+
+
+def spf_exit_status(result: SpfResult) -> int:
+    if result is SpfResult.PASS:
+        return PASSED
+    return COULD_NOT_RUN if result is SpfResult.TEMPERROR else NOT_PASSED
 
 
 def _check_spf(args: argparse.Namespace) -> int:
@@ -90,33 +151,38 @@ def _check_spf(args: argparse.Namespace) -> int:
         return asyncio.run(_batch(args))
     if not args.ip or not args.domain:
         raise ValidationFailed("--ip and --domain are required (or --batch)", field="ip")
-    outcome = asyncio.run(_single(args))
+    outcome, resolver = asyncio.run(_single(args))
     if args.json:
-        print(json.dumps(outcome.as_dict()))
-        return 0
+        print(json.dumps({**outcome.as_dict(), "nameservers": resolver.report()}))
+        return spf_exit_status(outcome.result)
     print(outcome.result.value)
     print(f"  {outcome.reason}")
     if outcome.explanation:
         print(f"  explanation: {outcome.explanation}")
     print(f"  DNS-querying terms: {outcome.lookups}/10, void lookups: {outcome.void_lookups}/2")
-    return 0
+    print(f"  {resolver.source()}")
+    return spf_exit_status(outcome.result)
 
 
-async def _domain(args: argparse.Namespace) -> DomainReport:
-    async with _resolver(args) as resolver:
-        return await check_domain(
+async def _domain(args: argparse.Namespace) -> tuple[DomainReport, ReportingResolver]:
+    ip = _valid_ip(args.ip)
+    resolver = _resolver(args)
+    async with resolver:
+        report = await check_domain(
             resolver,
             args.domain,
-            _valid_ip(args.ip),
+            ip,
             hostname=args.hostname,
             dkim_selector=args.dkim_selector,
             dkim_public_key=args.dkim_key,
             dkim_algorithm=args.dkim_algorithm,
         )
+        return report, resolver
 
 
 def _check(args: argparse.Namespace) -> int:
-    report = asyncio.run(_domain(args))
+    report, resolver = asyncio.run(_domain(args))
+    status = (PASSED if report.ok else NOT_PASSED) if resolver.answered else COULD_NOT_RUN
     if args.json:
         print(
             json.dumps(
@@ -125,6 +191,7 @@ def _check(args: argparse.Namespace) -> int:
                     "ip": report.ip,
                     "hostname": report.hostname,
                     "ok": report.ok,
+                    "nameservers": resolver.report(),
                     "checks": [
                         {
                             "check": label,
@@ -139,13 +206,22 @@ def _check(args: argparse.Namespace) -> int:
                 }
             )
         )
+        return status
+    asked = ", ".join(resolver.report()["asked"])
+    print(
+        f"{report.domain} for {report.ip} (mail host {report.hostname or 'unknown'}), "
+        f"asking nameserver {asked}"
+    )
+    source = resolver.source()
+    for label, _, required, check in report.results:
+        extra = "" if required else " (recommended)"
+        said = "" if check.verified else f" [{source}]"
+        print(f"  {label:<8} {check.status.value:<9} {check.detail}{extra}{said}")
+    if status == COULD_NOT_RUN:
+        print(f"the checks could not run: {source}")
     else:
-        print(f"{report.domain} for {report.ip} (mail host {report.hostname or 'unknown'})")
-        for label, _, required, check in report.results:
-            extra = "" if required else " (recommended)"
-            print(f"  {label:<8} {check.status.value:<9} {check.detail}{extra}")
         print("all required checks pass" if report.ok else "some required checks fail")
-    return 0 if report.ok else 1
+    return status
 
 
 def _sweep(_: argparse.Namespace) -> int:
@@ -153,7 +229,7 @@ def _sweep(_: argparse.Namespace) -> int:
     from scheduler.jobs.dns_verify import verify_due
 
     prepare()
-    print(json.dumps(verify_due().as_dict()))
+    print(json.dumps(verify_due(get_settings()).as_dict()))
     return 0
 
 
@@ -171,8 +247,12 @@ def register(sub: Any) -> None:
         "check-spf",
         help="evaluate SPF (RFC 7208 check_host) for an IP and a domain",
         description="Prints the result word (pass, fail, softfail, neutral, none, permerror, "
-        "temperror) and why. --batch reads JSON lines {ip, domain, sender, helo} on stdin and "
-        "prints one JSON object per line, in order.",
+        "temperror), why, and the nameserver that answered. --batch reads JSON lines {ip, "
+        "domain, sender, helo} on stdin and prints one JSON object per line, in order.",
+        epilog="Exit status: 0 pass; 1 any other result (fail, softfail, neutral, none, "
+        "permerror); 2 the check could not run (temperror: no nameserver answered; or bad "
+        "input). --batch: 0 once every line is answered (each line carries its result), 2 for "
+        "bad arguments.",
     )
     p.add_argument("--ip", help="the connecting IP address")
     p.add_argument("--domain", help="the domain whose SPF record is checked")
@@ -186,7 +266,9 @@ def register(sub: Any) -> None:
     p = dsub.add_parser(
         "check",
         help="check a domain's MX, SPF, DMARC, PTR, DKIM, MTA-STS and TLS-RPT for a server IP",
-        description="Exit status 0 when every required check passes, 1 otherwise.",
+        description="Prints each check with the nameserver that answered (or that failed to).",
+        epilog="Exit status: 0 every required check passes; 1 some required check fails; 2 the "
+        "checks could not run (bad input, or no nameserver answered any query).",
     )
     p.add_argument("domain")
     p.add_argument("--ip", required=True, help="the sending server's IP address")

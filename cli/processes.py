@@ -50,7 +50,7 @@ def _serve_http(args: argparse.Namespace, *, run_scheduler: bool) -> int:
     else:
         from scheduler.runner import Runner
 
-        app = create_app(background=Runner if run_scheduler else None)
+        app = create_app(background=(lambda: Runner(settings)) if run_scheduler else None)
         _run_until_signalled(
             uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
         )
@@ -92,7 +92,7 @@ def _worker(_: argparse.Namespace) -> int:
     from scheduler.runner import Runner
 
     prepare()
-    runner = Runner()
+    runner = Runner(get_settings())
     runner.start()
     log.info("worker running; Ctrl-C or SIGTERM stops it")
     try:

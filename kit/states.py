@@ -1,10 +1,10 @@
 """State machines: an entity's states and the transitions allowed between them, in one table.
 
 Each stateful entity declares its machine in its feature's `states.py` (inbox, server,
-operation, webhook delivery); every status write goes through `Machine.move` (ORM objects) or
-`Machine.sources` (set-based SQL: `WHERE status IN (sources of the target)`), and a test fails on
-a raw status write anywhere else. Writing a state the entity already has is always allowed
-(idempotent sweeps and retried transactions do it)."""
+operation, webhook delivery, inbox warmup); every status write goes through `Machine.move` (ORM
+objects) or `Machine.sources` (set-based SQL: `WHERE status IN (sources of the target)`), and a
+test fails on a raw status write anywhere else. Writing a state the entity already has is always
+allowed (idempotent sweeps and retried transactions do it)."""
 
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
@@ -22,8 +22,15 @@ class InvalidTransition(Conflict):
 
 
 class Machine(Generic[S]):
-    def __init__(self, entity: str, states: type[S], transitions: Mapping[S, Iterable[S]]):
-        self.entity, self.states = entity, states
+    def __init__(
+        self,
+        entity: str,
+        states: type[S],
+        transitions: Mapping[S, Iterable[S]],
+        column: str = "status",
+    ):
+        """`column` is the attribute that holds the state (`warmup_status` for the warmup)."""
+        self.entity, self.states, self.column = entity, states, column
         self.transitions: dict[S, frozenset[S]] = {
             state: frozenset(transitions.get(state, ())) for state in states
         }
@@ -34,14 +41,15 @@ class Machine(Generic[S]):
     def move(self, obj: Any, target: S) -> bool:
         # `obj` is any row with a `status` column (typed `str` or, in the seed's nullable
         # columns, `str | None`; a Protocol cannot accept both).
-        """Set `obj.status` to `target`, or raise InvalidTransition. True when it changed."""
-        if obj.status == target:
+        """Set the state of `obj` to `target`, or raise InvalidTransition. True when it changed."""
+        current = getattr(obj, self.column)
+        if current == target:
             return False
-        if obj.status is None or not self.allowed(obj.status, target):
+        if current is None or not self.allowed(current, target):
             raise InvalidTransition(
-                f"{self.entity} cannot go from {obj.status!r} to {target.value!r}", field="status"
+                f"{self.entity} cannot go from {current!r} to {target.value!r}", field=self.column
             )
-        obj.status = target.value
+        setattr(obj, self.column, target.value)
         return True
 
     def edge(self, source: S, target: S) -> dict[str, str]:

@@ -31,6 +31,7 @@ import dns.resolver
 from kit.errors import ConfigurationError
 from kit.hostports import split_host_port
 from maildns.transport import EDNS_PAYLOAD, Channel, encode_question, open_channel
+from settings.dns import DnsSettings
 
 MAX_CNAME_DEPTH = 8
 
@@ -150,10 +151,7 @@ class Resolver:
         self._semaphore: asyncio.Semaphore | None = None
 
     @classmethod
-    def from_settings(cls, **overrides: object) -> "Resolver":
-        from settings import get_settings
-
-        s = get_settings()
+    def from_settings(cls, s: DnsSettings, **overrides: object) -> "Resolver":
         options: dict[str, object] = {
             "timeout": s.dns_timeout_seconds,
             "attempts": s.dns_attempts,

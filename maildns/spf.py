@@ -85,12 +85,17 @@ class _State:
 
 
 def _valid_domain(domain: str) -> bool:
+    """RFC 7208 4.3: a malformed <domain> (a label over 63 octets, an empty label, one label)
+    is "none" without a lookup. 2.3: an address literal ("[192.0.2.1]", RFC 5321 4.1.3) or a
+    bare IP address is no domain at all, whichever identity it came as."""
     labels = domain.split(".")
     return (
         0 < len(domain) <= 253
         and len(labels) > 1
         and all(0 < len(label) <= 63 for label in labels)
         and domain.isascii()
+        and not (domain.startswith("[") or domain.endswith("]"))
+        and not labels[-1].isdigit()
     )
 
 
@@ -121,7 +126,12 @@ async def check_host(
     elif sender.startswith("@"):
         sender = "postmaster" + sender
     ctx = MacroContext(
-        sender=sender, domain=domain, ip=address, helo=helo or domain, receiver=receiver
+        sender=sender,
+        domain=domain,
+        ip=address,
+        helo=helo or domain,
+        receiver=receiver,
+        ip_text=ip.strip(),
     )
     state = _State(resolver, address, ctx)
     try:
@@ -232,7 +242,10 @@ def _in_network(state: _State, address: str, cidr4: int | None, cidr6: int | Non
         return False
     if candidate.version != state.ip.version:
         return False
-    bits = (cidr4 if candidate.version == 4 else cidr6) or candidate.max_prefixlen
+    # RFC 7208 5.6: an omitted length is /32 or /128; /0 is a length (any address matches).
+    bits = cidr4 if candidate.version == 4 else cidr6
+    if bits is None:
+        bits = candidate.max_prefixlen
     return state.ip in ipaddress.ip_network(f"{candidate}/{bits}", strict=False)
 
 
@@ -241,37 +254,60 @@ def _address_type(state: _State) -> str:
 
 
 async def _matches(state: _State, domain: str, term: Term) -> tuple[bool, str | None]:
-    name = term.name
-    if name == "all":
+    """Whether `term` matches, and the reason an include matched. RFC 7208 5: all, ip4 and ip6
+    ask no DNS; every other mechanism counts against the 10-lookup limit (4.6.4) and works on
+    its domain-spec expanded (7), or on the current domain when it has none."""
+    if term.name == "all":
         return True, None
-    if name in ("ip4", "ip6"):
+    if term.name in ("ip4", "ip6"):
         assert term.arg is not None
         return _in_network(state, term.arg, term.cidr4, term.cidr6), None
-    if name in LOOKUP_TERMS:
-        _count(state, term.text)
+    assert term.name in LOOKUP_TERMS
+    _count(state, term.text)
     target = await _expand_domain(state, term.arg) if term.arg else domain
-    if name == "include":
-        inner = await _check(state, target)
-        if inner.result is SpfResult.TEMPERROR:
-            raise _Stop(SpfResult.TEMPERROR, inner.reason)
-        if inner.result in (SpfResult.PERMERROR, SpfResult.NONE):
-            raise _Stop(SpfResult.PERMERROR, f"include:{target}: {inner.reason}")
-        return inner.result is SpfResult.PASS, inner.reason
-    if name == "exists":
-        answer = await state.resolver.query(target, "A")
-        _temperror(answer)
-        _void(state, answer, term)
-        return answer.ok, None
-    if name == "a":
-        answer = await state.resolver.query(target, _address_type(state))
-        _temperror(answer)
-        _void(state, answer, term)
-        return any(_in_network(state, a, term.cidr4, term.cidr6) for a in answer.addresses()), None
-    if name == "mx":
-        return await _mx(state, target, term), None
-    assert name == "ptr"
+    return await _LOOKUPS[term.name](state, target, term)
+
+
+async def _include(state: _State, target: str, term: Term) -> tuple[bool, str | None]:
+    """RFC 7208 5.2: the included check's pass matches; its temperror is ours, and its
+    permerror or none is our permerror."""
+    inner = await _check(state, target)
+    if inner.result is SpfResult.TEMPERROR:
+        raise _Stop(SpfResult.TEMPERROR, inner.reason)
+    if inner.result in (SpfResult.PERMERROR, SpfResult.NONE):
+        raise _Stop(SpfResult.PERMERROR, f"include:{target}: {inner.reason}")
+    return inner.result is SpfResult.PASS, inner.reason
+
+
+async def _exists(state: _State, target: str, term: Term) -> tuple[bool, str | None]:
+    """RFC 7208 5.7: any A record matches, whatever the IP's family."""
+    answer = await state.resolver.query(target, "A")
+    _temperror(answer)
+    _void(state, answer, term)
+    return answer.ok, None
+
+
+async def _a(state: _State, target: str, term: Term) -> tuple[bool, str | None]:
+    """RFC 7208 5.3: an address of the IP's family within the CIDR length."""
+    answer = await state.resolver.query(target, _address_type(state))
+    _temperror(answer)
+    _void(state, answer, term)
+    return any(_in_network(state, a, term.cidr4, term.cidr6) for a in answer.addresses()), None
+
+
+async def _mx_term(state: _State, target: str, term: Term) -> tuple[bool, str | None]:
+    return await _mx(state, target, term), None
+
+
+async def _ptr(state: _State, target: str, term: Term) -> tuple[bool, str | None]:
+    """RFC 7208 5.5: a validated name matches when it is the target or ends in "." + target;
+    domain names compare without regard to case (RFC 4343)."""
+    target = normalize(target)
     validated = await _validated_names(state)
     return any(n == target or n.endswith("." + target) for n in validated), None
+
+
+_LOOKUPS = {"include": _include, "exists": _exists, "a": _a, "mx": _mx_term, "ptr": _ptr}
 
 
 async def _mx(state: _State, target: str, term: Term) -> bool:
@@ -309,6 +345,7 @@ async def _validated_names(state: _State) -> list[str]:
 
 
 async def _validated_name(state: _State, domain: str) -> str:
+    domain = normalize(domain)
     names = await _validated_names(state)
     for preferred in (domain, *[n for n in names if n.endswith("." + domain)]):
         if preferred in names:

@@ -14,7 +14,6 @@ QUALIFIERS = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}
 MECHANISMS = ("all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists")
 LOOKUP_TERMS = ("include", "a", "mx", "ptr", "exists")
 
-_MODIFIER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
 _MACRO = re.compile(
     r"%(?:\{(?P<letter>[A-Za-z])(?P<digits>\d*)(?P<rev>[rR]?)(?P<delims>[.\-+,/_=]*)\}|(?P<esc>[%_\-]))"
 )
@@ -61,18 +60,26 @@ def _cidr(value: str | None, maximum: int, term: str) -> int | None:
 
 
 def check_macro_string(text: str, *, explain: bool = False) -> None:
+    """RFC 7208 7.1: a macro-string is macro-expands and visible characters (an explain-string
+    also spaces); a "%" that starts none of them is a syntax error."""
     rest = _MACRO.sub("", text)
     if "%" in rest:
         raise SpfSyntaxError(f"bad macro in {text!r}")
-    for m in _MACRO.finditer(text):
-        letter = (m.group("letter") or "").lower()
-        if letter and letter not in _DOMAIN_LETTERS + (_EXPLAIN_ONLY if explain else ""):
-            raise SpfSyntaxError(f"macro letter {letter!r} not allowed in {text!r}")
-        if m.group("digits") and int(m.group("digits")) == 0:
-            raise SpfSyntaxError(f"macro transformer 0 in {text!r}")
+    _check_macros(text, explain)
     lowest = 0x20 if explain else 0x21  # an explain-string may hold spaces
     if any(ord(c) < lowest or ord(c) > 0x7E for c in rest):
         raise SpfSyntaxError(f"bad character in {text!r}")
+
+
+def _check_macros(text: str, explain: bool) -> None:
+    """RFC 7208 7.2/7.3: c, r and t only in explanations; a transformer's digits are not 0."""
+    allowed = _DOMAIN_LETTERS + (_EXPLAIN_ONLY if explain else "")
+    for m in _MACRO.finditer(text):
+        letter = (m.group("letter") or "").lower()
+        if letter and letter not in allowed:
+            raise SpfSyntaxError(f"macro letter {letter!r} not allowed in {text!r}")
+        if m.group("digits") and int(m.group("digits")) == 0:
+            raise SpfSyntaxError(f"macro transformer 0 in {text!r}")
 
 
 def _domain_spec(spec: str, term: str) -> str:
@@ -91,31 +98,34 @@ def _domain_spec(spec: str, term: str) -> str:
     return spec
 
 
+_MODIFIER = re.compile(r"^([A-Za-z][A-Za-z0-9_.\-]*)=(.*)$")
+
+
 def parse(txt: str) -> Record:
     if not is_spf(txt):
         raise SpfSyntaxError("not an SPF record")
     directives: list[Term] = []
-    redirect: str | None = None
-    exp: str | None = None
-    for raw in txt[6:].split(" "):
+    modifiers: dict[str, str] = {}
+    for raw in txt[6:].split(" "):  # RFC 7208 4.6.1: terms are separated by spaces only
         if not raw:
             continue
-        m = re.match(r"^([A-Za-z][A-Za-z0-9_.\-]*)=(.*)$", raw)
+        m = _MODIFIER.match(raw)
         if m and m.group(1).lower() not in MECHANISMS:
-            name, value = m.group(1).lower(), m.group(2)
-            if name == "redirect":
-                if redirect is not None:
-                    raise SpfSyntaxError("more than one redirect= modifier")
-                redirect = _domain_spec(value, raw)
-            elif name == "exp":
-                if exp is not None:
-                    raise SpfSyntaxError("more than one exp= modifier")
-                exp = _domain_spec(value, raw)
-            elif _MODIFIER_NAME.match(name):
-                check_macro_string(value)
-            continue
-        directives.append(_directive(raw))
-    return Record(tuple(directives), redirect, exp)
+            _modifier(m.group(1).lower(), m.group(2), raw, modifiers)
+        else:
+            directives.append(_directive(raw))
+    return Record(tuple(directives), modifiers.get("redirect"), modifiers.get("exp"))
+
+
+def _modifier(name: str, value: str, raw: str, seen: dict[str, str]) -> None:
+    """RFC 7208 6: redirect= and exp= take a domain-spec and appear at most once each; an
+    unknown modifier must hold a valid macro-string (appendix A) and is otherwise ignored."""
+    if name not in ("redirect", "exp"):
+        check_macro_string(value)
+        return
+    if name in seen:
+        raise SpfSyntaxError(f"more than one {name}= modifier")
+    seen[name] = _domain_spec(value, raw)
 
 
 _SHAPES = {
@@ -137,9 +147,8 @@ def _directive(raw: str) -> Term:
         qualifier, body = QUALIFIERS[body[0]], body[1:]
     head = re.match(r"[A-Za-z][A-Za-z0-9]*", body)
     name = head.group(0).lower() if head else ""
-    if name not in _SHAPES:
+    if head is None or name not in _SHAPES:
         raise SpfSyntaxError(f"unknown mechanism {raw!r}")
-    assert head is not None
     m = _SHAPES[name].fullmatch(body[head.end() :])
     if m is None:
         raise SpfSyntaxError(f"bad syntax in {raw!r}")
@@ -148,17 +157,21 @@ def _directive(raw: str) -> Term:
     cidr4 = _cidr(groups.get("v4"), 32, raw)
     cidr6 = _cidr(groups.get("v6"), 128, raw)
     if name in ("ip4", "ip6"):
-        assert spec is not None
-        try:
-            address = ipaddress.ip_address(spec)
-        except ValueError as exc:
-            raise SpfSyntaxError(f"bad address in {raw!r}") from exc
-        if address.version != int(name[2]):
-            raise SpfSyntaxError(f"{raw!r}: address of the wrong family")
-        return Term(qualifier, name, spec, cidr4, cidr6, raw)
-    if spec is not None:
+        _check_address(name, spec, raw)
+    elif spec is not None:
         spec = _domain_spec(spec, raw)
     return Term(qualifier, name, spec, cidr4, cidr6, raw)
+
+
+def _check_address(name: str, spec: str | None, raw: str) -> None:
+    """RFC 7208 5.6: ip4 and ip6 hold an address of their own family."""
+    assert spec is not None
+    try:
+        address = ipaddress.ip_address(spec)
+    except ValueError as exc:
+        raise SpfSyntaxError(f"bad address in {raw!r}") from exc
+    if address.version != int(name[2]):
+        raise SpfSyntaxError(f"{raw!r}: address of the wrong family")
 
 
 @dataclass
@@ -170,6 +183,7 @@ class MacroContext:
     receiver: str = "unknown"
     validated_name: str | None = None  # %{p}; filled by the evaluator when a macro needs it
     now: int | None = None
+    ip_text: str = ""  # the address as the MTA wrote it (the case of %{i}'s IPv6 nibbles)
 
     @property
     def local_part(self) -> str:
@@ -179,6 +193,18 @@ class MacroContext:
     def sender_domain(self) -> str:
         return self.sender.rpartition("@")[2]
 
+    def _dotted(self) -> str:
+        """RFC 7208 7.3's dot-format: the IPv4 address, or the 32 IPv6 nibbles dot-separated.
+        The RFC does not fix the nibbles' case; like pyspf, and as the openspf suite's
+        v-macro-ip6 expects, they keep the case the address was written in."""
+        if self.ip.version == 4:
+            return self.ip.exploded
+        nibbles = self.ip.exploded.replace(":", "")
+        written = self.ip_text
+        if any(c in "ABCDEF" for c in written) and not any(c in "abcdef" for c in written):
+            nibbles = nibbles.upper()
+        return ".".join(nibbles)
+
     def value(self, letter: str) -> str:
         ip = self.ip
         values = {
@@ -186,7 +212,7 @@ class MacroContext:
             "l": self.local_part,
             "o": self.sender_domain,
             "d": self.domain,
-            "i": ip.exploded if ip.version == 4 else ".".join(ip.exploded.replace(":", "")),
+            "i": self._dotted(),
             "p": self.validated_name or "unknown",
             "v": "in-addr" if ip.version == 4 else "ip6",
             "h": self.helo,

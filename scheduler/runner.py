@@ -8,6 +8,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from kit.time import utcnow
 from scheduler.jobs import registry
+from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -17,25 +18,29 @@ class Service(Protocol):
     def stop(self) -> None: ...
 
 
-def background_services() -> list[Service]:
+def background_services(settings: Settings) -> list[Service]:
     """Long-running loops beside the periodic jobs (operation workers)."""
     from scheduler.workers import OperationWorkers
 
-    return [OperationWorkers()]
+    return [OperationWorkers(settings)]
 
 
 class Runner:
-    def __init__(self) -> None:
+    """The periodic jobs and the operation workers of one process, given its settings by the
+    process launcher (`cli.processes`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         self._scheduler = BackgroundScheduler(timezone="UTC")
-        self._services = background_services()
+        self._services = background_services(settings)
         self._stopped = threading.Event()
 
     def start(self) -> None:
-        for job in registry():
+        for job in registry(self._settings):
             self._scheduler.add_job(
                 job.func,
                 "interval",
-                seconds=job.interval_seconds(),
+                seconds=job.interval_seconds,
                 id=job.name,
                 name=job.name,
                 max_instances=1,
@@ -43,7 +48,7 @@ class Runner:
                 # Run the first sweep right away rather than one interval after start-up.
                 next_run_time=utcnow(),
             )
-            log.info("scheduled %s every %ss", job.name, job.interval_seconds())
+            log.info("scheduled %s every %ss", job.name, job.interval_seconds)
         self._scheduler.start()
         for service in self._services:
             service.start()

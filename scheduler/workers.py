@@ -8,18 +8,22 @@ import threading
 
 from automation import queue
 from database.outage import classify, outage, reason
-from settings import get_settings
+from settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class OperationWorkers:
     def __init__(
-        self, threads: int | None = None, engines: queue.EngineFactory | None = None
+        self,
+        settings: Settings,
+        threads: int | None = None,
+        engines: queue.EngineFactory | None = None,
     ) -> None:
         """`engines` picks the engine per workspace (default: its own, by its sandbox flag);
         the fault-injection harness passes one that journals every run."""
-        self.count = get_settings().worker_threads if threads is None else threads
+        self.settings = settings
+        self.count = settings.worker_threads if threads is None else threads
         self.engines = engines
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -43,7 +47,7 @@ class OperationWorkers:
             thread.join(timeout=30)
 
     def _loop(self, worker_id: str) -> None:
-        poll = get_settings().poll_interval_seconds
+        poll = self.settings.poll_interval_seconds
         while not self._stop.is_set():
             try:
                 busy = queue.run_one(worker_id, self.engines)

@@ -51,3 +51,13 @@ class CoreSettings(BaseSettings):
             "database cannot be reached."
         ),
     )
+    idempotency_ttl_seconds: int = Field(
+        default=86_400,
+        ge=60,
+        le=30 * 86_400,
+        description=(
+            "How long the answer to a create made with an `Idempotency-Key` is kept and "
+            "replayed (default 24 hours). An older key counts as unused: the create runs again. "
+            "Expired keys are purged by the `idempotency.purge` job."
+        ),
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}$")
 _LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
 _BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]+$")
+_USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 
 # Plain keys and secret keys, in the order they are rendered.
 PLAIN_KEYS = (
@@ -121,7 +122,7 @@ class FleetConfig:
 
     @property
     def catalog(self) -> Catalog:
-        return DEFAULT_CATALOG.with_overrides(dict(self.catalog_overrides or {}))
+        return merge_catalog(self.catalog_overrides)
 
     def server(self, name: str) -> ServerSpec:
         return next(s for s in self.servers if s.name == name)
@@ -203,8 +204,7 @@ class FleetConfig:
             key = f"{NS}:domains[{i}]"
             obj = _obj(item, key, {"name", "dkimSelector", "dkimPublicKey", "dkimAlgorithm"})
             name = _req_str(obj.get("name"), f"{key}.name").lower()
-            if not _HOST.match(name):
-                raise ConfigError(f"{key}.name", f"{name!r} is not a domain name")
+            validate_domain_name(name, f"{key}.name")
             private = dkim_keys.get(name)
             if not isinstance(private, str) or not private.strip():
                 raise ConfigError(f'{NS}:dkimPrivateKeys["{name}"]', "missing (a PEM private key)")
@@ -223,8 +223,7 @@ class FleetConfig:
             key = f"{NS}:mailboxes[{i}]"
             obj = _obj(item, key, {"address", "displayName", "server", "quotaMb"})
             address = _req_str(obj.get("address"), f"{key}.address").lower()
-            if not _is_email(address):
-                raise ConfigError(f"{key}.address", f"{address!r} is not an email address")
+            validate_mailbox_address(address, f"{key}.address")
             password = passwords.get(address)
             if not isinstance(password, str):
                 raise ConfigError(f'{NS}:mailboxPasswords["{address}"]', "missing")
@@ -274,6 +273,7 @@ class FleetConfig:
         )
 
 
+_CATALOG_KEY = f"{NS}:catalog"
 _OBJECT_KEYS = {"servers", "domains", "mailboxes", "catalog", "dkimPrivateKeys", "mailboxPasswords"}
 
 
@@ -350,102 +350,297 @@ def _opt_map(value: Any, key: str) -> dict[str, Any]:
 
 
 # Validation --------------------------------------------------------------------------------
+# One function per check, of plain values: each raises `ConfigError(key, reason)` naming the key
+# it is given. `_validate` runs them in a fixed order (workspace fields, catalog, servers one by
+# one, their credentials, domains one by one, mailboxes one by one), so a config with several
+# faults reports the first in that order. They are public so that the API can run the same
+# checks and refuse what the program would refuse before anything is queued.
 
 
 def _validate(c: FleetConfig) -> None:
-    if not c.workspace_id:
-        raise ConfigError(f"{NS}:workspaceId", "is required")
-    if not c.tenant_id:
-        raise ConfigError(f"{NS}:tenantId", "is required")
-    if not _VERSION.match(c.stalwart_version):
+    validate_workspace(c.workspace_id, c.tenant_id, c.stalwart_version, c.acme_email)
+    catalog = validate_catalog(c.catalog_overrides)
+    server_names = validate_servers(c.servers, catalog)
+    if c.servers:
+        validate_server_credentials(c.ssh_public_key, c.ssh_private_key, c.stalwart_admin_password)
+    validate_provider_credentials(
+        {s.provider for s in c.servers}, c.hetzner_token, c.hostwinds_api_key
+    )
+    domain_names = validate_domains(c.domains)
+    validate_mailboxes(c.mailboxes, domain_names, server_names)
+
+
+# Workspace fields
+
+
+def validate_workspace(
+    workspace_id: str, tenant_id: str, stalwart_version: str, acme_email: str | None
+) -> None:
+    validate_required(workspace_id, f"{NS}:workspaceId")
+    validate_required(tenant_id, f"{NS}:tenantId")
+    validate_stalwart_version(stalwart_version, f"{NS}:stalwartVersion")
+    if acme_email is not None:
+        validate_email(acme_email, f"{NS}:acmeEmail")
+
+
+def validate_required(value: str, key: str) -> None:
+    if not value:
+        raise ConfigError(key, "is required")
+
+
+def validate_stalwart_version(value: str, key: str) -> None:
+    if not _VERSION.match(value):
         raise ConfigError(
-            f"{NS}:stalwartVersion",
-            f"{c.stalwart_version!r} is not a supported pin: use a release tag v0.12.x..v0.15.x "
+            key,
+            f"{value!r} is not a supported pin: use a release tag v0.12.x..v0.15.x "
             "(v0.16 replaced the REST management API these scripts use)",
         )
-    if c.acme_email is not None and not _is_email(c.acme_email):
-        raise ConfigError(f"{NS}:acmeEmail", "is not an email address")
+
+
+def validate_email(value: str, key: str) -> None:
+    if not _is_email(value):
+        raise ConfigError(key, "is not an email address")
+
+
+def validate_catalog(overrides: Mapping[str, Any] | None) -> Catalog:
+    """The default catalog with `overrides` merged in (what `FleetConfig.catalog` returns)."""
     try:
-        catalog = c.catalog
+        return merge_catalog(overrides)
     except (TypeError, AttributeError) as exc:
-        raise ConfigError(f"{NS}:catalog", f"cannot be merged: {exc}") from None
+        raise ConfigError(_CATALOG_KEY, f"cannot be merged: {exc}") from None
+
+
+def merge_catalog(overrides: Mapping[str, Any] | None) -> Catalog:
+    return DEFAULT_CATALOG.with_overrides(dict(overrides or {}))
+
+
+# Servers
+
+
+def validate_servers(servers: Sequence[ServerSpec], catalog: Catalog) -> set[str]:
+    """Each server in turn, against the ones before it; returns their names."""
     names: set[str] = set()
     hostnames: set[str] = set()
-    for i, s in enumerate(c.servers):
-        key = f"{NS}:servers[{i}]"
-        if not _LABEL.match(s.name):
-            raise ConfigError(f"{key}.name", "must be a DNS label: a-z, 0-9 and '-', 1-63 long")
-        if s.name in names:
-            raise ConfigError(f"{key}.name", f"{s.name!r} is used by another server")
+    for i, s in enumerate(servers):
+        validate_server(s, f"{NS}:servers[{i}]", catalog, names, hostnames)
         names.add(s.name)
-        try:
-            catalog.validate(s.provider, s.size, s.region)
-        except CatalogError as exc:
-            raise ConfigError(f"{key}.{exc.key}", str(exc)) from None
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ConfigError(f"{NS}:catalog", f"override is malformed: {exc}") from None
-        if not _HOST.match(s.hostname):
-            raise ConfigError(f"{key}.hostname", f"{s.hostname!r} is not a fully qualified name")
-        if s.hostname in hostnames:
-            raise ConfigError(f"{key}.hostname", f"{s.hostname!r} is used by another server")
         hostnames.add(s.hostname)
-        if s.provider == "existing":
-            try:
-                ipaddress.ip_address(s.ip or "")
-            except ValueError:
-                raise ConfigError(f"{key}.ip", "an existing server needs its IP address") from None
-            if not re.match(r"^[a-z_][a-z0-9_-]{0,31}$", s.ssh_user):
-                raise ConfigError(f"{key}.sshUser", "is not a valid user name")
-        elif s.ip is not None:
-            raise ConfigError(
-                f"{key}.ip", f"only existing servers take an ip ({s.provider} assigns one)"
-            )
-        if not 1 <= s.ssh_port <= 65535:
-            raise ConfigError(f"{key}.sshPort", "must be between 1 and 65535")
-    if c.servers:
-        if not c.ssh_public_key or not c.ssh_public_key.startswith(("ssh-", "ecdsa-")):
-            raise ConfigError(f"{NS}:sshPublicKey", "an OpenSSH public key is required")
-        if not c.ssh_private_key or "PRIVATE KEY" not in c.ssh_private_key:
-            raise ConfigError(f"{NS}:sshPrivateKey", "a PEM/OpenSSH private key is required")
-        if not c.stalwart_admin_password or len(c.stalwart_admin_password) < 12:
-            raise ConfigError(f"{NS}:stalwartAdminPassword", "is required (at least 12 characters)")
-    providers = {s.provider for s in c.servers}
-    if "hetzner" in providers and not c.hetzner_token:
+    return names
+
+
+def validate_server(
+    server: ServerSpec,
+    key: str,
+    catalog: Catalog,
+    taken_names: Collection[str] = (),
+    taken_hostnames: Collection[str] = (),
+) -> None:
+    """One server; `key` is its prefix (`penguinmails:servers[0]`), the `taken_*` are the names
+    and hostnames of the other servers."""
+    validate_server_name(server.name, f"{key}.name")
+    validate_unused(server.name, taken_names, f"{key}.name", "is used by another server")
+    validate_offer(catalog, server.provider, server.size, server.region, key)
+    validate_hostname(server.hostname, f"{key}.hostname")
+    validate_unused(
+        server.hostname, taken_hostnames, f"{key}.hostname", "is used by another server"
+    )
+    validate_server_ip(server.provider, server.ip, f"{key}.ip")
+    if server.provider == "existing":
+        validate_ssh_user(server.ssh_user, f"{key}.sshUser")
+    validate_ssh_port(server.ssh_port, f"{key}.sshPort")
+
+
+def validate_server_name(value: str, key: str) -> None:
+    if not _LABEL.match(value):
+        raise ConfigError(key, "must be a DNS label: a-z, 0-9 and '-', 1-63 long")
+
+
+def validate_offer(catalog: Catalog, provider: str, size: str, region: str, key: str) -> None:
+    """The catalog sells this provider/size/region; `key` is the server's prefix (the error
+    names `{key}.provider`, `.size` or `.region`). A broken override names the catalog."""
+    try:
+        catalog.validate(provider, size, region)
+    except CatalogError as exc:
+        raise ConfigError(f"{key}.{exc.key}", str(exc)) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(_CATALOG_KEY, f"override is malformed: {exc}") from None
+
+
+def validate_hostname(value: str, key: str) -> None:
+    if not _HOST.match(value):
+        raise ConfigError(key, f"{value!r} is not a fully qualified name")
+
+
+def validate_server_ip(provider: str, ip: str | None, key: str) -> None:
+    """An existing server needs its address; every other provider assigns one."""
+    if provider != "existing":
+        if ip is not None:
+            raise ConfigError(key, f"only existing servers take an ip ({provider} assigns one)")
+        return
+    try:
+        ipaddress.ip_address(ip or "")
+    except ValueError:
+        raise ConfigError(key, "an existing server needs its IP address") from None
+
+
+def validate_ssh_user(value: str, key: str) -> None:
+    if not _USER.match(value):
+        raise ConfigError(key, "is not a valid user name")
+
+
+def validate_ssh_port(value: int, key: str) -> None:
+    if not 1 <= value <= 65535:
+        raise ConfigError(key, "must be between 1 and 65535")
+
+
+# Secrets
+
+
+def validate_server_credentials(
+    ssh_public_key: str | None, ssh_private_key: str | None, stalwart_admin_password: str | None
+) -> None:
+    """What a fleet with any server needs."""
+    validate_ssh_public_key(ssh_public_key, f"{NS}:sshPublicKey")
+    validate_ssh_private_key(ssh_private_key, f"{NS}:sshPrivateKey")
+    validate_admin_password(stalwart_admin_password, f"{NS}:stalwartAdminPassword")
+
+
+def validate_ssh_public_key(value: str | None, key: str) -> None:
+    if not value or not value.startswith(("ssh-", "ecdsa-")):
+        raise ConfigError(key, "an OpenSSH public key is required")
+
+
+def validate_ssh_private_key(value: str | None, key: str) -> None:
+    if not value or "PRIVATE KEY" not in value:
+        raise ConfigError(key, "a PEM/OpenSSH private key is required")
+
+
+def validate_admin_password(value: str | None, key: str) -> None:
+    if not value or len(value) < 12:
+        raise ConfigError(key, "is required (at least 12 characters)")
+
+
+def validate_provider_credentials(
+    providers: Collection[str], hetzner_token: str | None, hostwinds_api_key: str | None
+) -> None:
+    """The API credential of each provider that servers are ordered from."""
+    if "hetzner" in providers and not hetzner_token:
         raise ConfigError(f"{NS}:hetznerToken", "is required for Hetzner servers")
-    if "hostwinds" in providers and not c.hostwinds_api_key:
+    if "hostwinds" in providers and not hostwinds_api_key:
         raise ConfigError(f"{NS}:hostwindsApiKey", "is required for Hostwinds servers")
-    domains: set[str] = set()
-    for i, d in enumerate(c.domains):
-        key = f"{NS}:domains[{i}]"
-        if not _HOST.match(d.name):
-            raise ConfigError(f"{key}.name", f"{d.name!r} is not a domain name")
-        if d.name in domains:
-            raise ConfigError(f"{key}.name", f"{d.name!r} is listed twice")
-        domains.add(d.name)
-        if not _LABEL.match(d.dkim_selector):
-            raise ConfigError(f"{key}.dkimSelector", "must be a DNS label")
-        if d.dkim_algorithm not in ("rsa", "ed25519"):
-            raise ConfigError(f"{key}.dkimAlgorithm", "must be rsa or ed25519")
-        if not _BASE64.match(d.dkim_public_key):
-            raise ConfigError(f"{key}.dkimPublicKey", "must be the base64 public key (p= value)")
-        if "PRIVATE KEY" not in d.dkim_private_key:
-            raise ConfigError(f'{NS}:dkimPrivateKeys["{d.name}"]', "must be a PEM private key")
+
+
+# Mail domains
+
+
+def validate_domains(domains: Sequence[DomainSpec]) -> set[str]:
+    """Each domain in turn, against the ones before it; returns their names."""
+    names: set[str] = set()
+    for i, d in enumerate(domains):
+        validate_domain(d, f"{NS}:domains[{i}]", names)
+        names.add(d.name)
+    return names
+
+
+def validate_domain(domain: DomainSpec, key: str, taken: Collection[str] = ()) -> None:
+    """One domain; `key` is its prefix (`penguinmails:domains[0]`), `taken` the other domains.
+    Its private key is named by domain (`penguinmails:dkimPrivateKeys["example.com"]`)."""
+    validate_domain_name(domain.name, f"{key}.name")
+    validate_unused(domain.name, taken, f"{key}.name", "is listed twice")
+    validate_dkim_selector(domain.dkim_selector, f"{key}.dkimSelector")
+    validate_dkim_algorithm(domain.dkim_algorithm, f"{key}.dkimAlgorithm")
+    validate_dkim_public_key(domain.dkim_public_key, f"{key}.dkimPublicKey")
+    validate_dkim_private_key(domain.dkim_private_key, f'{NS}:dkimPrivateKeys["{domain.name}"]')
+
+
+def validate_domain_name(value: str, key: str) -> None:
+    if not _HOST.match(value):
+        raise ConfigError(key, f"{value!r} is not a domain name")
+
+
+def validate_dkim_selector(value: str, key: str) -> None:
+    if not _LABEL.match(value):
+        raise ConfigError(key, "must be a DNS label")
+
+
+def validate_dkim_algorithm(value: str, key: str) -> None:
+    if value not in ("rsa", "ed25519"):
+        raise ConfigError(key, "must be rsa or ed25519")
+
+
+def validate_dkim_public_key(value: str, key: str) -> None:
+    if not _BASE64.match(value):
+        raise ConfigError(key, "must be the base64 public key (p= value)")
+
+
+def validate_dkim_private_key(value: str, key: str) -> None:
+    if "PRIVATE KEY" not in value:
+        raise ConfigError(key, "must be a PEM private key")
+
+
+# Mailboxes
+
+
+def validate_mailboxes(
+    mailboxes: Sequence[MailboxSpec], domains: Collection[str], servers: Collection[str]
+) -> None:
+    """Each mailbox in turn, against the ones before it and the fleet's domain and server
+    names."""
     addresses: set[str] = set()
-    for i, m in enumerate(c.mailboxes):
-        key = f"{NS}:mailboxes[{i}]"
-        if not _is_email(m.address):
-            raise ConfigError(f"{key}.address", f"{m.address!r} is not an email address")
-        if m.address in addresses:
-            raise ConfigError(f"{key}.address", f"{m.address!r} is listed twice")
+    for i, m in enumerate(mailboxes):
+        validate_mailbox(m, f"{NS}:mailboxes[{i}]", domains, servers, addresses)
         addresses.add(m.address)
-        if m.domain not in domains:
-            raise ConfigError(f"{key}.address", f"domain {m.domain!r} is not in {NS}:domains")
-        if m.server not in names:
-            raise ConfigError(f"{key}.server", f"no server named {m.server!r} in {NS}:servers")
-        if not 1 <= m.quota_mb <= 10_000_000:
-            raise ConfigError(f"{key}.quotaMb", "must be between 1 and 10000000")
-        if len(m.password) < 8:
-            raise ConfigError(f'{NS}:mailboxPasswords["{m.address}"]', "at least 8 characters")
+
+
+def validate_mailbox(
+    mailbox: MailboxSpec,
+    key: str,
+    domains: Collection[str],
+    servers: Collection[str],
+    taken: Collection[str] = (),
+) -> None:
+    """One mailbox; `key` is its prefix (`penguinmails:mailboxes[0]`), `taken` the other
+    addresses. Its password is named by address (`penguinmails:mailboxPasswords["a@b.c"]`)."""
+    validate_mailbox_address(mailbox.address, f"{key}.address")
+    validate_unused(mailbox.address, taken, f"{key}.address", "is listed twice")
+    validate_mailbox_domain(mailbox.domain, domains, f"{key}.address")
+    validate_mailbox_server(mailbox.server, servers, f"{key}.server")
+    validate_quota_mb(mailbox.quota_mb, f"{key}.quotaMb")
+    validate_mailbox_password(mailbox.password, f'{NS}:mailboxPasswords["{mailbox.address}"]')
+
+
+def validate_mailbox_address(value: str, key: str) -> None:
+    if not _is_email(value):
+        raise ConfigError(key, f"{value!r} is not an email address")
+
+
+def validate_quota_mb(value: int, key: str) -> None:
+    if not 1 <= value <= 10_000_000:
+        raise ConfigError(key, "must be between 1 and 10000000")
+
+
+def validate_mailbox_password(value: str, key: str) -> None:
+    if len(value) < 8:
+        raise ConfigError(key, "at least 8 characters")
+
+
+# Cross-references
+
+
+def validate_unused(value: str, taken: Collection[str], key: str, reason: str) -> None:
+    """`value` is not one of `taken`; the message is `'<value>' <reason>`."""
+    if value in taken:
+        raise ConfigError(key, f"{value!r} {reason}")
+
+
+def validate_mailbox_domain(domain: str, domains: Collection[str], key: str) -> None:
+    if domain not in domains:
+        raise ConfigError(key, f"domain {domain!r} is not in {NS}:domains")
+
+
+def validate_mailbox_server(server: str, servers: Collection[str], key: str) -> None:
+    if server not in servers:
+        raise ConfigError(key, f"no server named {server!r} in {NS}:servers")
 
 
 def _is_email(value: str) -> bool:

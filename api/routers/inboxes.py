@@ -4,7 +4,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentKey, PageDep, SessionDep
+from api.deps import CurrentKey, PageDep, SessionDep, SettingsDep
 from api.idempotent import IdempotencyKeyHeader, respond
 from api.retry import RetryingRoute
 from api.schemas import PageOf
@@ -35,6 +35,7 @@ def create_inbox(
     request: Request,
     session: SessionDep,
     key: CurrentKey,
+    settings: SettingsDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
     return respond(
@@ -43,7 +44,12 @@ def create_inbox(
         idempotency_key,
         request,
         body,
-        lambda: (202, _accepted(service.create(session, key.tenant_id, workspace_id, body))),
+        lambda: (
+            202,
+            _accepted(
+                service.create(session, key.tenant_id, workspace_id, body, settings=settings)
+            ),
+        ),
     )
 
 
@@ -78,9 +84,13 @@ def get_inbox(inbox_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> Inbo
 
 @router.patch("/inboxes/{inbox_id}", response_model=InboxRead)
 def update_inbox(
-    inbox_id: uuid.UUID, body: InboxUpdate, session: SessionDep, key: CurrentKey
+    inbox_id: uuid.UUID,
+    body: InboxUpdate,
+    session: SessionDep,
+    key: CurrentKey,
+    settings: SettingsDep,
 ) -> InboxRead:
-    inbox, _ = service.update(session, key.tenant_id, inbox_id, body)
+    inbox, _ = service.update(session, key.tenant_id, inbox_id, body, settings=settings)
     return InboxRead.model_validate(inbox)
 
 
@@ -90,14 +100,18 @@ def update_inbox(
     response_model=InboxAccepted,
     summary="Issue a new mailbox password (shown once); the server is updated in the background",
 )
-def rotate_credentials(inbox_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> JSONResponse:
-    accepted = service.rotate_credentials(session, key.tenant_id, inbox_id)
+def rotate_credentials(
+    inbox_id: uuid.UUID, session: SessionDep, key: CurrentKey, settings: SettingsDep
+) -> JSONResponse:
+    accepted = service.rotate_credentials(session, key.tenant_id, inbox_id, settings=settings)
     return JSONResponse(_accepted(accepted), status_code=202)
 
 
 @router.delete(
     "/inboxes/{inbox_id}", status_code=status.HTTP_202_ACCEPTED, response_model=InboxAccepted
 )
-def delete_inbox(inbox_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> Response:
-    accepted = service.mark_for_deletion(session, key.tenant_id, inbox_id)
+def delete_inbox(
+    inbox_id: uuid.UUID, session: SessionDep, key: CurrentKey, settings: SettingsDep
+) -> Response:
+    accepted = service.mark_for_deletion(session, key.tenant_id, inbox_id, settings=settings)
     return JSONResponse(_accepted(accepted), status_code=202)

@@ -8,14 +8,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentKey, PageDep, SessionDep, TransactionDep
+from api.deps import CurrentKey, PageDep, SessionDep, SettingsDep, TransactionDep
 from api.retry import RetryingRoute
 from api.schemas import PageOf
 from domain.operations import service
 from domain.operations.schemas import OperationRead
 from domain.operations.states import FINISHED
 from domain.workspaces import service as workspaces
-from settings import get_settings
 
 router = APIRouter(route_class=RetryingRoute, tags=["operations"])
 
@@ -60,8 +59,10 @@ def cancel_operation(
     response_model=OperationRead,
     summary="Run a failed operation's stack again; the run resumes where it stopped",
 )
-def retry_operation(operation_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> OperationRead:
-    return OperationRead.of(service.retry(session, key.tenant_id, operation_id))
+def retry_operation(
+    operation_id: uuid.UUID, session: SessionDep, key: CurrentKey, settings: SettingsDep
+) -> OperationRead:
+    return OperationRead.of(service.retry(session, key.tenant_id, operation_id, settings=settings))
 
 
 @router.get(
@@ -74,6 +75,7 @@ async def preview(
     workspace_id: uuid.UUID,
     key: CurrentKey,
     transaction: TransactionDep,
+    settings: SettingsDep,
     wait: Annotated[float | None, Query(ge=0, le=60, description="Seconds to wait")] = None,
 ) -> JSONResponse:
     # Async, and short transactions of its own: the wait holds no thread, no connection and no
@@ -83,14 +85,16 @@ async def preview(
 
     def enqueue(session: Session) -> uuid.UUID:
         workspace = workspaces.get(session, tenant_id, workspace_id)
-        return service.enqueue(session, workspace, "preview", reason="preview requested").id
+        return service.enqueue(
+            session, workspace, "preview", reason="preview requested", settings=settings
+        ).id
 
     def read(session: Session) -> tuple[dict[str, Any], bool]:
         op = service.get(session, tenant_id, op_id)
         return OperationRead.of(op).model_dump(mode="json"), op.status in FINISHED
 
     op_id = await run_in_threadpool(transaction, enqueue)
-    deadline = time.monotonic() + (get_settings().preview_wait_seconds if wait is None else wait)
+    deadline = time.monotonic() + (settings.preview_wait_seconds if wait is None else wait)
     while True:
         body, finished = await run_in_threadpool(transaction, read)
         if finished or time.monotonic() >= deadline:

@@ -4,11 +4,12 @@ from fastapi import APIRouter, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentKey, PageDep, SessionDep
+from api.deps import CurrentKey, PageDep, SessionDep, SettingsDep
 from api.idempotent import IdempotencyKeyHeader, respond
 from api.retry import RetryingRoute
 from api.schemas import PageOf
 from database.models.servers import VpsServer
+from domain.health import service as health
 from domain.operations import service as operations
 from domain.servers import service
 from domain.servers.schemas import VpsCreate, VpsRead
@@ -29,7 +30,7 @@ def _read(
     read.engine = engine
     read.inbox_count = counts.get(server.id, 0)
     if with_health:
-        read.health = service.latest_health(session, server.id)
+        read.health = list(health.latest_for_server(session, server.id))
     return read
 
 
@@ -53,12 +54,15 @@ def create_vps(
     request: Request,
     session: SessionDep,
     key: CurrentKey,
+    settings: SettingsDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
     def produce() -> tuple[int, dict[str, object]]:
         workspace = workspaces.lock(session, key.tenant_id, workspace_id)
-        server = service.create(session, workspace, body)
-        op = operations.enqueue(session, workspace, "up", reason=f"add server {server.hostname}")
+        server = service.create(session, workspace, body, settings=settings)
+        op = operations.enqueue(
+            session, workspace, "up", reason=f"add server {server.hostname}", settings=settings
+        )
         read = _read(session, server, workspace.engine, {})
         return 202, VpsAccepted(**read.model_dump(), operation_id=op.id).model_dump(mode="json")
 
@@ -89,10 +93,14 @@ def get_vps(vps_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> VpsRead:
 
 
 @router.delete("/vps/{vps_id}", status_code=status.HTTP_202_ACCEPTED, response_model=VpsAccepted)
-def delete_vps(vps_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> JSONResponse:
+def delete_vps(
+    vps_id: uuid.UUID, session: SessionDep, key: CurrentKey, settings: SettingsDep
+) -> JSONResponse:
     server = service.mark_for_deletion(session, key.tenant_id, vps_id)
     workspace = workspaces.get(session, key.tenant_id, server.workspace_id)
-    op = operations.enqueue(session, workspace, "up", reason=f"remove server {server.hostname}")
+    op = operations.enqueue(
+        session, workspace, "up", reason=f"remove server {server.hostname}", settings=settings
+    )
     read = _read(session, server, workspace.engine)
     return JSONResponse(
         VpsAccepted(**read.model_dump(), operation_id=op.id).model_dump(mode="json"),

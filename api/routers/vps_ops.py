@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentKey, PageDep, SessionDep
+from api.deps import CurrentKey, PageDep, SessionDep, SettingsDep
 from api.errors import error_body
 from api.retry import RetryingRoute
 from database.models.workspaces import Workspace
@@ -56,8 +56,10 @@ def health_history(
     responses={409: {"description": "The server is still provisioning"}, 502: {}},
     summary="Restart the mail server (Stalwart) over SSH",
 )
-def restart_mail_server(vps_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> JSONResponse:
-    result = server_ops.restart(session, key.tenant_id, vps_id)
+def restart_mail_server(
+    vps_id: uuid.UUID, session: SessionDep, key: CurrentKey, settings: SettingsDep
+) -> JSONResponse:
+    result = server_ops.restart(session, key.tenant_id, vps_id, settings=settings)
     body = result.model_dump(mode="json")
     if result.outcome != "restarted":
         # Answered, not raised: the failure is recorded as an event, which a raise would roll
@@ -72,6 +74,7 @@ def mail_server_logs(
     vps_id: uuid.UUID,
     session: SessionDep,
     key: CurrentKey,
+    settings: SettingsDep,
     lines: Annotated[int, Query(ge=1, le=1000, description="How many lines (1..1000).")] = 100,
 ) -> LogsRead:
-    return server_ops.logs(session, key.tenant_id, vps_id, lines)
+    return server_ops.logs(session, key.tenant_id, vps_id, lines, settings=settings)

@@ -5,12 +5,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
-from api.deps import CurrentKey, PageDep, SessionDep, TransactionDep
+from api.deps import CurrentKey, PageDep, SessionDep, SettingsDep, TransactionDep
 from api.idempotent import IdempotencyKeyHeader, respond
 from api.retry import RetryingRoute
 from api.schemas import PageOf
 from domain.events.schemas import EventFilter
 from domain.webhooks import manual, service
+from domain.webhooks.delivery import DeliveryOptions
 from domain.webhooks.schemas import (
     DeliveryFilter,
     DeliveryRead,
@@ -37,15 +38,16 @@ def create_webhook(
     request: Request,
     session: SessionDep,
     key: CurrentKey,
+    settings: SettingsDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
     def produce() -> tuple[int, dict[str, object]]:
-        endpoint, secret = service.create(session, key.tenant_id, body)
+        endpoint, secret = service.create(session, key.tenant_id, body, settings=settings)
         read = WebhookRead.model_validate(endpoint).model_dump()
         return 201, WebhookCreated(**read, secret=secret).model_dump(mode="json")
 
     # A replay answers the same secret: it is stored encrypted with the answer.
-    return respond(session, key, idempotency_key, request, body, produce)
+    return respond(session, key, idempotency_key, request, body, produce, settings=settings)
 
 
 @router.get("", response_model=PageOf[WebhookRead])
@@ -70,9 +72,14 @@ def get_webhook(webhook_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> 
     summary="Change the URL, description, event types or active; only the fields given",
 )
 def update_webhook(
-    webhook_id: uuid.UUID, body: WebhookUpdate, session: SessionDep, key: CurrentKey
+    webhook_id: uuid.UUID,
+    body: WebhookUpdate,
+    session: SessionDep,
+    key: CurrentKey,
+    settings: SettingsDep,
 ) -> WebhookRead:
-    return WebhookRead.model_validate(service.update(session, key.tenant_id, webhook_id, body))
+    endpoint = service.update(session, key.tenant_id, webhook_id, body, settings=settings)
+    return WebhookRead.model_validate(endpoint)
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -88,9 +95,9 @@ def delete_webhook(webhook_id: uuid.UUID, session: SessionDep, key: CurrentKey) 
     "deliveries too for PENGUINMAILS_WEBHOOK_SECRET_GRACE_SECONDS",
 )
 def rotate_secret(
-    webhook_id: uuid.UUID, session: SessionDep, key: CurrentKey
+    webhook_id: uuid.UUID, session: SessionDep, key: CurrentKey, settings: SettingsDep
 ) -> WebhookSecretRotated:
-    endpoint, secret = service.rotate_secret(session, key.tenant_id, webhook_id)
+    endpoint, secret = service.rotate_secret(session, key.tenant_id, webhook_id, settings=settings)
     read = WebhookRead.model_validate(endpoint).model_dump()
     return WebhookSecretRotated(**read, secret=secret)
 
@@ -137,9 +144,10 @@ def list_deliveries(
     summary="Send a signed webhook.ping to this endpoint now; the delivery, with its attempt",
 )
 def send_test_ping(
-    webhook_id: uuid.UUID, key: CurrentKey, transaction: TransactionDep
+    webhook_id: uuid.UUID, key: CurrentKey, transaction: TransactionDep, settings: SettingsDep
 ) -> DeliveryRead:
-    return manual.ping(transaction, key.tenant_id, webhook_id)
+    options = DeliveryOptions.from_settings(settings)
+    return manual.ping(transaction, key.tenant_id, webhook_id, options)
 
 
 @router.post(
@@ -149,6 +157,11 @@ def send_test_ping(
     "attempt in its log",
 )
 def redeliver(
-    webhook_id: uuid.UUID, delivery_id: uuid.UUID, key: CurrentKey, transaction: TransactionDep
+    webhook_id: uuid.UUID,
+    delivery_id: uuid.UUID,
+    key: CurrentKey,
+    transaction: TransactionDep,
+    settings: SettingsDep,
 ) -> DeliveryRead:
-    return manual.redeliver(transaction, key.tenant_id, webhook_id, delivery_id)
+    options = DeliveryOptions.from_settings(settings)
+    return manual.redeliver(transaction, key.tenant_id, webhook_id, delivery_id, options)

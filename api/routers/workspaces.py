@@ -1,8 +1,10 @@
 import uuid
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import JSONResponse
 
-from api.deps import CurrentKey, PageDep, SessionDep
+from api.deps import CurrentKey, PageDep, SessionDep, SettingsDep
+from api.idempotent import IdempotencyKeyHeader, respond
 from api.retry import RetryingRoute
 from api.schemas import PageOf
 from domain.workspaces import service
@@ -12,9 +14,19 @@ router = APIRouter(route_class=RetryingRoute, prefix="/workspaces", tags=["works
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=WorkspaceRead)
-def create_workspace(body: WorkspaceCreate, session: SessionDep, key: CurrentKey) -> WorkspaceRead:
-    workspace = service.create(session, key.tenant_id, body)
-    return WorkspaceRead.model_validate(workspace)
+def create_workspace(
+    body: WorkspaceCreate,
+    request: Request,
+    session: SessionDep,
+    key: CurrentKey,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    def produce() -> tuple[int, dict[str, object]]:
+        workspace = service.create(session, key.tenant_id, body)
+        return 201, WorkspaceRead.model_validate(workspace).model_dump(mode="json")
+
+    return respond(session, key, idempotency_key, request, body, produce, settings=settings)
 
 
 @router.get("", response_model=PageOf[WorkspaceRead])

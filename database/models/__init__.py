@@ -8,7 +8,7 @@ from database.models.events import Event
 from database.models.health import HealthCheckResult, HealthCheckState
 from database.models.idempotency import IdempotencyKey
 from database.models.inboxes import Inbox
-from database.models.mail_domains import MailDomain
+from database.models.mail_domains import DomainClaim, DomainOwner, MailDomain
 from database.models.operations import Operation
 from database.models.sandbox import SandboxStack
 from database.models.servers import VpsServer
@@ -19,6 +19,8 @@ from database.models.workspaces import Workspace
 __all__ = [
     "ApiKey",
     "DnsRecord",
+    "DomainClaim",
+    "DomainOwner",
     "Event",
     "HealthCheckResult",
     "HealthCheckState",

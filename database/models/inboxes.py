@@ -49,3 +49,8 @@ class Inbox(IdMixin, Base):
     # Beyond the seed.
     password_encrypted: Mapped[str | None] = mapped_column(EncryptedText)
     quota_mb: Mapped[int] = mapped_column(Integer, default=2048, server_default=text("2048"))
+
+
+# Addresses compare case-insensitively (the create's duplicate check): the seed's
+# UNIQUE(email_address), kept for the seed's sake, is case-sensitive and no index covered lower().
+Index("uq_inboxes_lower_email_address", func.lower(Inbox.email_address), unique=True)

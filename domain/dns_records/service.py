@@ -34,7 +34,7 @@ from maildns import plan
 from maildns.checks import RecordCheck, RecordStatus
 from maildns.resolver import Resolver
 from maildns.verify import Checker, Target
-from settings import get_settings
+from settings.dns import DnsSettings
 
 _ORDER = {purpose: i for i, purpose in enumerate(plan.PURPOSE_ORDER)}
 
@@ -112,7 +112,11 @@ def _write_plan(
 
 
 def generate_for_server(
-    session: Session, server: VpsServer, *, applied: Collection[str] | None = None
+    session: Session,
+    server: VpsServer,
+    *,
+    settings: DnsSettings,
+    applied: Collection[str] | None = None,
 ) -> int:
     """Write the records of every inbox on `server` (and refresh the SPF of other inboxes of
     the same domains). Returns how many records were created or changed.
@@ -122,7 +126,6 @@ def generate_for_server(
     `applied` unset, always (a caller that knows the mailboxes exist)."""
     if server.ip_address is None or not server.hostname:
         return 0
-    settings = get_settings()
     inboxes = session.scalars(
         select(Inbox).where(
             Inbox.vps_id == server.id,
@@ -144,7 +147,7 @@ def generate_for_server(
     }
     for name in names:
         if name not in domains:
-            domains[name] = mail_domains.ensure_domain(session, workspace, name)
+            domains[name] = mail_domains.ensure_domain(session, workspace, name, settings=settings)
     # Every live inbox of these domains in the workspace: the SPF value lists all their servers.
     by_domain: dict[str, list[tuple[Inbox, VpsServer]]] = {}
     for inbox, host in session.execute(
@@ -239,8 +242,8 @@ def target_of(record: DnsRecord | Any, ip: str, hostname: str, ipv6: str | None)
     )  # fmt: skip
 
 
-async def check_targets(targets: Sequence[Target]) -> list[RecordCheck]:
-    async with Resolver.from_settings() as resolver:
+async def check_targets(targets: Sequence[Target], settings: DnsSettings) -> list[RecordCheck]:
+    async with Resolver.from_settings(settings) as resolver:
         return await Checker(resolver).check_all(targets)
 
 
@@ -248,6 +251,7 @@ def verify_inbox(
     tenant_id: uuid.UUID,
     inbox_id: uuid.UUID,
     transaction: Transaction,
+    settings: DnsSettings,
 ) -> DnsRecordsView:
     """RecordCheck the inbox's records now: read them in one short transaction, look them up with no
     transaction open (bounded timeouts), write the results in another, in the lock order
@@ -268,11 +272,11 @@ def verify_inbox(
 
     claimed = transaction(read)
     if claimed:
-        results = run_async(check_targets([t for *_, t in claimed]))
+        results = run_async(check_targets([t for *_, t in claimed], settings))
 
         def write(session: Session) -> None:
             lock_inboxes(session, [inbox_id])
-            apply_checks(session, [(i, v, p) for i, v, p, _ in claimed], results)
+            apply_checks(session, [(i, v, p) for i, v, p, _ in claimed], results, settings=settings)
             settle_inboxes(session, [inbox_id])
 
         transaction(write)
@@ -284,13 +288,14 @@ def apply_checks(
     claimed: Sequence[tuple[uuid.UUID, str, str | None]],
     results: Sequence[RecordCheck],
     now: datetime | None = None,
+    *,
+    settings: DnsSettings,
 ) -> None:
     """Write check results in one statement. An error (timeout, SERVFAIL) never demotes a
     verified record: it keeps its status and says the last check could not conclude. A row
     whose value was regenerated since it was claimed is left alone (checked again soon)."""
     if not claimed:
         return
-    settings = get_settings()
     now = now or utcnow()
     retry = now + timedelta(seconds=settings.dns_verify_interval_seconds)
     reverify = now + timedelta(seconds=settings.dns_reverify_seconds)

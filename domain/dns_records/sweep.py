@@ -28,6 +28,7 @@ from database.transactions import run_in_transaction
 from domain.dns_records.service import Settled, apply_checks, lock_inboxes, settle_inboxes
 from maildns.checks import RecordCheck, RecordStatus
 from maildns.verify import Target
+from settings.dns import DnsSettings
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +99,21 @@ def claim(session: Session, limit: int, now: datetime, lease_seconds: int) -> li
 
 
 def _write_one(
-    session_factory: SessionFactory, batch: list[Claimed], results: list[RecordCheck]
+    session_factory: SessionFactory,
+    batch: list[Claimed],
+    results: list[RecordCheck],
+    settings: DnsSettings,
 ) -> Settled:
     def write(session: Session) -> Settled:
         inbox_ids = sorted({c.inbox_id for c in batch})
         # Lock order: inboxes (in id order) before their records, as a finishing run does.
         lock_inboxes(session, inbox_ids)
-        apply_checks(session, [(c.id, c.target.value, c.previous) for c in batch], results)
+        apply_checks(
+            session,
+            [(c.id, c.target.value, c.previous) for c in batch],
+            results,
+            settings=settings,
+        )
         return settle_inboxes(session, inbox_ids)
 
     if session_factory is session_scope:
@@ -118,6 +127,7 @@ def write_batch(
     batch: list[Claimed],
     results: list[RecordCheck],
     stats: SweepStats,
+    settings: DnsSettings,
 ) -> None:
     """Write a batch in one transaction; if that fails, inbox by inbox, so one bad row is
     skipped and reported (its records come due again when their claim runs out) and never
@@ -125,7 +135,7 @@ def write_batch(
     started = time.perf_counter()
     written: list[tuple[Claimed, RecordCheck]] = []
     try:
-        settled = _write_one(session_factory, batch, results)
+        settled = _write_one(session_factory, batch, results, settings)
         written = list(zip(batch, results, strict=True))
     except Exception:
         log.warning("dns.verify: a batch of %d failed; writing inbox by inbox", len(batch))
@@ -135,7 +145,9 @@ def write_batch(
             groups.setdefault(pair[0].inbox_id, []).append(pair)
         for inbox_id, pairs in groups.items():
             try:
-                one = _write_one(session_factory, [c for c, _ in pairs], [r for _, r in pairs])
+                one = _write_one(
+                    session_factory, [c for c, _ in pairs], [r for _, r in pairs], settings
+                )
             except Exception:
                 log.exception("dns.verify: inbox %s skipped", inbox_id)
                 stats.skipped.append(inbox_id)

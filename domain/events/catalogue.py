@@ -184,7 +184,7 @@ FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(t.family for t in ALL))
 # Types only ever sent to one endpoint (by name, for the fan-out's SQL).
 NOT_FANNED_OUT: tuple[str, ...] = tuple(t.name for t in ALL if not t.fan_out)
 
-# The names before every type followed `family.action` (migration 0008 renamed stored rows).
+# The names before every type followed `family.action` (migration 0009 renamed stored rows).
 RENAMED: dict[str, str] = {
     "dns_verified": DNS_VERIFIED.name,
     "dns_regressed": DNS_REGRESSED.name,

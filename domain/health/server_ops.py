@@ -16,7 +16,7 @@ from domain.health.schemas import LogsRead, RestartResult
 from kit.errors import Conflict, NotFound, Unavailable
 from kit.time import utcnow
 from probes import ssh
-from settings import get_settings
+from settings.health import HealthSettings
 
 NOT_YET = ("provisioning", "installing", "deleting", "deleted")
 
@@ -64,8 +64,7 @@ def _pin(server: VpsServer, result: ssh.CommandResult) -> ssh.CommandResult:
     return result
 
 
-def _run(target: ssh.SshTarget, cmd: str) -> ssh.CommandResult:
-    s = get_settings()
+def _run(target: ssh.SshTarget, cmd: str, s: HealthSettings) -> ssh.CommandResult:
     return asyncio.run(
         ssh.run(
             target,
@@ -85,18 +84,21 @@ def logs_command(user: str, unit: str, lines: int) -> str:
     return ssh.privileged(user, argv)
 
 
-def restart(session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID) -> RestartResult:
+def restart(
+    session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID, *, settings: HealthSettings
+) -> RestartResult:
     """Restart the mail server and record the outcome as an event (also when it failed)."""
     server = server_of_tenant(session, tenant_id, vps_id)
     _operable(server)
     workspace = _workspace(session, server)
-    unit = get_settings().health_stalwart_unit
+    unit = settings.health_stalwart_unit
     if workspace.sandbox:
         outcome, detail = "restarted", f"simulated restart of {unit} (sandbox workspace)"
     else:
         try:
             result = _pin(
-                server, _run(_target(server, workspace), restart_command(server.ssh_user, unit))
+                server,
+                _run(_target(server, workspace), restart_command(server.ssh_user, unit), settings),
             )
         except ssh.SshError as exc:
             outcome, detail = "failed", str(exc)
@@ -131,13 +133,20 @@ def restart(session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID) -> Restar
     )
 
 
-def logs(session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID, lines: int) -> LogsRead:
+def logs(
+    session: Session,
+    tenant_id: uuid.UUID,
+    vps_id: uuid.UUID,
+    lines: int,
+    *,
+    settings: HealthSettings,
+) -> LogsRead:
     if not 1 <= lines <= 1000:
         raise ValueError("lines must be 1..1000")  # the router validates; this is a backstop
     server = server_of_tenant(session, tenant_id, vps_id)
     _operable(server)
     workspace = _workspace(session, server)
-    unit = get_settings().health_stalwart_unit
+    unit = settings.health_stalwart_unit
     source = f"journald unit {unit}"
     if workspace.sandbox:
         return LogsRead(
@@ -149,7 +158,8 @@ def logs(session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID, lines: int) 
         )
     try:
         result = _pin(
-            server, _run(_target(server, workspace), logs_command(server.ssh_user, unit, lines))
+            server,
+            _run(_target(server, workspace), logs_command(server.ssh_user, unit, lines), settings),
         )
     except ssh.SshError as exc:
         raise Unavailable(f"cannot read the log of {server.name}: {exc}", field="vps_id") from exc

@@ -24,7 +24,7 @@ from probes.types import (
     Thresholds,
     nameservers,
 )
-from settings import Settings, get_settings
+from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,7 @@ LOCK_KEY = 0x5045_4E47_4845_414C  # "PENGHEAL": one sweep at a time across proce
 SIMULATED = "simulated (sandbox workspace): not probed over the network"
 
 
-def probe_config(settings: Settings | None = None) -> ProbeConfig:
-    s = settings or get_settings()
+def probe_config(s: Settings) -> ProbeConfig:
     return ProbeConfig(
         smtp_port=s.health_smtp_port,
         submissions_port=s.health_submissions_port,

@@ -2,18 +2,32 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    computed_field,
+)
 
 from domain.servers.catalog_rules import ProviderName, RegionName, SizeName
+from domain.validation import EmailAddress, NoControlCharacters, unicode_address
 
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255)]
+DisplayName = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=255), NoControlCharacters
+]
 
 
 class InboxCreate(BaseModel):
     # strict: a string field takes only a string (no number, no boolean)
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    email_address: EmailStr = Field(max_length=255, description="The mailbox address.")
+    email_address: EmailAddress = Field(
+        description="The mailbox address. An internationalised domain (`info@bücher.example`) "
+        "is stored and used in its ASCII form (`info@xn--bcher-kva.example`); reads show both. "
+        "Refused (422) when the stack would refuse it: the same validators decide."
+    )
     display_name: DisplayName | None = Field(default=None, description="Name shown to recipients.")
     vps_provider: ProviderName = Field(description="hetzner, hostwinds or existing.")
     vps_size: SizeName = Field(description="starter, professional or business.")
@@ -48,6 +62,10 @@ class InboxRead(BaseModel):
     imap_config: dict[str, Any] | None
     created_at: datetime | None
     updated_at: datetime | None
+
+    @computed_field(description="`email_address` with its domain in Unicode form, for display.")
+    def email_address_unicode(self) -> str:
+        return unicode_address(self.email_address)
 
 
 class Endpoint(BaseModel):

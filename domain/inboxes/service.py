@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from database.models.inboxes import Inbox
@@ -21,6 +22,8 @@ from domain.servers import service as servers
 from domain.workspaces import service as workspaces
 from kit.errors import Conflict
 from kit.secrets import new_password
+from settings import Settings
+from settings.operations import OperationSettings
 
 SMTP_PORT, IMAP_PORT = 465, 993
 
@@ -42,15 +45,25 @@ def credentials_for(inbox: Inbox, server: VpsServer, password: str) -> Credentia
 
 
 def create(
-    session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID, data: InboxCreate
+    session: Session,
+    tenant_id: uuid.UUID,
+    workspace_id: uuid.UUID,
+    data: InboxCreate,
+    *,
+    settings: Settings,
 ) -> Accepted:
     workspace = workspaces.lock(session, tenant_id, workspace_id)
     address = str(data.email_address)
     local, _, domain = address.rpartition("@")
     address = f"{local}@{domain.lower()}"
+    # Ownership first: another tenant's domain is one answer for every address on it, so a
+    # caller cannot probe which mailboxes exist there.
+    mail_domains.require_owner(session, tenant_id, domain)
+    # Deliberately not scoped to the tenant: an address is one mailbox, whoever created it.
+    # Only the domain's owner gets here; a previous owner's inboxes keep their addresses.
     if session.scalar(select(exists().where(func.lower(Inbox.email_address) == address.lower()))):
         raise Conflict(f"an inbox for {address} already exists", field="email_address")
-    mail_domains.ensure_domain(session, workspace, domain.lower())
+    mail_domains.ensure_domain(session, workspace, domain.lower(), settings=settings)
     server = servers.place_inbox(
         session,
         workspace,
@@ -58,6 +71,7 @@ def create(
         size=data.vps_size,
         region=data.vps_region,
         domain=domain.lower(),
+        settings=settings,
     )
     password = new_password()
     inbox = Inbox(
@@ -69,9 +83,17 @@ def create(
         password_encrypted=password,
         status=InboxStatus.PENDING_SETUP.value,
     )
-    session.add(inbox)
-    session.flush()
-    op = operations.enqueue(session, workspace, "up", reason=f"create inbox {address}")
+    try:
+        with session.begin_nested():  # two workspaces of the tenant racing for one address
+            session.add(inbox)
+            session.flush()
+    except IntegrityError as exc:
+        if "email_address" not in str(exc.orig):
+            raise
+        raise Conflict(f"an inbox for {address} already exists", field="email_address") from exc
+    op = operations.enqueue(
+        session, workspace, "up", reason=f"create inbox {address}", settings=settings
+    )
     return Accepted(inbox, op, credentials_for(inbox, server, password))
 
 
@@ -112,7 +134,12 @@ def list_page(
 
 
 def update(
-    session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID, data: InboxUpdate
+    session: Session,
+    tenant_id: uuid.UUID,
+    inbox_id: uuid.UUID,
+    data: InboxUpdate,
+    *,
+    settings: OperationSettings,
 ) -> tuple[Inbox, Operation | None]:
     inbox = _lock(session, tenant_id, inbox_id)
     if inbox.status == "deleting":
@@ -126,12 +153,16 @@ def update(
         # The display name lives in the mail server's account: the stack must apply it.
         inbox.display_name = changes["display_name"]
         workspace = workspaces.lock(session, tenant_id, inbox.workspace_id)  # held already
-        op = operations.enqueue(session, workspace, "up", reason=f"rename {inbox.email_address}")
+        op = operations.enqueue(
+            session, workspace, "up", reason=f"rename {inbox.email_address}", settings=settings
+        )
     session.flush()
     return inbox, op
 
 
-def rotate_credentials(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> Accepted:
+def rotate_credentials(
+    session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID, *, settings: OperationSettings
+) -> Accepted:
     inbox = _lock(session, tenant_id, inbox_id)
     if inbox.status == "deleting" or inbox.vps_id is None:
         raise Conflict("inbox is being deleted", field="status")
@@ -141,16 +172,24 @@ def rotate_credentials(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UU
     password = new_password()
     inbox.password_encrypted = password
     op = operations.enqueue(
-        session, workspace, "up", reason=f"rotate credentials of {inbox.email_address}"
+        session,
+        workspace,
+        "up",
+        reason=f"rotate credentials of {inbox.email_address}",
+        settings=settings,
     )
     session.flush()
     return Accepted(inbox, op, credentials_for(inbox, server, password))
 
 
-def mark_for_deletion(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> Accepted:
+def mark_for_deletion(
+    session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID, *, settings: OperationSettings
+) -> Accepted:
     inbox = _lock(session, tenant_id, inbox_id)
     workspace = workspaces.lock(session, tenant_id, inbox.workspace_id)  # held already
     INBOX.move(inbox, InboxStatus.DELETING)
-    op = operations.enqueue(session, workspace, "up", reason=f"delete inbox {inbox.email_address}")
+    op = operations.enqueue(
+        session, workspace, "up", reason=f"delete inbox {inbox.email_address}", settings=settings
+    )
     session.flush()
     return Accepted(inbox, op)

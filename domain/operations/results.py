@@ -33,6 +33,7 @@ from domain.events import service as events
 from domain.events.catalogue import EventType
 from domain.inboxes.states import INBOX, InboxStatus
 from domain.servers.states import SERVER, ServerStatus
+from settings.dns import DnsSettings
 from stacks import catalog
 
 # Seed pipeline step -> how to recognise its resources among the run's changes.
@@ -197,18 +198,22 @@ def attach_mailboxes(rows: _Rows, run: RunOutputs) -> StepReport:
     return report
 
 
-def generate_dns(session: Session, rows: _Rows, run: RunOutputs) -> StepReport:
+def generate_dns(
+    session: Session, rows: _Rows, run: RunOutputs, settings: DnsSettings
+) -> StepReport:
     report = StepReport("generate_dns")
     session.flush()
     for server in rows.ready:
-        written = dns_records.generate_for_server(session, server, applied=run.mailboxes.keys())
+        written = dns_records.generate_for_server(
+            session, server, settings=settings, applied=run.mailboxes.keys()
+        )
         if written:
             report.changed.append(f"{server.hostname}: {written} record(s)")
     return report
 
 
 def apply_success(
-    session: Session, workspace: Workspace, op: Operation, run: RunOutputs
+    session: Session, workspace: Workspace, op: Operation, run: RunOutputs, settings: DnsSettings
 ) -> list[dict[str, Any]]:
     """Apply a finished `up`/`refresh` to the fleet's rows; the steps' reports, in order."""
     servers = session.scalars(
@@ -226,7 +231,7 @@ def apply_success(
     steps.append(remove_servers(session, workspace, rows, run))
     steps.append(record_servers(session, workspace, op, rows, run))
     steps.append(attach_mailboxes(rows, run))
-    steps.append(generate_dns(session, rows, run))
+    steps.append(generate_dns(session, rows, run, settings))
     return [s.as_dict() for s in steps]
 
 

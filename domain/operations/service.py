@@ -23,7 +23,7 @@ from domain.servers.states import SERVER, ServerStatus
 from domain.workspaces import service as workspaces
 from kit.errors import Conflict, Unavailable, ValidationFailed
 from kit.time import utcnow
-from settings import get_settings
+from settings.operations import OperationSettings
 
 KINDS = ("up", "preview", "refresh", "destroy")
 
@@ -53,13 +53,17 @@ def settle(
 
 
 def enqueue(
-    session: Session, workspace: Workspace, kind: str = "up", reason: str = ""
+    session: Session,
+    workspace: Workspace,
+    kind: str = "up",
+    reason: str = "",
+    *,
+    settings: OperationSettings,
 ) -> Operation:
     """Queue `kind` for the workspace's stack. An `up` joins the one already queued, if any, so a
     burst of changes is applied by one run; its start waits `coalesce_seconds` for more."""
     if kind not in KINDS:
         raise ValidationFailed(f"unknown operation kind {kind!r}", field="kind")
-    settings = get_settings()
     if kind == "preview":
         # A preview not yet started computes exactly what a new one would: reuse it, so a
         # client polling previews adds no work. The workspace lock makes concurrent requests
@@ -226,7 +230,13 @@ def _settle_carried(session: Session, workspace: Workspace, op: Operation) -> No
             INBOX.move(inbox, InboxStatus.DNS_PENDING if inbox.smtp_config else InboxStatus.FAILED)
 
 
-def retry(session: Session, tenant_id: uuid.UUID, operation_id: uuid.UUID) -> Operation:
+def retry(
+    session: Session,
+    tenant_id: uuid.UUID,
+    operation_id: uuid.UUID,
+    *,
+    settings: OperationSettings,
+) -> Operation:
     """Queue the stack again after a failure or a cancel; servers and inboxes marked `failed`
     return to their pending states, and the new run resumes from what exists."""
     op = get(session, tenant_id, operation_id)
@@ -251,4 +261,4 @@ def retry(session: Session, tenant_id: uuid.UUID, operation_id: uuid.UUID) -> Op
         .order_by(Inbox.id)
     ):
         INBOX.move(inbox, InboxStatus.PENDING_SETUP)
-    return enqueue(session, workspace, op.kind, reason=f"retry of {op.id}")
+    return enqueue(session, workspace, op.kind, reason=f"retry of {op.id}", settings=settings)

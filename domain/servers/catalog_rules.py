@@ -13,8 +13,9 @@ def _member(kind: str, value: str, allowed: tuple[str, ...] | list[str]) -> str:
     if value not in allowed:
         raise PydanticCustomError(
             f"unknown_{kind}",
-            "unknown {kind} {value!r}; one of: {allowed}",
-            {"kind": kind, "value": value, "allowed": ", ".join(allowed)},
+            # pydantic fills `{name}` only (no conversions): the value is quoted here
+            "unknown {kind} {value}; one of: {allowed}",
+            {"kind": kind, "value": repr(value), "allowed": ", ".join(allowed)},
         )
     return value
 

@@ -11,23 +11,12 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    computed_field,
 )
 from pydantic_core import PydanticCustomError
 
 from domain.servers.catalog_rules import ProviderName, RegionName, SizeName
-from settings import get_settings
-
-# A fully qualified name: labels of 1-63 letters, digits and inner hyphens, an alphabetic TLD.
-# pydantic matches the pattern before `to_lower`, so it allows upper case (stored lower-cased).
-Hostname = Annotated[
-    str,
-    StringConstraints(
-        strip_whitespace=True,
-        to_lower=True,
-        max_length=253,
-        pattern=r"^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$",
-    ),
-]
+from domain.validation import Hostname, unicode_domain
 
 # Addresses the control plane must never be pointed at (it connects to an `existing` server over
 # SSH): the cloud metadata services first, since some sit inside ranges allowed below.
@@ -94,10 +83,10 @@ def _ipv4_string(value: object) -> IPv4Address:
         raise PydanticCustomError("ip_v4_address", "Input is not a valid IPv4 address") from None
 
 
-def _allowed_server_address(address: IPv4Address) -> IPv4Address:
-    problem = server_address_problem(
-        address, allow_private=get_settings().allow_private_server_addresses
-    )
+def _never_allowed(address: IPv4Address) -> IPv4Address:
+    """The addresses refused whatever the settings say; private ranges depend on a setting and
+    are checked by the service, which is given the settings (`servers.service.create`)."""
+    problem = server_address_problem(address, allow_private=True)
     if problem is not None:
         raise PydanticCustomError(
             "server_address",
@@ -108,7 +97,7 @@ def _allowed_server_address(address: IPv4Address) -> IPv4Address:
 
 
 ServerAddress = Annotated[
-    IPv4Address, BeforeValidator(_ipv4_string), AfterValidator(_allowed_server_address)
+    IPv4Address, BeforeValidator(_ipv4_string), AfterValidator(_never_allowed)
 ]
 
 
@@ -122,7 +111,9 @@ class VpsCreate(BaseModel):
     size: SizeName = Field(description="starter, professional or business.")
     region: RegionName = Field(description="e.g. eu-central, us-east.")
     hostname: Hostname | None = Field(
-        default=None, description="Mail hostname (PTR and SMTP banner). Default: generated."
+        default=None,
+        description="Mail hostname (PTR and SMTP banner). Default: generated. An "
+        "internationalised name is stored in its ASCII (IDNA) form.",
     )
     ip_address: ServerAddress | None = Field(
         default=None,
@@ -130,6 +121,7 @@ class VpsCreate(BaseModel):
         "link-local, multicast, reserved and cloud metadata addresses are refused; private "
         "ranges only with PENGUINMAILS_ALLOW_PRIVATE_SERVER_ADDRESSES.",
     )
+    # The stack's `validate_ssh_user` rule (stacks.config._USER), as a pattern.
     ssh_user: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] = Field(
         default="root", description="Only for provider `existing`."
     )
@@ -161,3 +153,7 @@ class VpsRead(BaseModel):
     engine: str = "sandbox"
     inbox_count: int = 0
     health: list[dict[str, Any]] = Field(default_factory=list)
+
+    @computed_field(description="`hostname` in Unicode form, for display.")
+    def hostname_unicode(self) -> str:
+        return unicode_domain(self.hostname)

@@ -13,11 +13,12 @@ from database.models.servers import VpsServer
 from database.models.workspaces import Workspace
 from database.pagination import paginate
 from database.scoping import get_owned
-from domain.servers.schemas import VpsCreate
+from domain.servers.schemas import VpsCreate, server_address_problem
 from domain.servers.states import SERVER, ServerStatus
 from domain.workspaces import service as workspaces
 from kit.errors import Conflict, ValidationFailed
-from settings import get_settings
+from settings import Settings
+from settings.operations import OperationSettings
 from stacks import catalog
 
 LIVE_INBOX = Inbox.status != "deleting"
@@ -61,7 +62,17 @@ def _new(
     )
 
 
-def create(session: Session, workspace: Workspace, data: VpsCreate) -> VpsServer:
+def create(
+    session: Session, workspace: Workspace, data: VpsCreate, *, settings: Settings
+) -> VpsServer:
+    if data.ip_address is not None:
+        problem = server_address_problem(
+            data.ip_address, allow_private=settings.allow_private_server_addresses
+        )
+        if problem is not None:
+            raise ValidationFailed(
+                f"{problem}; an existing server needs its public address", field="ip_address"
+            )
     if data.provider == "existing" and data.ip_address is None:
         raise ValidationFailed("ip_address is required for provider 'existing'", field="ip_address")
     if data.provider != "existing" and data.ip_address is not None:
@@ -74,7 +85,7 @@ def create(session: Session, workspace: Workspace, data: VpsCreate) -> VpsServer
         size=data.size,
         region=data.region,
         hostname=data.hostname,
-        hostname_domain=get_settings().server_hostname_domain,
+        hostname_domain=settings.server_hostname_domain,
     )
     if data.provider == "existing":
         server.ip_address = str(data.ip_address)
@@ -93,10 +104,11 @@ def place_inbox(
     size: str,
     region: str | None,
     domain: str,
+    settings: OperationSettings,
 ) -> VpsServer:
     """A server of this workspace with the same provider and size that has room, else a new one.
     The caller holds the workspace row lock, so concurrent creates never both add a server."""
-    limit = get_settings().inboxes_per_server
+    limit = settings.inboxes_per_server
     used = (
         select(Inbox.vps_id, func.count().label("n"))
         .where(LIVE_INBOX, Inbox.workspace_id == workspace.id)
@@ -130,7 +142,7 @@ def place_inbox(
         workspace,
         provider=provider,
         size=size,
-        region=region or get_settings().default_region,
+        region=region or settings.default_region,
         hostname=None,
         hostname_domain=domain,
         field_prefix="vps_",
@@ -181,10 +193,3 @@ def mark_for_deletion(session: Session, tenant_id: uuid.UUID, vps_id: uuid.UUID)
         )
     SERVER.move(server, ServerStatus.DELETING)
     return server
-
-
-def latest_health(session: Session, vps_id: uuid.UUID) -> list[dict[str, object]]:
-    """The latest result of each health check, for `GET /vps/{id}`."""
-    from domain.health import service as health
-
-    return list(health.latest_for_server(session, vps_id))

@@ -18,7 +18,7 @@ import httpx
 from domain.webhooks import guard, signing
 from domain.webhooks.service import Job, Outcome, Skipped
 from kit.time import utcnow
-from settings import Settings, get_settings
+from settings import Settings
 
 log = logging.getLogger(__name__)
 USER_AGENT = "PenguinMails-Webhooks/1"
@@ -43,8 +43,7 @@ class DeliveryOptions:
         return timedelta(seconds=self.timeout * 2 + 30)
 
     @classmethod
-    def from_settings(cls, s: Settings | None = None) -> "DeliveryOptions":
-        s = s or get_settings()
+    def from_settings(cls, s: Settings) -> "DeliveryOptions":
         return cls(
             timeout=s.webhook_timeout_seconds,
             max_attempts=s.webhook_max_attempts,

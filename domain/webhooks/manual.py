@@ -82,7 +82,7 @@ def ping(
     transaction: Transaction,
     tenant_id: uuid.UUID,
     endpoint_id: uuid.UUID,
-    options: DeliveryOptions | None = None,
+    options: DeliveryOptions,
 ) -> DeliveryRead:
     """A `webhook.ping` event, delivered to this endpoint only (whatever it subscribes to)."""
 
@@ -104,9 +104,7 @@ def ping(
         session.flush()
         return row.id
 
-    return _send(
-        transaction, tenant_id, endpoint_id, options or DeliveryOptions.from_settings(), lease
-    )
+    return _send(transaction, tenant_id, endpoint_id, options, lease)
 
 
 def redeliver(
@@ -114,7 +112,7 @@ def redeliver(
     tenant_id: uuid.UUID,
     endpoint_id: uuid.UUID,
     delivery_id: uuid.UUID,
-    options: DeliveryOptions | None = None,
+    options: DeliveryOptions,
 ) -> DeliveryRead:
     """One more attempt of a delivery (whatever its status), numbered after its last one. A
     delivered or dead delivery is pending again until the outcome is recorded."""
@@ -136,6 +134,4 @@ def redeliver(
         session.flush()
         return row.id
 
-    return _send(
-        transaction, tenant_id, endpoint_id, options or DeliveryOptions.from_settings(), lease
-    )
+    return _send(transaction, tenant_id, endpoint_id, options, lease)

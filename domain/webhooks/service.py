@@ -40,20 +40,20 @@ from domain.webhooks.schemas import (
 from domain.webhooks.states import DELIVERY, DeliveryStatus
 from kit import crypto
 from kit.errors import NotFound, ValidationFailed
-from settings import get_settings
+from settings.webhooks import WebhookSettings
 
 log = logging.getLogger(__name__)
 URL_MAX_LENGTH = 2048  # webhook_endpoints.url
 
 
-def _stored_url(given: str) -> str:
+def _stored_url(given: str, settings: WebhookSettings) -> str:
     """The URL as deliveries use it (host in ASCII, punycode, form), or a 422 naming `url`."""
     try:
         url = guard.usable_url(given)
     except guard.UnusableURL as exc:
         raise ValidationFailed(f"webhook URL cannot be used: {exc}", field="url") from exc
     host = url.raw_host.decode("ascii")
-    if guard.literal_internal(host) and not get_settings().webhook_allow_private_urls:
+    if guard.literal_internal(host) and not settings.webhook_allow_private_urls:
         raise ValidationFailed(
             f"webhook host {host!r} is a private or loopback address", field="url"
         )
@@ -67,11 +67,11 @@ def _stored_url(given: str) -> str:
 
 
 def create(
-    session: Session, tenant_id: uuid.UUID, data: WebhookCreate
+    session: Session, tenant_id: uuid.UUID, data: WebhookCreate, *, settings: WebhookSettings
 ) -> tuple[WebhookEndpoint, str]:
     """The endpoint and its signing secret (the only time the secret is available in clear).
     The URL is stored as deliveries use it: host in ASCII (punycode) form."""
-    stored = _stored_url(str(data.url))
+    stored = _stored_url(str(data.url), settings)
     secret = signing.new_secret()
     endpoint = WebhookEndpoint(
         tenant_id=tenant_id,
@@ -107,7 +107,12 @@ def list_page(
 
 
 def update(
-    session: Session, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, data: WebhookUpdate
+    session: Session,
+    tenant_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    data: WebhookUpdate,
+    *,
+    settings: WebhookSettings,
 ) -> WebhookEndpoint:
     """Change the URL, description, subscription or `active`. A new subscription, or turning
     the endpoint back on, starts from now (`events_since`): it is never sent the backlog of the
@@ -123,7 +128,7 @@ def update(
     )
     changes = data.model_dump(exclude_unset=True)
     if "url" in changes:
-        endpoint.url = _stored_url(str(data.url))
+        endpoint.url = _stored_url(str(data.url), settings)
     if "description" in changes:
         endpoint.description = changes["description"]
     restart = False
@@ -447,14 +452,14 @@ def jobs_for(session: Session, ids: Sequence[uuid.UUID], now: datetime) -> list[
 
 
 def rotate_secret(
-    session: Session, tenant_id: uuid.UUID, endpoint_id: uuid.UUID
+    session: Session, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, *, settings: WebhookSettings
 ) -> tuple[WebhookEndpoint, str]:
     """A new signing secret (returned in clear this once). The one it replaces keeps signing
     deliveries too for `webhook_secret_grace_seconds`, so receivers can roll over; a secret
     still in its grace period from an earlier rotation is dropped. The old secret is copied
     as stored (never decrypted), so one that no longer decrypts cannot block a rotation."""
     row = get(session, tenant_id, endpoint_id)
-    grace = timedelta(seconds=get_settings().webhook_secret_grace_seconds)
+    grace = timedelta(seconds=settings.webhook_secret_grace_seconds)
     secret = signing.new_secret()
     endpoint = WebhookEndpoint
     keep = grace > timedelta(0)

@@ -1,6 +1,7 @@
 """The periodic jobs: one module per job, named after it (`dns_verify`, `monitoring_health`,
-`webhooks_deliver`), each a short entry `run()` sequencing its feature's steps in short
-transactions; this registry says how often each runs (APScheduler only decides when)."""
+`webhooks_deliver`, `idempotency_purge`), each a short entry `run()` sequencing its feature's
+steps in short transactions; this registry says how often each runs (APScheduler only decides
+when)."""
 
 import functools
 import logging
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from database.outage import classify, outage, reason
+from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +18,7 @@ log = logging.getLogger(__name__)
 class PeriodicJob:
     name: str
     func: Callable[[], object]
-    interval_seconds: Callable[[], float]
+    interval_seconds: float
 
 
 def guarded(name: str, func: Callable[[], object]) -> Callable[[], object]:
@@ -37,28 +39,32 @@ def guarded(name: str, func: Callable[[], object]) -> Callable[[], object]:
     return run
 
 
-def registry() -> list[PeriodicJob]:
-    """Imported lazily so `penguinmails api` never loads sweep code it does not run."""
-    from scheduler.jobs import dns_verify, monitoring_health, webhooks_deliver
-    from settings import get_settings
+def registry(settings: Settings) -> list[PeriodicJob]:
+    """Every job bound to the process's settings. Imported lazily so `penguinmails api` never
+    loads sweep code it does not run."""
+    from domain.webhooks.delivery import DeliveryOptions
+    from scheduler.jobs import dns_verify, idempotency_purge, monitoring_health, webhooks_deliver
 
-    s = get_settings
-    jobs: list[PeriodicJob] = []
-    jobs.append(
+    jobs = [
         PeriodicJob(
             monitoring_health.NAME,
-            monitoring_health.run,
-            lambda: s().health_interval_seconds,
-        )
-    )
-    jobs.append(
+            lambda: monitoring_health.run(settings),
+            settings.health_interval_seconds,
+        ),
         PeriodicJob(
             webhooks_deliver.NAME,
-            webhooks_deliver.run,
-            lambda: s().webhook_interval_seconds,
-        )
-    )
-    jobs.append(
-        PeriodicJob(dns_verify.NAME, dns_verify.run, lambda: s().dns_verify_interval_seconds)
-    )
+            lambda: webhooks_deliver.run(DeliveryOptions.from_settings(settings)),
+            settings.webhook_interval_seconds,
+        ),
+        PeriodicJob(
+            dns_verify.NAME,
+            lambda: dns_verify.run(settings),
+            settings.dns_verify_interval_seconds,
+        ),
+        PeriodicJob(
+            idempotency_purge.NAME,
+            lambda: idempotency_purge.run(settings),
+            idempotency_purge.interval_seconds(settings),
+        ),
+    ]
     return [PeriodicJob(j.name, guarded(j.name, j.func), j.interval_seconds) for j in jobs]

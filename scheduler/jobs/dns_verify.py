@@ -16,7 +16,7 @@ from domain.dns_records.sweep import Claimed, SessionFactory, SweepStats, claim,
 from kit.time import utcnow
 from maildns.resolver import Resolver
 from maildns.verify import Checker
-from settings import get_settings
+from settings import Settings
 
 log = logging.getLogger(__name__)
 NAME = "dns.verify"
@@ -26,8 +26,8 @@ async def _sweep(
     resolver: Resolver,
     session_factory: SessionFactory,
     batch_size: int,
-    lease_seconds: int,
     max_batches: int | None,
+    settings: Settings,
 ) -> SweepStats:
     stats = SweepStats()
     checker = Checker(resolver)
@@ -35,7 +35,7 @@ async def _sweep(
 
     def take() -> list[Claimed]:
         with session_factory() as session:
-            return claim(session, batch_size, utcnow(), lease_seconds)
+            return claim(session, batch_size, utcnow(), settings.dns_claim_seconds)
 
     try:
         while max_batches is None or stats.batches < max_batches:
@@ -52,7 +52,7 @@ async def _sweep(
             if writing is not None:
                 await writing
             writing = asyncio.ensure_future(
-                asyncio.to_thread(write_batch, session_factory, batch, results, stats)
+                asyncio.to_thread(write_batch, session_factory, batch, results, stats, settings)
             )
     finally:
         if writing is not None:
@@ -62,25 +62,25 @@ async def _sweep(
 
 
 def verify_due(
+    settings: Settings,
     *,
     session_factory: SessionFactory = session_scope,
-    resolver_factory: Callable[[], Resolver] = Resolver.from_settings,
+    resolver_factory: Callable[[Settings], Resolver] = Resolver.from_settings,
     batch_size: int | None = None,
     max_batches: int | None = None,
 ) -> SweepStats:
     """RecordCheck every due record (or `max_batches` batches of them) and settle their inboxes.
     Idempotent and safe to run in several processes at once."""
-    settings = get_settings()
     started = time.perf_counter()
 
     async def main() -> SweepStats:
-        async with resolver_factory() as resolver:
+        async with resolver_factory(settings) as resolver:
             return await _sweep(
                 resolver,
                 session_factory,
                 batch_size or settings.dns_batch_size,
-                settings.dns_claim_seconds,
                 max_batches,
+                settings,
             )
 
     stats = asyncio.run(main())
@@ -90,6 +90,6 @@ def verify_due(
     return stats
 
 
-def run() -> SweepStats:
+def run(settings: Settings) -> SweepStats:
     """The registered periodic job."""
-    return verify_due()
+    return verify_due(settings)

@@ -27,7 +27,7 @@ from domain.health.sweep import Monitored, monitored, probe_config, simulated_re
 from kit.time import utcnow
 from probes.runner import probe_many
 from probes.types import CheckResult, ProbeConfig
-from settings import get_settings
+from settings import Settings
 
 log = logging.getLogger(__name__)
 NAME = "monitoring.health"
@@ -117,15 +117,17 @@ def purge(now: datetime, retention: timedelta, report: SweepReport) -> None:
 
 
 def run(
+    settings: Settings,
     config: ProbeConfig | None = None,
     *,
     batch_size: int = 200,
     retention: timedelta | None = None,
 ) -> SweepReport:
-    """The job: the steps in order, under the one-sweep-at-a-time lock."""
+    """The job: the steps in order, under the one-sweep-at-a-time lock. `config` replaces the
+    probe settings drawn from `settings` (tests point the probes at loopback servers)."""
     started = time.perf_counter()
-    config = config or probe_config()
-    retention = retention or timedelta(days=get_settings().health_retention_days)
+    config = config or probe_config(settings)
+    retention = retention or timedelta(days=settings.health_retention_days)
     report = SweepReport()
     with _sweep_lock() as got:
         if not got:

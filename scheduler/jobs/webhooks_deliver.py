@@ -15,8 +15,8 @@ log = logging.getLogger(__name__)
 NAME = "webhooks.deliver"
 
 
-def run(options: DeliveryOptions | None = None) -> DeliveryReport:
-    options = options or DeliveryOptions.from_settings()
+def run(options: DeliveryOptions) -> DeliveryReport:
+    """`registry` passes the options drawn from the process's settings; tests pass their own."""
     report = DeliveryReport()
     try:  # deliveries already in the outbox go out even if fanning out new ones fails
         with session_scope() as session:

@@ -15,7 +15,7 @@ from database.models.inboxes import Inbox
 from database.session import session_scope
 from domain.dns_records import service
 from scheduler.jobs.dns_verify import verify_due
-from settings import reset_settings
+from settings import get_settings, reset_settings
 from tests.domain.dns_records.published import publish_inbox
 from tests.factories import (
     TenantWithKey,
@@ -67,7 +67,7 @@ def provisioned(session: Session) -> tuple[TenantWithKey, Inbox]:
     workspace = create_workspace(session, tenant)
     server = create_server(session, workspace, hostname=f"mail.{domain}", ip_address=new_ip())
     inbox = create_inbox(session, workspace, email_address=f"sales@{domain}", server=server)
-    service.generate_for_server(session, server)
+    service.generate_for_server(session, server, settings=get_settings())
     return tenant, inbox
 
 
@@ -147,12 +147,12 @@ def test_sweeps_after_verify_record_one_event_and_a_regression(committed: Engine
         for _ in range(3):
             with session_scope() as session:
                 session.execute(text("UPDATE dns_records SET next_check_at = now()"))
-            assert verify_due().claimed == 10
+            assert verify_due(get_settings()).claimed == 10
         with session_scope() as session:
             assert events_of(session, inbox_id, "dns.verified") == 1
             publish_inbox(session, dns, inbox_id, drop=["spf"])
             session.execute(text("UPDATE dns_records SET next_check_at = now()"))
-        verify_due()
+        verify_due(get_settings())
         body = client.get(url, headers=headers).json()
     assert body["all_verified"] is False
     spf = next(r for r in body["records"] if r["purpose"] == "spf")

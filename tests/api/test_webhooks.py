@@ -25,7 +25,7 @@ from domain.webhooks.states import DeliveryStatus
 from kit import crypto
 from kit.time import utcnow
 from scheduler.jobs import webhooks_deliver
-from settings import reset_settings
+from settings import get_settings, reset_settings
 from tests.factories import TenantWithKey, create_tenant, create_workspace
 from tests.probes.loopback import Lab
 from tests.probes.receiver import Receiver
@@ -324,7 +324,10 @@ def _endpoint(tenant: TenantWithKey, url: str, event_types: list[str] | None = N
     """Committed (the delivery job reads it from its own connections)."""
     with session_scope() as s:
         endpoint, _ = webhooks.create(
-            s, tenant.id, WebhookCreate(url=url, event_types=event_types or ["*"])
+            s,
+            tenant.id,
+            WebhookCreate(url=url, event_types=event_types or ["*"]),
+            settings=get_settings(),
         )
         return str(endpoint.id)
 
@@ -456,7 +459,9 @@ def test_family_exact_and_star_subscriptions_fan_out_what_they_name(
 def _update(tenant: TenantWithKey, endpoint_id: str, **change: Any) -> None:
     """Committed, as PATCH writes it (the delivery job reads from its own connections)."""
     with session_scope() as s:
-        webhooks.update(s, tenant.id, uuid.UUID(endpoint_id), WebhookUpdate(**change))
+        webhooks.update(
+            s, tenant.id, uuid.UUID(endpoint_id), WebhookUpdate(**change), settings=get_settings()
+        )
 
 
 def _types(receiver: Receiver) -> list[str]:
@@ -593,10 +598,12 @@ def test_within_the_grace_period_deliveries_verify_with_the_old_and_the_new_secr
 ) -> None:
     tenant, ws = _tenant()
     with session_scope() as s:
-        endpoint, old = webhooks.create(s, tenant.id, WebhookCreate(url=receiver.url))
+        endpoint, old = webhooks.create(
+            s, tenant.id, WebhookCreate(url=receiver.url), settings=get_settings()
+        )
         endpoint_id = endpoint.id
     with session_scope() as s:
-        _, new = webhooks.rotate_secret(s, tenant.id, endpoint_id)
+        _, new = webhooks.rotate_secret(s, tenant.id, endpoint_id, settings=get_settings())
 
     _event(tenant, ws)
     assert webhooks_deliver.run(FAST).delivered == 1
@@ -643,9 +650,11 @@ def test_with_no_grace_period_the_old_secret_stops_at_once(
     reset_settings()
     tenant, ws = _tenant()
     with session_scope() as s:
-        endpoint, old = webhooks.create(s, tenant.id, WebhookCreate(url=receiver.url))
+        endpoint, old = webhooks.create(
+            s, tenant.id, WebhookCreate(url=receiver.url), settings=get_settings()
+        )
     with session_scope() as s:
-        rotated, new = webhooks.rotate_secret(s, tenant.id, endpoint.id)
+        rotated, new = webhooks.rotate_secret(s, tenant.id, endpoint.id, settings=get_settings())
         assert rotated.previous_secret_expires_at is None
     monkeypatch.delenv("PENGUINMAILS_WEBHOOK_SECRET_GRACE_SECONDS")
     reset_settings()
@@ -661,11 +670,13 @@ def test_a_second_rotation_within_the_grace_period_drops_the_oldest(
 ) -> None:
     tenant, ws = _tenant()
     with session_scope() as s:
-        endpoint, first = webhooks.create(s, tenant.id, WebhookCreate(url=receiver.url))
+        endpoint, first = webhooks.create(
+            s, tenant.id, WebhookCreate(url=receiver.url), settings=get_settings()
+        )
     with session_scope() as s:
-        _, second = webhooks.rotate_secret(s, tenant.id, endpoint.id)
+        _, second = webhooks.rotate_secret(s, tenant.id, endpoint.id, settings=get_settings())
     with session_scope() as s:
-        _, third = webhooks.rotate_secret(s, tenant.id, endpoint.id)
+        _, third = webhooks.rotate_secret(s, tenant.id, endpoint.id, settings=get_settings())
     _event(tenant, ws)
     assert webhooks_deliver.run(FAST).delivered == 1
     [request] = receiver.requests

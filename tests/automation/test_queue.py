@@ -18,6 +18,7 @@ from database.models.workspaces import Workspace
 from database.session import session_scope
 from domain.operations import service as operations
 from kit.time import utcnow
+from settings import get_settings
 from tests.automation.fakes import Failing, FleetEcho
 from tests.factories import (
     create_inbox,
@@ -43,7 +44,7 @@ def _fleet(
             mail_server_status="not_configured",
         )
         create_inbox(s, ws, email_address=address, server=server)
-        operations.enqueue(s, ws, "up", reason="test")
+        operations.enqueue(s, ws, "up", reason="test", settings=get_settings())
         # Due now: tests don't wait out the coalescing window.
         s.execute(text("UPDATE operations SET run_after = now() - interval '1 second'"))
         return ws.id, server.id
@@ -55,10 +56,10 @@ def _ops(session: Session, workspace_id: uuid.UUID) -> list[Operation]:
 
 def test_ups_coalesce_into_one_queued_operation(session: Session) -> None:
     ws = create_workspace(session, create_tenant(session))
-    first = operations.enqueue(session, ws, "up")
+    first = operations.enqueue(session, ws, "up", settings=get_settings())
     for _ in range(9):
-        assert operations.enqueue(session, ws, "up").id == first.id
-    preview = operations.enqueue(session, ws, "preview")
+        assert operations.enqueue(session, ws, "up", settings=get_settings()).id == first.id
+    preview = operations.enqueue(session, ws, "preview", settings=get_settings())
     assert preview.id != first.id
     assert len(_ops(session, ws.id)) == 2
 
@@ -69,14 +70,14 @@ def test_enqueue_keeps_working_once_the_statement_is_prepared(session: Session) 
     tenant = create_tenant(session)
     for _ in range(12):
         ws = create_workspace(session, tenant)
-        first = operations.enqueue(session, ws, "up")
-        assert operations.enqueue(session, ws, "up").id == first.id
+        first = operations.enqueue(session, ws, "up", settings=get_settings())
+        assert operations.enqueue(session, ws, "up", settings=get_settings()).id == first.id
 
 
 def test_postgres_refuses_two_running_operations_on_one_stack(session: Session) -> None:
     ws = create_workspace(session, create_tenant(session))
-    a = operations.enqueue(session, ws, "up")
-    b = operations.enqueue(session, ws, "preview")
+    a = operations.enqueue(session, ws, "up", settings=get_settings())
+    b = operations.enqueue(session, ws, "preview", settings=get_settings())
     a.status = "running"
     session.flush()
     b.status = "running"
@@ -88,7 +89,7 @@ def test_claim_skips_stacks_with_a_running_operation(committed: Engine) -> None:
     ws_id, _ = _fleet()
     with session_scope() as s:
         ws = s.get_one(Workspace, ws_id)
-        operations.enqueue(s, ws, "preview")
+        operations.enqueue(s, ws, "preview", settings=get_settings())
         s.execute(text("UPDATE operations SET run_after = now() - interval '1 second'"))
     with session_scope() as s:
         first = queue.claim(s, "w1")
@@ -183,7 +184,7 @@ def test_permanent_failure_marks_rows_failed_and_retry_resumes(committed: Engine
             select(Event).where(Event.workspace_id == ws_id, Event.type == "operation.failed")
         ).all()
         assert len(failed_events) == 1 and "bad token" in failed_events[0].message
-        retry = operations.retry(s, op.tenant_id, op.id)
+        retry = operations.retry(s, op.tenant_id, op.id, settings=get_settings())
         s.execute(text("UPDATE operations SET run_after = now() - interval '1 second'"))
         assert retry.id != op.id
     assert queue.run_one("w1", lambda ws: FleetEcho()) is True
@@ -244,7 +245,7 @@ def test_deleted_inbox_leaves_the_stack_then_the_table(committed: Engine) -> Non
         inbox = s.scalars(select(Inbox).where(Inbox.vps_id == server_id)).one()
         from domain.inboxes import service as inboxes
 
-        inboxes.mark_for_deletion(s, inbox.tenant_id, inbox.id)
+        inboxes.mark_for_deletion(s, inbox.tenant_id, inbox.id, settings=get_settings())
         s.execute(text("UPDATE operations SET run_after = now() - interval '1 second'"))
     queue.run_one("w1", lambda ws: engine)
     assert engine.calls[-1][2].mailboxes == ()
@@ -256,7 +257,9 @@ def test_deleted_inbox_leaves_the_stack_then_the_table(committed: Engine) -> Non
 def test_a_worker_cannot_start_an_up_that_an_open_request_has_joined(committed: Engine) -> None:
     ws_id, _ = _fleet()
     with session_scope() as request:
-        joined = operations.enqueue(request, request.get_one(Workspace, ws_id), "up")
+        joined = operations.enqueue(
+            request, request.get_one(Workspace, ws_id), "up", settings=get_settings()
+        )
         with session_scope() as worker:  # the request has not committed its change yet
             assert queue.claim(worker, "w1") is None
     with session_scope() as worker:
@@ -270,7 +273,9 @@ def test_a_change_after_the_queued_up_was_claimed_gets_its_own_up(committed: Eng
         claimed = queue.claim(worker, "w1")
         assert claimed is not None
     with session_scope() as request:
-        later = operations.enqueue(request, request.get_one(Workspace, ws_id), "up")
+        later = operations.enqueue(
+            request, request.get_one(Workspace, ws_id), "up", settings=get_settings()
+        )
         assert later.id != claimed.id and later.status == "queued"
 
 
@@ -287,7 +292,9 @@ def test_a_crashed_up_folds_into_the_workspaces_queued_up(committed: Engine) -> 
     ws_id, server_id = _fleet()
     crashed = _crash()
     with session_scope() as s:  # a change arrives while the crashed run still looks running
-        queued = operations.enqueue(s, s.get_one(Workspace, ws_id), "up", reason="later change")
+        queued = operations.enqueue(
+            s, s.get_one(Workspace, ws_id), "up", reason="later change", settings=get_settings()
+        )
         queued_id = queued.id
     report = queue.recover_expired()
     assert report.folded == [crashed] and report.errors == []
@@ -313,7 +320,11 @@ def test_one_unrecoverable_operation_does_not_stop_the_others(committed: Engine)
         crashed.append(_crash(f"crashed-{i}"))
         if i == 1:
             with session_scope() as s:
-                queued.append(operations.enqueue(s, s.get_one(Workspace, ws_id), "up").id)
+                queued.append(
+                    operations.enqueue(
+                        s, s.get_one(Workspace, ws_id), "up", settings=get_settings()
+                    ).id
+                )
     report = queue.recover_expired()
     assert sorted(report.requeued + report.folded) == sorted(crashed)
     assert len(report.folded) == 1 and report.errors == []
@@ -329,7 +340,7 @@ def test_recovery_carries_attempts_so_a_poison_run_still_runs_out(committed: Eng
         s.execute(text("UPDATE operations SET max_attempts = 2"))
     first = _crash()
     with session_scope() as s:  # a change arrives: the crashed run folds forward into it
-        later = operations.enqueue(s, s.get_one(Workspace, ws_id), "up").id
+        later = operations.enqueue(s, s.get_one(Workspace, ws_id), "up", settings=get_settings()).id
         s.execute(text("UPDATE operations SET max_attempts = 2, run_after = now()"))
     assert queue.recover_expired().folded == [first]
     with session_scope() as s:
@@ -351,7 +362,7 @@ def test_an_inbox_created_during_a_run_is_not_advanced_by_it(committed: Engine) 
                 create_inbox(
                     s, ws, email_address="late@example.com", server=s.get_one(VpsServer, server_id)
                 )
-                operations.enqueue(s, ws, "up")
+                operations.enqueue(s, ws, "up", settings=get_settings())
             return super().up(stack, config, on_event)
 
     queue.run_one("w1", lambda ws: CreatesMeanwhile())
@@ -380,7 +391,7 @@ def test_cancelling_a_queued_up_settles_what_it_carried(committed: Engine) -> No
         assert server.status == "failed" and "cancelled" in (server.status_reason or "")
         inbox = s.scalars(select(Inbox).where(Inbox.vps_id == server_id)).one()
         assert inbox.status == "failed"  # not pending_setup forever
-        retry = operations.retry(s, tenant_id, op_id)
+        retry = operations.retry(s, tenant_id, op_id, settings=get_settings())
         s.execute(text("UPDATE operations SET run_after = now() WHERE status = 'queued'"))
         assert retry.status == "queued"
     assert queue.run_one("w1", lambda ws: FleetEcho()) is True

@@ -44,9 +44,9 @@ def _downgrade(url: str, revision: str) -> None:
     command.downgrade(cfg, revision)
 
 
-def test_0008_renames_stored_event_types_and_subscriptions(scratch: tuple[str, Engine]) -> None:
+def test_0009_renames_stored_event_types_and_subscriptions(scratch: tuple[str, Engine]) -> None:
     url, engine = scratch
-    migrate.upgrade(url, "0007")
+    migrate.upgrade(url, "0008")
     tenant = uuid.uuid4()
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO tenants (id, name) VALUES (:t, 'old')"), {"t": tenant})
@@ -70,7 +70,7 @@ def test_0008_renames_stored_event_types_and_subscriptions(scratch: tuple[str, E
                 {"t": tenant, "u": f"https://h.example/{subscription}", "e": subscription},
             )
 
-    migrate.upgrade(url, "0008")
+    migrate.upgrade(url, "0009")
 
     def types() -> list[str]:
         with engine.connect() as conn:
@@ -98,16 +98,16 @@ def test_0008_renames_stored_event_types_and_subscriptions(scratch: tuple[str, E
         conn.execute(text(default), {"t": tenant})
     assert _one(engine, "SELECT event_types FROM webhook_endpoints WHERE url = 'd'") == ["*"]
 
-    _downgrade(url, "0007")
+    _downgrade(url, "0008")
     assert types() == ["dns_regressed", "dns_verified", "health.alert", "server_ready"]
     assert ["dns_verified", "health.*"] in subscriptions() and [] in subscriptions()
 
 
-def test_0009_copies_workspace_names_and_keeps_ids_after_deletion(
+def test_0010_copies_workspace_names_and_keeps_ids_after_deletion(
     scratch: tuple[str, Engine],
 ) -> None:
     url, engine = scratch
-    migrate.upgrade(url, "0008")
+    migrate.upgrade(url, "0009")
     tenant, workspace = uuid.uuid4(), uuid.uuid4()
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO tenants (id, name) VALUES (:t, 'old')"), {"t": tenant})
@@ -125,21 +125,21 @@ def test_0009_copies_workspace_names_and_keeps_ids_after_deletion(
             ),
             {"t": tenant, "w": workspace},
         )
-    migrate.upgrade(url, "0009")
+    migrate.upgrade(url, "0010")
     assert _one(engine, "SELECT workspace_name FROM events") == "outbound-eu"
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM workspaces WHERE id = :w"), {"w": workspace})
     assert _one(engine, "SELECT workspace_id FROM events") == workspace
 
-    _downgrade(url, "0008")  # the foreign key again: a dangling id becomes NULL, as it was
+    _downgrade(url, "0009")  # the foreign key again: a dangling id becomes NULL, as it was
     assert _one(engine, "SELECT workspace_id FROM events") is None
 
 
-def test_0010_starts_existing_endpoints_where_the_fan_out_did(
+def test_0011_starts_existing_endpoints_where_the_fan_out_did(
     scratch: tuple[str, Engine],
 ) -> None:
     url, engine = scratch
-    migrate.upgrade(url, "0009")
+    migrate.upgrade(url, "0010")
     tenant = uuid.uuid4()
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO tenants (id, name) VALUES (:t, 'old')"), {"t": tenant})
@@ -150,5 +150,5 @@ def test_0010_starts_existing_endpoints_where_the_fan_out_did(
             ),
             {"t": tenant},
         )
-    migrate.upgrade(url, "0010")
+    migrate.upgrade(url, "0011")
     assert _one(engine, "SELECT events_since = created_at FROM webhook_endpoints") is True

@@ -27,7 +27,7 @@ from domain.webhooks import delivery, signing
 from domain.webhooks import service as webhooks
 from domain.webhooks.schemas import WebhookCreate
 from scheduler.jobs import webhooks_deliver
-from settings import reset_settings
+from settings import get_settings, reset_settings
 from tests.factories import TenantWithKey, create_tenant, create_workspace
 from tests.probes.receiver import Receiver
 
@@ -82,7 +82,7 @@ def _event(
 def _endpoint(tenant: TenantWithKey, url: str) -> uuid.UUID:
     """Through the service, as the API creates it."""
     with session_scope() as s:
-        endpoint, _ = webhooks.create(s, tenant.id, WebhookCreate(url=url))
+        endpoint, _ = webhooks.create(s, tenant.id, WebhookCreate(url=url), settings=get_settings())
         return endpoint.id
 
 

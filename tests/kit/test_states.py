@@ -12,12 +12,14 @@ import pytest
 from domain.inboxes.states import INBOX, InboxStatus
 from domain.operations.states import OPERATION, OperationStatus
 from domain.servers.states import SERVER, ServerStatus
+from domain.warmup.states import WARMUP, WarmupStatus
 from domain.webhooks.states import DELIVERY
 from kit.states import InvalidTransition, Machine
 
 ROOT = Path(__file__).resolve().parents[2]
 ROOMS = ("settings", "kit", "database", "domain", "api", "automation", "scheduler", "cli")
-RAW_SQL_WRITE = re.compile(r"\bSET\s+status\s*=\s*'", re.IGNORECASE)
+STATE_COLUMNS = ("status", "warmup_status")
+RAW_SQL_WRITE = re.compile(r"\bSET\s+(warmup_)?status\s*=\s*'", re.IGNORECASE)
 
 
 class Light(StrEnum):
@@ -47,7 +49,7 @@ def test_edges_and_sources_for_set_based_writes() -> None:
     assert "amber -> (final)" in LIGHT.table()
 
 
-@pytest.mark.parametrize("machine", [INBOX, SERVER, OPERATION, DELIVERY])
+@pytest.mark.parametrize("machine", [INBOX, SERVER, OPERATION, DELIVERY, WARMUP])
 def test_every_state_of_every_entity_is_in_its_table(machine: Machine[StrEnum]) -> None:
     assert set(machine.transitions) == set(machine.states)
     for targets in machine.transitions.values():
@@ -76,11 +78,11 @@ def _raw_status_writes(path: Path) -> list[str]:
         for target in targets:
             elements = target.elts if isinstance(target, ast.Tuple) else [target]
             for element in elements:
-                if isinstance(element, ast.Attribute) and element.attr == "status":
-                    found.append(f"{where}:{node.lineno} assigns .status")
+                if isinstance(element, ast.Attribute) and element.attr in STATE_COLUMNS:
+                    found.append(f"{where}:{node.lineno} assigns .{element.attr}")
         if isinstance(node, ast.Call):
             for kw in node.keywords:
-                if kw.arg == "status" and isinstance(kw.value, ast.Constant):
+                if kw.arg in STATE_COLUMNS and isinstance(kw.value, ast.Constant):
                     found.append(f"{where}:{node.lineno} status={kw.value.value!r}")
         literal = isinstance(node, ast.Constant) and isinstance(node.value, str)
         if literal and RAW_SQL_WRITE.search(node.value):  # type: ignore[attr-defined]
@@ -108,10 +110,20 @@ def test_the_scan_catches_each_kind_of_raw_write(tmp_path: Path) -> None:
         "update(X).values(status='dead')\n"
         "text(\"UPDATE inboxes SET status = 'ready'\")\n"
         "INBOX.move(inbox, InboxStatus.READY)\n"
+        "inbox.warmup_status = 'paused'\n"
     )
-    assert len(_raw_status_writes(sample)) == 4
+    assert len(_raw_status_writes(sample)) == 5
 
 
-@pytest.mark.parametrize("machine", [INBOX, SERVER, OPERATION, DELIVERY])
+def test_a_machine_moves_the_column_it_is_declared_on() -> None:
+    inbox = SimpleNamespace(status="ready", warmup_status="not_started")
+    assert WARMUP.move(inbox, WarmupStatus.IN_PROGRESS) is True
+    assert (inbox.status, inbox.warmup_status) == ("ready", "in_progress")
+    with pytest.raises(InvalidTransition) as refused:
+        WARMUP.move(SimpleNamespace(warmup_status="completed"), WarmupStatus.PAUSED)
+    assert refused.value.field == "warmup_status"
+
+
+@pytest.mark.parametrize("machine", [INBOX, SERVER, OPERATION, DELIVERY, WARMUP])
 def test_the_docs_draw_the_tables_the_code_enforces(machine: Machine[StrEnum]) -> None:
     assert machine.table() in (ROOT / "docs" / "states.md").read_text()

@@ -57,6 +57,10 @@ def test_ipv6_macro_and_url_escaping() -> None:
         "1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6._spf.example.com"
     )
     assert expand("%{L}", ctx) == "a%20b"
+    # The nibbles keep the case the address was written in (openspf suite, v-macro-ip6).
+    upper = MacroContext(ctx.sender, ctx.domain, ctx.ip, "h", ip_text="2001:DB8::CB01")
+    assert expand("%{i}", upper).startswith("2.0.0.1.0.D.B.8.0.0.0.0")
+    assert expand("%{i}", ctx).startswith("2.0.0.1.0.d.b.8.0.0.0.0")
     assert expand("%{c} %{r}", ctx, explain=True) == "2001:db8::cb01 unknown"
     long = expand_domain("%{l}." + "x" * 60 + "." + "y" * 60 + "." + "z" * 60 + ".%{d}", ctx)
     assert len(long) <= 253 and long.endswith("email.example.com")
@@ -212,8 +216,9 @@ def test_limits_are_reported(nsd: Nsd, zone: str) -> None:
     assert ten.lookups == 10
 
 
-def test_invalid_domain_is_none(nsd: Nsd) -> None:
-    assert spf(nsd, "192.0.2.3", "localhost").result is SpfResult.NONE
+@pytest.mark.parametrize("domain", ["localhost", "[192.0.2.3]", "192.0.2.3", "a..example.com"])
+def test_invalid_domain_is_none(nsd: Nsd, domain: str) -> None:
+    assert spf(nsd, "192.0.2.3", domain).result is SpfResult.NONE
 
 
 def test_unanswered_lookups_are_temperror() -> None:

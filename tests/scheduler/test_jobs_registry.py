@@ -20,29 +20,25 @@ def no_outage() -> Iterator[None]:
     outage.recovered()
 
 
-def test_registry_names_the_three_jobs_with_positive_intervals_from_settings() -> None:
-    jobs = {job.name: job for job in registry()}
-    assert set(jobs) == {"dns.verify", "monitoring.health", "webhooks.deliver"}
+def test_registry_names_the_jobs_with_positive_intervals_from_settings() -> None:
     s = get_settings()
-    assert jobs["dns.verify"].interval_seconds() == s.dns_verify_interval_seconds
-    assert jobs["monitoring.health"].interval_seconds() == s.health_interval_seconds
-    assert jobs["webhooks.deliver"].interval_seconds() == s.webhook_interval_seconds
+    jobs = {job.name: job for job in registry(s)}
+    assert set(jobs) == {"dns.verify", "monitoring.health", "webhooks.deliver", "idempotency.purge"}
+    assert jobs["dns.verify"].interval_seconds == s.dns_verify_interval_seconds
+    assert jobs["monitoring.health"].interval_seconds == s.health_interval_seconds
+    assert jobs["webhooks.deliver"].interval_seconds == s.webhook_interval_seconds
     for job in jobs.values():
-        assert job.interval_seconds() > 0
+        assert job.interval_seconds > 0
         assert callable(job.func)
 
 
-def test_registry_reads_intervals_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from settings import reset_settings
-
-    monkeypatch.setenv("PENGUINMAILS_WEBHOOK_INTERVAL_SECONDS", "42")
-    reset_settings()
-    try:
-        jobs = {job.name: job for job in registry()}
-        assert jobs["webhooks.deliver"].interval_seconds() == 42
-    finally:
-        monkeypatch.undo()
-        reset_settings()
+def test_registry_takes_its_intervals_from_the_settings_it_is_given() -> None:
+    given = get_settings().model_copy(
+        update={"webhook_interval_seconds": 42, "dns_verify_interval_seconds": 7}
+    )
+    jobs = {job.name: job for job in registry(given)}
+    assert jobs["webhooks.deliver"].interval_seconds == 42
+    assert jobs["dns.verify"].interval_seconds == 7
 
 
 def test_guarded_returns_the_result_of_a_run_that_succeeds() -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from scheduler.jobs import registry
 from scheduler.runner import Runner
-from settings import reset_settings
+from settings import get_settings, reset_settings
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def test_start_schedules_every_job_and_stop_ends_everything(
     committed: Engine, one_worker: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="scheduler.runner")
-    runner = Runner()
+    runner = Runner(get_settings())
     runner.start()
     try:
         threads = _worker_threads()
@@ -39,8 +39,8 @@ def test_start_schedules_every_job_and_stop_ends_everything(
     finally:
         runner.stop()
     scheduled = {r.getMessage() for r in caplog.records if r.name == "scheduler.runner"}
-    for job in registry():
-        assert f"scheduled {job.name} every {job.interval_seconds()}s" in scheduled
+    for job in registry(get_settings()):
+        assert f"scheduled {job.name} every {job.interval_seconds}s" in scheduled
     assert not threads[0].is_alive()
 
     waiter = threading.Thread(target=runner.wait, daemon=True)

@@ -11,6 +11,7 @@ from database.models.operations import Operation
 from database.session import session_scope
 from domain.operations import service as operations
 from scheduler.workers import OperationWorkers
+from settings import get_settings
 from tests.automation.fakes import FleetEcho
 from tests.factories import (
     create_inbox,
@@ -31,7 +32,7 @@ def _queued_up() -> uuid.UUID:
             s, ws, ip_address=None, status="provisioning", mail_server_status="not_configured"
         )
         create_inbox(s, ws, email_address="sales@example.com", server=server)
-        op = operations.enqueue(s, ws, "up", reason="test")
+        op = operations.enqueue(s, ws, "up", reason="test", settings=get_settings())
         # Due now: the test does not wait out the coalescing window.
         s.execute(text("UPDATE operations SET run_after = now() - interval '1 second'"))
         return op.id
@@ -50,7 +51,7 @@ def _worker_threads() -> list[threading.Thread]:
 def test_workers_run_a_queued_operation_and_end_when_stopped(committed: Engine) -> None:
     op_id = _queued_up()
     engine = FleetEcho()
-    workers = OperationWorkers(threads=2, engines=lambda ws: engine)
+    workers = OperationWorkers(get_settings(), threads=2, engines=lambda ws: engine)
     assert _worker_threads() == []
     workers.start()
     try:
@@ -70,7 +71,7 @@ def test_workers_run_a_queued_operation_and_end_when_stopped(committed: Engine) 
 
 
 def test_zero_threads_start_nothing() -> None:
-    workers = OperationWorkers(threads=0, engines=lambda ws: FleetEcho())
+    workers = OperationWorkers(get_settings(), threads=0, engines=lambda ws: FleetEcho())
     workers.start()
     workers.stop()
     assert _worker_threads() == []

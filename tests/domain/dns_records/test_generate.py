@@ -14,6 +14,7 @@ from domain.dns_records import service
 from domain.mail_domains import service as mail_domains
 from kit.errors import ValidationFailed
 from maildns import plan
+from settings import get_settings
 from tests.factories import (
     create_inbox,
     create_mail_domain,
@@ -30,8 +31,8 @@ def records_of(session: Session, inbox_id: object) -> dict[str, DnsRecord]:
 
 def test_ensure_domain_is_idempotent_with_an_encrypted_rsa_2048_key(session: Session) -> None:
     workspace = create_workspace(session, create_tenant(session))
-    first = mail_domains.ensure_domain(session, workspace, "Example.ORG.")
-    again = mail_domains.ensure_domain(session, workspace, "example.org")
+    first = mail_domains.ensure_domain(session, workspace, "Example.ORG.", settings=get_settings())
+    again = mail_domains.ensure_domain(session, workspace, "example.org", settings=get_settings())
     assert first.id == again.id and first.name == "example.org"
     assert first.dkim_selector.startswith("pm") and first.dkim_algorithm == "rsa"
     public = serialization.load_der_public_key(base64.b64decode(first.dkim_public_key))
@@ -54,7 +55,7 @@ def test_ensure_domain_is_idempotent_with_an_encrypted_rsa_2048_key(session: Ses
 def test_ensure_domain_rejects_bad_names(session: Session, name: str) -> None:
     workspace = create_workspace(session, create_tenant(session))
     with pytest.raises(ValidationFailed) as err:
-        mail_domains.ensure_domain(session, workspace, name)
+        mail_domains.ensure_domain(session, workspace, name, settings=get_settings())
     assert err.value.field == "domain"
 
 
@@ -64,7 +65,7 @@ def test_generate_writes_every_record_and_moves_inbox_to_dns_pending(session: Se
     inbox = create_inbox(session, workspace, email_address="sales@gen.example", server=server)
     other = create_inbox(session, workspace, email_address="x@elsewhere.example", server=None)
 
-    assert service.generate_for_server(session, server) == 10
+    assert service.generate_for_server(session, server, settings=get_settings()) == 10
     records = records_of(session, inbox.id)
     assert set(records) == set(plan.PURPOSE_ORDER) - {"aaaa"}
     assert (records["mx"].record_name, records["mx"].record_value) == ("@", "10 mail.gen.example.")
@@ -94,7 +95,7 @@ def test_no_a_record_when_the_host_lies_outside_the_domain(session: Session) -> 
     workspace = create_workspace(session, create_tenant(session))
     server = create_server(session, workspace, hostname="mx1.fleet.example.net")
     inbox = create_inbox(session, workspace, email_address="a@outside.example", server=server)
-    service.generate_for_server(session, server)
+    service.generate_for_server(session, server, settings=get_settings())
     records = records_of(session, inbox.id)
     assert "a" not in records and records["mx"].record_value == "10 mx1.fleet.example.net."
 
@@ -103,7 +104,7 @@ def test_server_without_an_ip_generates_nothing(session: Session) -> None:
     workspace = create_workspace(session, create_tenant(session))
     server = create_server(session, workspace, ip_address=None, status="provisioning")
     inbox = create_inbox(session, workspace, server=server)
-    assert service.generate_for_server(session, server) == 0
+    assert service.generate_for_server(session, server, settings=get_settings()) == 0
     assert records_of(session, inbox.id) == {}
 
 
@@ -115,7 +116,7 @@ def test_regeneration_keeps_unchanged_statuses_and_resets_changed_ones(session: 
         session, workspace, hostname="mail.regen.example", ip_address="192.0.2.20"
     )
     inbox = create_inbox(session, workspace, email_address="a@regen.example", server=server)
-    service.generate_for_server(session, server)
+    service.generate_for_server(session, server, settings=get_settings())
     session.execute(
         text("UPDATE dns_records SET verification_status = 'verified' WHERE inbox_id = :i"),
         {"i": inbox.id},
@@ -124,12 +125,14 @@ def test_regeneration_keeps_unchanged_statuses_and_resets_changed_ones(session: 
     session.flush()
     session.expire_all()
 
-    assert service.generate_for_server(session, server) == 0  # nothing changed
+    assert (
+        service.generate_for_server(session, server, settings=get_settings()) == 0
+    )  # nothing changed
     assert {r.verification_status for r in records_of(session, inbox.id).values()} == {"verified"}
 
     server.ip_address = "192.0.2.21"
     session.flush()
-    changed = service.generate_for_server(session, server)
+    changed = service.generate_for_server(session, server, settings=get_settings())
     records = records_of(session, inbox.id)
     pending = {p for p, r in records.items() if r.verification_status == "pending"}
     assert pending == {"a", "spf", "ptr"} and changed == 3
@@ -148,8 +151,8 @@ def test_spf_lists_every_server_of_the_domain(session: Session) -> None:
     s2 = create_server(session, workspace, hostname="mx2.multi.example", ip_address="192.0.2.32")
     i1 = create_inbox(session, workspace, email_address="a@multi.example", server=s1)
     i2 = create_inbox(session, workspace, email_address="b@multi.example", server=s2)
-    service.generate_for_server(session, s1)
-    service.generate_for_server(session, s2)
+    service.generate_for_server(session, s1, settings=get_settings())
+    service.generate_for_server(session, s2, settings=get_settings())
     expected = "v=spf1 ip4:192.0.2.31 ip4:192.0.2.32 ~all"
     assert records_of(session, i1.id)["spf"].record_value == expected
     assert records_of(session, i2.id)["spf"].record_value == expected

@@ -14,6 +14,7 @@ from domain.dns_records.sweep import SweepStats, claim
 from kit.time import utcnow
 from maildns.resolver import Resolver
 from scheduler.jobs.dns_verify import verify_due
+from settings import get_settings
 from tests.domain.dns_records.published import publish_inbox
 from tests.factories import create_inbox, create_server, create_tenant, create_workspace
 from tests.maildns.zones import new_ip, rsa_public_key, unique_zone
@@ -29,7 +30,7 @@ def make_inboxes(count: int = 1, domain: str | None = None) -> list[uuid.UUID]:
             create_inbox(session, workspace, email_address=f"u{i}@{domain}", server=server).id
             for i in range(count)
         ]
-        service.generate_for_server(session, server)
+        service.generate_for_server(session, server, settings=get_settings())
     return ids
 
 
@@ -40,7 +41,8 @@ def publish(nsd: Nsd, inbox_id: uuid.UUID, **options: object) -> None:
 
 def sweep(address: tuple[str, int], **options: float) -> SweepStats:
     return verify_due(
-        resolver_factory=lambda: Resolver([address], timeout=options.get("timeout", 1.0))
+        get_settings(),
+        resolver_factory=lambda _: Resolver([address], timeout=options.get("timeout", 1.0)),
     )
 
 

@@ -19,6 +19,7 @@ from domain.webhooks import service as webhooks
 from domain.webhooks.schemas import WebhookCreate
 from probes.types import Check, ProbeConfig
 from scheduler.jobs import monitoring_health, webhooks_deliver
+from settings import get_settings
 from tests.factories import create_server, create_tenant, create_workspace
 from tests.probes.fleet import SimServer, config_for, restart_smtp, start_server
 from tests.probes.loopback import Lab
@@ -90,11 +91,14 @@ def test_three_failing_sweeps_alert_once_and_recovery_is_reported_once(
     vps_id = ids["server"]
     with session_scope() as s:
         _, secret = webhooks.create(
-            s, ids["tenant"], WebhookCreate(url=receiver.url, event_types=["health.*"])
+            s,
+            ids["tenant"],
+            WebhookCreate(url=receiver.url, event_types=["health.*"]),
+            settings=get_settings(),
         )
     config = config_for(sim.ports, ca)
 
-    first = monitoring_health.run(config)
+    first = monitoring_health.run(get_settings(), config)
     assert (first.servers, first.probed, first.simulated, first.alerts) == (2, 1, 1, 0)
     server = _server(vps_id)
     assert (server.status, server.mail_server_status) == ("ready", "running")
@@ -102,7 +106,7 @@ def test_three_failing_sweeps_alert_once_and_recovery_is_reported_once(
 
     sim.stop("smtp")
     for _ in range(3):
-        monitoring_health.run(config)
+        monitoring_health.run(get_settings(), config)
     alerts = _events("health.alert", vps_id)
     assert len(alerts) == 1
     assert [c["check"] for c in alerts[0].data["checks"]] == ["mail_server"]
@@ -111,7 +115,7 @@ def test_three_failing_sweeps_alert_once_and_recovery_is_reported_once(
     assert _server(vps_id).mail_server_status == "down"
 
     restart_smtp(sim, ca)
-    last = monitoring_health.run(config)
+    last = monitoring_health.run(get_settings(), config)
     assert last.recoveries == 1
     recoveries = _events("health.recovered", vps_id)
     assert len(recoveries) == 1
@@ -157,7 +161,7 @@ def test_sandbox_servers_are_simulated_and_unmonitored_ones_untouched(
     ids = fleet["ids"]
     sim = fleet["sim"]
     assert isinstance(ids, dict) and isinstance(sim, SimServer)
-    monitoring_health.run(config_for(sim.ports, ca))
+    monitoring_health.run(get_settings(), config_for(sim.ports, ca))
     with session_scope() as s:
         states = service.latest_for_server(s, ids["simulated"])
         assert len(states) == len(Check)
@@ -180,7 +184,7 @@ def test_unreachable_server_status_follows_and_comes_back(
         _, silent = lab.hang()
         server.ssh_port = silent
     config = config_for(sim.ports, ca, timeout=0.5)
-    report = monitoring_health.run(config)
+    report = monitoring_health.run(get_settings(), config)
     assert report.alerts == 1
     assert _server(ids["server"]).status == "unreachable"
     alert = _events("health.alert", ids["server"])[0]
@@ -191,7 +195,7 @@ def test_unreachable_server_status_follows_and_comes_back(
         server = s.get(VpsServer, ids["server"])
         assert server is not None
         server.ssh_port = good_port
-    monitoring_health.run(config_for(sim.ports, ca))
+    monitoring_health.run(get_settings(), config_for(sim.ports, ca))
     assert _server(ids["server"]).status == "ready"
     assert len(_events("health.recovered", ids["server"])) == 1
 
@@ -201,13 +205,17 @@ def test_retention_purges_old_history(fleet: dict[str, object], ca: CertAuthorit
     sim = fleet["sim"]
     assert isinstance(ids, dict) and isinstance(sim, SimServer)
     config = ProbeConfig(checks=frozenset())
-    monitoring_health.run(config)  # no checks: nothing stored
-    monitoring_health.run(config_for(sim.ports, ca, checks=frozenset({Check.REACHABLE})))
+    monitoring_health.run(get_settings(), config)  # no checks: nothing stored
+    monitoring_health.run(
+        get_settings(), config_for(sim.ports, ca, checks=frozenset({Check.REACHABLE}))
+    )
     with session_scope() as s:
         s.execute(
             HealthCheckResult.__table__.update().values(checked_at=func.now() - timedelta(days=40))
         )
-    report = monitoring_health.run(config_for(sim.ports, ca, checks=frozenset({Check.REACHABLE})))
+    report = monitoring_health.run(
+        get_settings(), config_for(sim.ports, ca, checks=frozenset({Check.REACHABLE}))
+    )
     assert report.purged == 2  # the real server's and the sandbox server's old rows
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(HealthCheckResult)) == 2
@@ -238,7 +246,7 @@ def test_one_server_whose_results_cannot_be_written_is_skipped_not_the_sweep(
             )
         )
     try:
-        report = monitoring_health.run()
+        report = monitoring_health.run(get_settings())
     finally:
         with committed.begin() as conn:
             conn.execute(text("DROP TRIGGER reject_one ON health_check_results"))
