@@ -1,4 +1,4 @@
-"""Health probes, the monitoring.health sweep, alerts and webhook delivery."""
+"""Health probes, the monitoring.health sweep and alerts (webhook delivery: `settings.webhooks`)."""
 
 from pathlib import Path
 
@@ -106,46 +106,4 @@ class HealthSettings(BaseSettings):
         default="stalwart",
         pattern=r"^[A-Za-z0-9@._-]+$",
         description="systemd unit of the mail server (v0.12+: stalwart; older: stalwart-mail).",
-    )
-    # Webhooks.
-    webhook_timeout_seconds: float = Field(
-        default=10.0, gt=0, description="Upper bound on one webhook delivery attempt."
-    )
-    webhook_max_attempts: int = Field(
-        default=8, ge=1, le=50, description="Attempts before a delivery is given up (dead)."
-    )
-    webhook_backoff_seconds: float = Field(
-        default=30.0, ge=0, description="First retry delay; doubles per attempt."
-    )
-    webhook_backoff_max_seconds: float = Field(
-        default=3600.0, ge=0, description="Longest delay between two attempts."
-    )
-    webhook_batch_size: int = Field(
-        default=200, ge=1, description="Deliveries claimed per run of the delivery job."
-    )
-    webhook_per_endpoint_batch: int = Field(
-        default=20,
-        ge=1,
-        description="Deliveries of one endpoint claimed per run, so a backlog on one endpoint "
-        "never starves the others.",
-    )
-    webhook_concurrency: int = Field(
-        default=50, ge=1, description="Webhook requests in flight at once."
-    )
-    webhook_interval_seconds: float = Field(
-        default=10.0, gt=0, description="How often the webhooks.deliver job runs."
-    )
-    webhook_fanout_window_hours: float = Field(
-        default=24.0, gt=0, description="Events younger than this are fanned out to endpoints."
-    )
-    webhook_disable_after_failures: int = Field(
-        default=50,
-        ge=1,
-        description="An endpoint is disabled (and a webhook.disabled event recorded) when one of "
-        "its deliveries goes dead after at least this many consecutive failed attempts.",
-    )
-    webhook_allow_private_urls: bool = Field(
-        default=False,
-        description="Allow webhook URLs whose host is a loopback/private IP literal or "
-        "localhost (tests, single-machine setups).",
     )

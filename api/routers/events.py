@@ -7,23 +7,24 @@ from fastapi import APIRouter, Query
 from api.deps import CurrentKey, PageDep, SessionDep
 from api.retry import RetryingRoute
 from api.schemas import PageOf
-from domain.events import service
-from domain.events.schemas import EventRead
+from domain.events import catalogue, service
+from domain.events.schemas import EventFilter, EventRead, EventTypeList, EventTypeRead
 
-router = APIRouter(route_class=RetryingRoute, prefix="/events", tags=["events"])
+router = APIRouter(route_class=RetryingRoute, tags=["events"])
 
 
-@router.get("", response_model=PageOf[EventRead], summary="The tenant's events, newest first")
+@router.get(
+    "/events", response_model=PageOf[EventRead], summary="The tenant's events, newest first"
+)
 def list_events(
     session: SessionDep,
     key: CurrentKey,
     page: PageDep,
     type: Annotated[
-        str | None,
+        EventFilter | None,
         Query(
-            max_length=64,
-            pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?$",
-            description="Exact type (`health.alert`) or a prefix (`health.*`).",
+            description="Exact type (`health.alert`) or a family (`health.*`) of "
+            "`GET /api/v1/event-types`.",
         ),
     ] = None,
     workspace_id: Annotated[uuid.UUID | None, Query()] = None,
@@ -45,4 +46,15 @@ def list_events(
         total=total,
         limit=page.limit,
         offset=page.offset,
+    )
+
+
+@router.get(
+    "/event-types",
+    response_model=EventTypeList,
+    summary="Every event type, with what it means and an example of its webhook body",
+)
+def list_event_types(key: CurrentKey) -> EventTypeList:
+    return EventTypeList(
+        items=[EventTypeRead.of(t) for t in catalogue.ALL], families=list(catalogue.FAMILIES)
     )

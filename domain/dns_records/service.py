@@ -7,13 +7,11 @@ through `apply_checks` and `settle_inboxes`, which move an inbox to `ready` (one
 event) or back to `dns_pending` (one `dns_regressed` event) exactly once per transition.
 """
 
-import asyncio
-import concurrent.futures
 import uuid
-from collections.abc import Collection, Coroutine, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -26,9 +24,11 @@ from database.models.workspaces import Workspace
 from database.scoping import get_owned
 from database.transactions import Transaction
 from domain.dns_records.schemas import DnsRecordRead, DnsRecordsView
+from domain.events import catalogue
 from domain.events import service as events
 from domain.inboxes.states import INBOX, InboxStatus
 from domain.mail_domains import service as mail_domains
+from kit.aio import run_async
 from kit.time import utcnow
 from maildns import plan
 from maildns.checks import RecordCheck, RecordStatus
@@ -36,7 +36,6 @@ from maildns.resolver import Resolver
 from maildns.verify import Checker, Target
 from settings.dns import DnsSettings
 
-T = TypeVar("T")
 _ORDER = {purpose: i for i, purpose in enumerate(plan.PURPOSE_ORDER)}
 
 
@@ -103,11 +102,11 @@ def _write_plan(
             session,
             tenant_id=inbox.tenant_id,
             workspace_id=inbox.workspace_id,
-            type="dns_regressed",
+            type=catalogue.DNS_REGRESSED,
             message=f"the DNS records of {inbox.email_address} changed; publish the new values",
             subject_type="inbox",
             subject_id=inbox.id,
-            data={"reason": "records_changed"},
+            data={"email_address": inbox.email_address, "reason": "records_changed"},
         )
     return written
 
@@ -234,16 +233,6 @@ def _view(session: Session, inbox: Inbox) -> DnsRecordsView:
 
 def list_for_inbox(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> DnsRecordsView:
     return _view(session, _get_inbox(session, tenant_id, inbox_id))
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run DNS work from synchronous code, also when this thread already has an event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 def target_of(record: DnsRecord | Any, ip: str, hostname: str, ipv6: str | None) -> Target:
@@ -400,17 +389,26 @@ def settle_inboxes(session: Session, inbox_ids: Sequence[uuid.UUID]) -> Settled:
                 {"purpose": purpose, "status": status, "detail": detail}
             )
     for row in ready:
+        about = {"email_address": row.email_address}
         events.record(
-            session, tenant_id=row.tenant_id, workspace_id=row.workspace_id, type="dns_verified",
+            session, tenant_id=row.tenant_id, workspace_id=row.workspace_id,
+            type=catalogue.DNS_VERIFIED,
             message=f"all DNS records of {row.email_address} are verified; the inbox is ready",
-            subject_type="inbox", subject_id=row.id,
+            subject_type="inbox", subject_id=row.id, data=about,
+        )  # fmt: skip
+        events.record(
+            session, tenant_id=row.tenant_id, workspace_id=row.workspace_id,
+            type=catalogue.INBOX_READY, message=f"inbox {row.email_address} is ready",
+            subject_type="inbox", subject_id=row.id, data=about,
         )  # fmt: skip
     for row in regressed:
         bad = failing.get(row.id, [])
         events.record(
-            session, tenant_id=row.tenant_id, workspace_id=row.workspace_id, type="dns_regressed",
+            session, tenant_id=row.tenant_id, workspace_id=row.workspace_id,
+            type=catalogue.DNS_REGRESSED,
             message=f"DNS of {row.email_address} no longer verifies: "
             + ", ".join(f"{b['purpose']} {b['status']}" for b in bad),
-            subject_type="inbox", subject_id=row.id, data={"records": bad},
+            subject_type="inbox", subject_id=row.id,
+            data={"email_address": row.email_address, "records": bad},
         )  # fmt: skip
     return Settled(len(ready), len(regressed))

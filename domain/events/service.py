@@ -3,28 +3,39 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from database.models.events import Event
+from database.models.workspaces import Workspace
 from database.pagination import paginate
+from domain.events.catalogue import EventType
 
 
 def record(
     session: Session,
     *,
     tenant_id: uuid.UUID,
-    type: str,
+    type: EventType,
     message: str,
     workspace_id: uuid.UUID | None = None,
     subject_type: str | None = None,
     subject_id: uuid.UUID | None = None,
     data: dict[str, Any] | None = None,
 ) -> Event:
+    """The event, added to the session. Its workspace's name is copied in the INSERT itself (a
+    subquery, no extra round trip), so the event keeps it once the workspace is deleted."""
     event = Event(
         tenant_id=tenant_id,
         workspace_id=workspace_id,
-        type=type,
+        workspace_name=(
+            None
+            if workspace_id is None
+            else select(Workspace.name)
+            .where(Workspace.id == workspace_id, Workspace.tenant_id == tenant_id)
+            .scalar_subquery()
+        ),
+        type=type.name,
         message=message,
         subject_type=subject_type,
         subject_id=subject_id,
@@ -32,6 +43,13 @@ def record(
     )
     session.add(event)
     return event
+
+
+def type_matches(pattern: str) -> ColumnElement[bool]:
+    """`Event.type` is `pattern` (exact), or of its family (`dns.*`)."""
+    if pattern.endswith(".*"):
+        return func.starts_with(Event.type, pattern[:-1])
+    return Event.type == pattern
 
 
 def list_page(
@@ -44,13 +62,10 @@ def list_page(
     limit: int,
     offset: int,
 ) -> tuple[Sequence[Event], int]:
-    """The tenant's events, newest first. `type` is exact, or a prefix ending in `.*`."""
+    """The tenant's events, newest first. `type` is exact, or a family ending in `.*`."""
     conditions = [Event.tenant_id == tenant_id]
     if type is not None:
-        if type.endswith(".*"):
-            conditions.append(func.starts_with(Event.type, type[:-1]))
-        else:
-            conditions.append(Event.type == type)
+        conditions.append(type_matches(type))
     if workspace_id is not None:
         conditions.append(Event.workspace_id == workspace_id)
     if since is not None:

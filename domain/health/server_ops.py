@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from database.models.servers import VpsServer
 from database.models.workspaces import Workspace
+from domain.events import catalogue
 from domain.events import service as events
 from domain.health.schemas import LogsRead, RestartResult
 from kit.errors import Conflict, NotFound, Unavailable
@@ -112,7 +113,11 @@ def restart(
         session,
         tenant_id=server.tenant_id,
         workspace_id=server.workspace_id,
-        type="mail_server.restarted" if outcome == "restarted" else "mail_server.restart_failed",
+        type=(
+            catalogue.MAIL_SERVER_RESTARTED
+            if outcome == "restarted"
+            else catalogue.MAIL_SERVER_RESTART_FAILED
+        ),
         message=f"{server.name}: {detail}"[:1000],
         subject_type="vps",
         subject_id=server.id,

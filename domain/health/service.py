@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from database.models.events import Event
 from database.models.health import HealthCheckResult, HealthCheckState
 from database.models.servers import VpsServer
+from domain.events import catalogue
 from domain.events import service as events
 from domain.health.schemas import CheckResultRead, CheckState
 from domain.servers.states import MONITORED, SERVER, ServerStatus
@@ -168,11 +169,14 @@ def _notify(
     session: Session, server: ServerInfo, alerts: list[Change], recoveries: list[Change]
 ) -> list[Event]:
     out = []
-    for kind, changes in (("health.alert", alerts), ("health.recovered", recoveries)):
+    for kind, changes in (
+        (catalogue.HEALTH_ALERT, alerts),
+        (catalogue.HEALTH_RECOVERED, recoveries),
+    ):
         if not changes:
             continue
         summary = "; ".join(f"{c.check} {c.status}: {c.detail}" for c in changes)
-        verb = "needs attention" if kind == "health.alert" else "recovered"
+        verb = "needs attention" if kind is catalogue.HEALTH_ALERT else "recovered"
         out.append(
             events.record(
                 session,

@@ -28,7 +28,9 @@ from database.models.operations import Operation
 from database.models.servers import VpsServer
 from database.models.workspaces import Workspace
 from domain.dns_records import service as dns_records
+from domain.events import catalogue
 from domain.events import service as events
+from domain.events.catalogue import EventType
 from domain.inboxes.states import INBOX, InboxStatus
 from domain.servers.states import SERVER, ServerStatus
 from settings.dns import DnsSettings
@@ -77,7 +79,7 @@ class _Rows:
 def _event(
     session: Session,
     workspace: Workspace,
-    type: str,
+    type: EventType,
     message: str,
     subject: tuple[str, uuid.UUID],
     data: dict[str, Any] | None = None,
@@ -116,8 +118,9 @@ def remove_inboxes(
         if i.status == InboxStatus.DELETING and i.email_address.lower() not in run.mailboxes
     ]
     for inbox in gone:
-        _event(session, workspace, "inbox_deleted", f"inbox {inbox.email_address} deleted",
-               ("inbox", inbox.id))  # fmt: skip
+        _event(session, workspace, catalogue.INBOX_DELETED,
+               f"inbox {inbox.email_address} deleted", ("inbox", inbox.id),
+               {"email_address": inbox.email_address})  # fmt: skip
         report.changed.append(inbox.email_address)
     if gone:
         session.execute(delete(Inbox).where(Inbox.id.in_([i.id for i in gone])))
@@ -132,7 +135,7 @@ def remove_servers(
     for server in [s for s in rows.servers if s.status == ServerStatus.DELETING]:
         if server.name in run.servers:
             continue  # still there: marked for deletion while this run was in flight
-        _event(session, workspace, "server_deleted", f"server {server.hostname} deleted",
+        _event(session, workspace, catalogue.SERVER_DELETED, f"server {server.hostname} deleted",
                ("vps", server.id))  # fmt: skip
         session.delete(server)
         rows.servers.remove(server)
@@ -167,7 +170,7 @@ def record_servers(
         if server.status in (ServerStatus.PROVISIONING, ServerStatus.FAILED):
             SERVER.move(server, ServerStatus.READY)
             server.mail_server_status, server.status_reason = "running", None
-            _event(session, workspace, "server_ready",
+            _event(session, workspace, catalogue.SERVER_READY,
                    f"server {server.hostname} is ready at {server.ip_address}",
                    ("vps", server.id), {"operation_id": str(op.id)})  # fmt: skip
             report.changed.append(server.hostname)
@@ -234,7 +237,7 @@ def apply_success(
 
 def apply_failure(session: Session, workspace: Workspace, op: Operation, reason: str) -> None:
     """The servers being built and the inboxes waiting on them are `failed`, with the reason;
-    one `operation_failed` event."""
+    one `operation.failed` event."""
     servers = session.scalars(
         select(VpsServer)
         .where(
@@ -257,5 +260,5 @@ def apply_failure(session: Session, workspace: Workspace, op: Operation, reason:
         ):
             INBOX.move(inbox, InboxStatus.FAILED)
     message = f"{op.kind} of the fleet failed: {reason}"[:1000]
-    _event(session, workspace, "operation_failed", message, ("operation", op.id),
+    _event(session, workspace, catalogue.OPERATION_FAILED, message, ("operation", op.id),
            {"servers_failed": [s.hostname for s in servers]})  # fmt: skip

@@ -37,6 +37,11 @@ class DeliveryOptions:
     allow_private: bool = False
     disable_after: int = 50
 
+    @property
+    def lease(self) -> timedelta:
+        """How long a claimed delivery is held: past the attempt's deadline, with room."""
+        return timedelta(seconds=self.timeout * 2 + 30)
+
     @classmethod
     def from_settings(cls, s: Settings) -> "DeliveryOptions":
         return cls(
@@ -68,7 +73,9 @@ def headers(job: Job, now: datetime) -> dict[str, str]:
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        signing.HEADER: signing.sign(job.secret, job.body, int(now.timestamp())),
+        signing.HEADER: signing.sign(
+            job.secret, job.body, int(now.timestamp()), previous=job.previous_secret
+        ),
         "PenguinMails-Event-Id": str(job.event_id),
         "PenguinMails-Event-Type": job.event_type,
         "PenguinMails-Delivery-Id": str(job.delivery_id),

@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Text, func, insert, select, text, type_coerce, update
+from sqlalchemy import Text, case, func, insert, select, text, type_coerce
+from sqlalchemy import update as sql_update
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -24,25 +26,30 @@ from database.models.events import Event
 from database.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from database.pagination import paginate
 from database.scoping import get_owned
+from domain.events import catalogue
 from domain.events import service as events
 from domain.webhooks import guard, signing
-from domain.webhooks.schemas import AttemptRead, DeliveryRead, WebhookCreate, event_body
+from domain.webhooks.schemas import (
+    AttemptRead,
+    DeliveryFilter,
+    DeliveryRead,
+    WebhookCreate,
+    WebhookUpdate,
+    event_body,
+)
 from domain.webhooks.states import DELIVERY, DeliveryStatus
 from kit import crypto
-from kit.errors import ValidationFailed
-from settings.health import HealthSettings
+from kit.errors import NotFound, ValidationFailed
+from settings.webhooks import WebhookSettings
 
 log = logging.getLogger(__name__)
 URL_MAX_LENGTH = 2048  # webhook_endpoints.url
 
 
-def create(
-    session: Session, tenant_id: uuid.UUID, data: WebhookCreate, *, settings: HealthSettings
-) -> tuple[WebhookEndpoint, str]:
-    """The endpoint and its signing secret (the only time the secret is available in clear).
-    The URL is stored as deliveries use it: host in ASCII (punycode) form."""
+def _stored_url(given: str, settings: WebhookSettings) -> str:
+    """The URL as deliveries use it (host in ASCII, punycode, form), or a 422 naming `url`."""
     try:
-        url = guard.usable_url(str(data.url))
+        url = guard.usable_url(given)
     except guard.UnusableURL as exc:
         raise ValidationFailed(f"webhook URL cannot be used: {exc}", field="url") from exc
     host = url.raw_host.decode("ascii")
@@ -56,12 +63,21 @@ def create(
             f"webhook URL is {len(stored)} characters long (at most {URL_MAX_LENGTH})",
             field="url",
         )
+    return stored
+
+
+def create(
+    session: Session, tenant_id: uuid.UUID, data: WebhookCreate, *, settings: WebhookSettings
+) -> tuple[WebhookEndpoint, str]:
+    """The endpoint and its signing secret (the only time the secret is available in clear).
+    The URL is stored as deliveries use it: host in ASCII (punycode) form."""
+    stored = _stored_url(str(data.url), settings)
     secret = signing.new_secret()
     endpoint = WebhookEndpoint(
         tenant_id=tenant_id,
         url=stored,
         description=data.description,
-        event_types=sorted(set(data.event_types)),
+        event_types=data.event_types,
         secret_encrypted=secret,
     )
     session.add(endpoint)
@@ -90,17 +106,79 @@ def list_page(
     )
 
 
+def update(
+    session: Session,
+    tenant_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    data: WebhookUpdate,
+    *,
+    settings: WebhookSettings,
+) -> WebhookEndpoint:
+    """Change the URL, description, subscription or `active`. A new subscription, or turning
+    the endpoint back on, starts from now (`events_since`): it is never sent the backlog of the
+    fan-out window. Turning it back on also forgets its failures."""
+    endpoint = get_owned(
+        session,
+        WebhookEndpoint,
+        tenant_id,
+        endpoint_id,
+        noun="webhook",
+        field="webhook_id",
+        for_update=True,
+    )
+    changes = data.model_dump(exclude_unset=True)
+    if "url" in changes:
+        endpoint.url = _stored_url(str(data.url), settings)
+    if "description" in changes:
+        endpoint.description = changes["description"]
+    restart = False
+    if "event_types" in changes and changes["event_types"] != endpoint.event_types:
+        endpoint.event_types = changes["event_types"]
+        restart = True
+    if "active" in changes and changes["active"] != endpoint.active:
+        endpoint.active = changes["active"]
+        if endpoint.active:
+            endpoint.consecutive_failures = 0
+            restart = True
+    if restart:
+        endpoint.events_since = func.now()
+    session.flush()
+    session.refresh(endpoint)
+    return endpoint
+
+
 def delete(session: Session, tenant_id: uuid.UUID, endpoint_id: uuid.UUID) -> None:
     session.delete(get(session, tenant_id, endpoint_id))
 
 
 def deliveries(
-    session: Session, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, *, limit: int, offset: int
+    session: Session,
+    tenant_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    *,
+    limit: int,
+    offset: int,
+    only: DeliveryFilter | None = None,
 ) -> tuple[list[DeliveryRead], int]:
-    """The delivery log of one endpoint, newest first, every attempt included."""
+    """The delivery log of one endpoint, newest first, every attempt included; `only` filters
+    by status, event type (exact or `family.*`) and creation time (`since` <= t < `until`)."""
     get(session, tenant_id, endpoint_id)
-    where = (WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.tenant_id == tenant_id)
-    total = session.scalar(select(func.count()).select_from(WebhookDelivery).where(*where)) or 0
+    where = [WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.tenant_id == tenant_id]
+    only = only or DeliveryFilter()
+    if only.status is not None:
+        where.append(WebhookDelivery.status == only.status)
+    if only.event_type is not None:
+        where.append(events.type_matches(only.event_type))
+    if only.since is not None:
+        where.append(WebhookDelivery.created_at >= only.since)
+    if only.until is not None:
+        where.append(WebhookDelivery.created_at < only.until)
+    joined = (
+        select(func.count())
+        .select_from(WebhookDelivery)
+        .join(Event, Event.id == WebhookDelivery.event_id)
+    )
+    total = session.scalar(joined.where(*where)) or 0
     rows = session.execute(
         select(WebhookDelivery, Event.type)
         .join(Event, Event.id == WebhookDelivery.event_id)
@@ -109,6 +187,28 @@ def deliveries(
         .limit(limit)
         .offset(offset)
     ).all()
+    return _views(session, rows), total
+
+
+def delivery(
+    session: Session, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, delivery_id: uuid.UUID
+) -> DeliveryRead:
+    """One delivery of the tenant's endpoint, or NotFound naming `delivery_id`."""
+    rows = session.execute(
+        select(WebhookDelivery, Event.type)
+        .join(Event, Event.id == WebhookDelivery.event_id)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.endpoint_id == endpoint_id,
+            WebhookDelivery.tenant_id == tenant_id,
+        )
+    ).all()
+    if not rows:
+        raise NotFound(f"delivery {delivery_id} not found", field="delivery_id")
+    return _views(session, rows)[0]
+
+
+def _views(session: Session, rows: Sequence[Row[WebhookDelivery, str]]) -> list[DeliveryRead]:
     ids = [d.id for d, _ in rows]
     attempts: dict[uuid.UUID, list[AttemptRead]] = {i: [] for i in ids}
     for a in session.scalars(
@@ -133,7 +233,7 @@ def deliveries(
         )
         for d, event_type in rows
     ]
-    return out, total
+    return out
 
 
 # --- the outbox -------------------------------------------------------------------------------
@@ -158,21 +258,25 @@ def _reason(exc: Exception) -> str:
     return _clip(str(exc.orig) if isinstance(exc, DBAPIError) else f"{type(exc).__name__}: {exc}")
 
 
-# Endpoints whose `event_types` is not a JSON array (written around the API) match nothing here;
-# `fan_out` reports them. CASE (not AND) so jsonb_array_length never sees a non-array.
+# A pattern is `*`, an exact type or `family.*` (`domain.events.catalogue`); an empty list matches
+# nothing. Endpoints whose `event_types` is not a JSON array (written around the API) match
+# nothing here; `fan_out` reports them. CASE (not AND) so jsonb_array_elements never sees a
+# non-array. Types that are never fanned out (a test ping) go only to the endpoint they were made
+# for, inserted by `domain.webhooks.manual`.
 _FAN_OUT = """
     INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_id, next_attempt_at)
     SELECT e.tenant_id, w.id, e.id, e.created_at
     FROM events e
     JOIN webhook_endpoints w ON w.tenant_id = e.tenant_id AND w.active
-    WHERE e.created_at >= w.created_at
+    WHERE e.created_at >= w.events_since
       AND e.created_at >= :cutoff
+      AND e.type <> ALL (CAST(:not_fanned_out AS text[]))
       AND CASE
         WHEN jsonb_typeof(w.event_types) <> 'array' THEN false
-        WHEN jsonb_array_length(w.event_types) = 0 THEN true
         ELSE EXISTS (
           SELECT 1 FROM jsonb_array_elements_text(w.event_types) AS t(pattern)
-          WHERE t.pattern = e.type
+          WHERE t.pattern = '*'
+             OR t.pattern = e.type
              OR (right(t.pattern, 2) = '.*' AND starts_with(e.type, left(t.pattern, -1)))
         )
       END
@@ -223,7 +327,7 @@ def fan_out(session: Session, now: datetime, window: timedelta) -> FanOut:
     ):
         log.warning("webhooks fan-out: endpoint %s skipped: event_types is not a list", endpoint_id)
         result.skipped.append(Skipped("fan_out", endpoint_id, "event_types is not a list"))
-    params = {"cutoff": now - window}
+    params = {"cutoff": now - window, "not_fanned_out": list(catalogue.NOT_FANNED_OUT)}
     try:
         with session.begin_nested():
             result.inserted = _rowcount(session.execute(_FAN_OUT_ALL, params))
@@ -263,6 +367,8 @@ class Job:
     body: bytes
     # Why this delivery could not even be prepared (its attempt fails with this error).
     problem: str | None = None
+    # The secret before the last rotation, while its grace period runs: signed with it too.
+    previous_secret: str | None = None
 
     def __repr__(self) -> str:
         return f"Job({self.delivery_id}, attempt {self.attempt}, {self.url})"
@@ -279,17 +385,27 @@ def claim(
             {"now": now, "per_endpoint": per_endpoint, "batch": batch, "lease_until": now + lease},
         )
     )
+    return jobs_for(session, ids, now)
+
+
+def jobs_for(session: Session, ids: Sequence[uuid.UUID], now: datetime) -> list[Job]:
+    """The jobs of deliveries the caller holds (claimed, or leased by hand)."""
     if not ids:
         return []
+    endpoint = WebhookEndpoint
+    in_grace = endpoint.previous_secret_expires_at > now
     rows = session.execute(
         select(
             WebhookDelivery.id,
             WebhookDelivery.attempts,
-            WebhookEndpoint.id.label("endpoint_id"),
-            WebhookEndpoint.tenant_id,
-            WebhookEndpoint.url,
+            endpoint.id.label("endpoint_id"),
+            endpoint.tenant_id,
+            endpoint.url,
             # Still encrypted: decrypted per row below, so one bad secret fails one job.
-            type_coerce(WebhookEndpoint.secret_encrypted, Text).label("secret"),
+            type_coerce(endpoint.secret_encrypted, Text).label("secret"),
+            case((in_grace, type_coerce(endpoint.previous_secret_encrypted, Text))).label(
+                "previous"
+            ),
             Event,
         )
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
@@ -321,8 +437,61 @@ def claim(
                 exc,
             )
             job = replace(job, problem=_clip(f"cannot prepare the delivery: {exc}"))
+        if row.previous is not None and job.problem is None:
+            try:
+                job = replace(job, previous_secret=crypto.decrypt(row.previous))
+            except Exception as exc:  # the new secret still signs: deliver with it alone
+                log.warning(
+                    "webhook endpoint %s: previous secret cannot be decrypted (%s); "
+                    "signing with the current one only",
+                    row.endpoint_id,
+                    exc,
+                )
         jobs.append(job)
     return jobs
+
+
+def rotate_secret(
+    session: Session, tenant_id: uuid.UUID, endpoint_id: uuid.UUID, *, settings: WebhookSettings
+) -> tuple[WebhookEndpoint, str]:
+    """A new signing secret (returned in clear this once). The one it replaces keeps signing
+    deliveries too for `webhook_secret_grace_seconds`, so receivers can roll over; a secret
+    still in its grace period from an earlier rotation is dropped. The old secret is copied
+    as stored (never decrypted), so one that no longer decrypts cannot block a rotation."""
+    row = get(session, tenant_id, endpoint_id)
+    grace = timedelta(seconds=settings.webhook_secret_grace_seconds)
+    secret = signing.new_secret()
+    endpoint = WebhookEndpoint
+    keep = grace > timedelta(0)
+    session.execute(
+        sql_update(WebhookEndpoint)
+        .where(endpoint.id == endpoint_id, endpoint.tenant_id == tenant_id)
+        .values(
+            previous_secret_encrypted=endpoint.secret_encrypted if keep else None,
+            previous_secret_expires_at=func.now() + grace if keep else None,
+            secret_encrypted=secret,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(row)
+    return row, secret
+
+
+_FORGET_SECRETS = text(
+    """
+    UPDATE webhook_endpoints SET previous_secret_encrypted = NULL,
+      previous_secret_expires_at = NULL
+    WHERE id IN (
+      SELECT id FROM webhook_endpoints WHERE previous_secret_expires_at <= :now
+      ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
+    )
+    """
+)
+
+
+def forget_expired_secrets(session: Session, now: datetime) -> int:
+    """Previous secrets whose grace period is over are deleted (rows someone holds: next run)."""
+    return _rowcount(session.execute(_FORGET_SECRETS, {"now": now}))
 
 
 @dataclass(frozen=True)
@@ -423,7 +592,7 @@ def _record_one(
     else:
         values |= {"next_attempt_at": now + backoff(o.job.attempt, base, cap)}
     status = session.scalar(
-        update(WebhookDelivery)
+        sql_update(WebhookDelivery)
         .where(WebhookDelivery.id == o.job.delivery_id, WebhookDelivery.status == pending)
         .values(**values)
         .returning(WebhookDelivery.status)
@@ -448,13 +617,13 @@ def _count_failures(
     endpoint = WebhookEndpoint
     if tally.succeeded:
         session.execute(
-            update(WebhookEndpoint)
+            sql_update(WebhookEndpoint)
             .where(endpoint.id == endpoint_id, endpoint.consecutive_failures != 0)
             .values(consecutive_failures=0)
         )
         return False
     failures = session.scalar(
-        update(WebhookEndpoint)
+        sql_update(WebhookEndpoint)
         .where(endpoint.id == endpoint_id)
         .values(consecutive_failures=endpoint.consecutive_failures + tally.failures)
         .returning(endpoint.consecutive_failures)
@@ -463,7 +632,7 @@ def _count_failures(
         return False
     # Only the worker whose UPDATE flips `active` records the event.
     disabled = session.scalar(
-        update(WebhookEndpoint)
+        sql_update(WebhookEndpoint)
         .where(endpoint.id == endpoint_id, endpoint.active)
         .values(active=False)
         .returning(endpoint.id)
@@ -475,7 +644,7 @@ def _count_failures(
         f"last error: {tally.last_error}"
     )
     session.execute(
-        update(WebhookDelivery)
+        sql_update(WebhookDelivery)
         .where(
             WebhookDelivery.endpoint_id == endpoint_id,
             WebhookDelivery.status == DeliveryStatus.PENDING,
@@ -488,7 +657,7 @@ def _count_failures(
     events.record(
         session,
         tenant_id=tally.tenant_id,
-        type="webhook.disabled",
+        type=catalogue.WEBHOOK_DISABLED,
         message=_clip(f"Webhook {endpoint_id} {reason}", 1000),
         subject_type="webhook",
         subject_id=endpoint_id,

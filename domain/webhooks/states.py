@@ -3,6 +3,8 @@
 
     pending -> delivered   a 2xx answer
     pending -> dead        out of attempts, or its endpoint was disabled
+    delivered -> pending   redelivered by hand (POST .../deliveries/{id}/redeliver)
+    dead -> pending        redelivered by hand
 """
 
 from enum import StrEnum
@@ -20,5 +22,5 @@ S = DeliveryStatus
 DELIVERY = Machine(
     "webhook delivery",
     DeliveryStatus,
-    {S.PENDING: {S.DELIVERED, S.DEAD}},
+    {S.PENDING: {S.DELIVERED, S.DEAD}, S.DELIVERED: {S.PENDING}, S.DEAD: {S.PENDING}},
 )

@@ -20,6 +20,7 @@ from sqlalchemy import text
 from database.models.events import Event
 from database.session import get_engine, session_scope
 from database.transactions import run_in_transaction
+from domain.events import catalogue
 from domain.health import service
 from domain.health.service import ServerInfo
 from domain.health.sweep import Monitored, monitored, probe_config, simulated_results
@@ -101,8 +102,8 @@ def record(results: Results, now: datetime, batch_size: int, report: SweepReport
     """History, state and alerts, chunk by chunk."""
     for i in range(0, len(results), batch_size):
         recorded = _record(results[i : i + batch_size], now, report)
-        report.alerts += sum(e.type == "health.alert" for e in recorded)
-        report.recoveries += sum(e.type == "health.recovered" for e in recorded)
+        report.alerts += sum(e.type == catalogue.HEALTH_ALERT.name for e in recorded)
+        report.recoveries += sum(e.type == catalogue.HEALTH_RECOVERED.name for e in recorded)
 
 
 def purge(now: datetime, retention: timedelta, report: SweepReport) -> None:

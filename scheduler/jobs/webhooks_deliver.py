@@ -5,7 +5,6 @@ claimed delivery and never holds a transaction or another tenant's turn."""
 
 import asyncio
 import logging
-from datetime import timedelta
 
 from database.session import session_scope
 from domain.webhooks import service
@@ -19,9 +18,9 @@ NAME = "webhooks.deliver"
 def run(options: DeliveryOptions) -> DeliveryReport:
     """`registry` passes the options drawn from the process's settings; tests pass their own."""
     report = DeliveryReport()
-    lease = timedelta(seconds=options.timeout * 2 + 30)
     try:  # deliveries already in the outbox go out even if fanning out new ones fails
         with session_scope() as session:
+            service.forget_expired_secrets(session, utcnow())
             fanned = service.fan_out(session, utcnow(), options.window)
         report.fanned_out = fanned.inserted
         report.skipped += fanned.skipped
@@ -34,7 +33,7 @@ def run(options: DeliveryOptions) -> DeliveryReport:
                 utcnow(),
                 batch=options.batch,
                 per_endpoint=options.per_endpoint,
-                lease=lease,
+                lease=options.lease,
             )
         if not jobs:
             break

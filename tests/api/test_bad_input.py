@@ -259,7 +259,7 @@ def test_a_body_that_is_not_utf8_is_422_naming_body(
     [
         ("/api/v1/workspaces", "GET, POST"),
         ("/api/v1/inboxes/{id}", "GET, PATCH, DELETE"),
-        ("/api/v1/webhooks/{id}", "GET, DELETE"),
+        ("/api/v1/webhooks/{id}", "GET, PATCH, DELETE"),
         ("/api/v1/workspaces/{id}/inboxes", "GET, POST"),
     ],
 )

@@ -107,7 +107,7 @@ def test_records_appear_then_verify_readies_the_inbox(
     session.refresh(inbox)
     assert inbox.status == "ready"
     assert client.post(url + "/verify", headers=tenant.headers).json()["all_verified"] is True
-    assert events_of(session, inbox.id, "dns_verified") == 1
+    assert events_of(session, inbox.id, "dns.verified") == 1
 
 
 def test_a_dead_nameserver_is_an_error_not_missing(client: TestClient, session: Session) -> None:
@@ -149,7 +149,7 @@ def test_sweeps_after_verify_record_one_event_and_a_regression(committed: Engine
                 session.execute(text("UPDATE dns_records SET next_check_at = now()"))
             assert verify_due(get_settings()).claimed == 10
         with session_scope() as session:
-            assert events_of(session, inbox_id, "dns_verified") == 1
+            assert events_of(session, inbox_id, "dns.verified") == 1
             publish_inbox(session, dns, inbox_id, drop=["spf"])
             session.execute(text("UPDATE dns_records SET next_check_at = now()"))
         verify_due(get_settings())
@@ -159,5 +159,5 @@ def test_sweeps_after_verify_record_one_event_and_a_regression(committed: Engine
     assert spf["status"] == "missing" and "no v=spf1 record" in spf["detail"]
     with session_scope() as session:
         assert session.get_one(Inbox, inbox_id).status == "dns_pending"
-        assert events_of(session, inbox_id, "dns_regressed") == 1
-        assert events_of(session, inbox_id, "dns_verified") == 1
+        assert events_of(session, inbox_id, "dns.regressed") == 1
+        assert events_of(session, inbox_id, "dns.verified") == 1

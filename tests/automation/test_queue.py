@@ -153,7 +153,7 @@ def test_up_provisions_the_fleet_and_generates_dns(committed: Engine) -> None:
         ).scalar_one()
         assert records >= 5
         kinds = {e.type for e in s.scalars(select(Event).where(Event.workspace_id == ws_id))}
-        assert "server_ready" in kinds
+        assert "server.ready" in kinds
     config = engine.calls[0][2]
     assert [m.address for m in config.mailboxes] == ["sales@example.com"]  # lower-cased
     assert queue.run_one("w1", lambda ws: engine) is False
@@ -181,7 +181,7 @@ def test_permanent_failure_marks_rows_failed_and_retry_resumes(committed: Engine
         inbox = s.scalars(select(Inbox).where(Inbox.vps_id == server_id)).one()
         assert inbox.status == "failed"
         failed_events = s.scalars(
-            select(Event).where(Event.workspace_id == ws_id, Event.type == "operation_failed")
+            select(Event).where(Event.workspace_id == ws_id, Event.type == "operation.failed")
         ).all()
         assert len(failed_events) == 1 and "bad token" in failed_events[0].message
         retry = operations.retry(s, op.tenant_id, op.id, settings=get_settings())

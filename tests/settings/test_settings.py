@@ -36,8 +36,10 @@ def test_every_subsystem_field_is_on_the_one_settings_object() -> None:
     from settings.health import HealthSettings
     from settings.operations import OperationSettings
     from settings.stacks import StackSettings
+    from settings.webhooks import WebhookSettings
 
-    for part in (CoreSettings, DnsSettings, HealthSettings, OperationSettings, StackSettings):
+    parts = (CoreSettings, DnsSettings, HealthSettings, OperationSettings, StackSettings)
+    for part in (*parts, WebhookSettings):
         assert set(part.model_fields) <= set(Settings.model_fields), part.__name__
 
 

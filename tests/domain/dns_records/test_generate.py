@@ -140,7 +140,7 @@ def test_regeneration_keeps_unchanged_statuses_and_resets_changed_ones(session: 
     session.refresh(inbox)
     assert inbox.status == "dns_pending"
     regressed = session.scalars(
-        select(Event).where(Event.subject_id == inbox.id, Event.type == "dns_regressed")
+        select(Event).where(Event.subject_id == inbox.id, Event.type == "dns.regressed")
     ).all()
     assert len(regressed) == 1
 

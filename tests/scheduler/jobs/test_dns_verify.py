@@ -71,12 +71,12 @@ def test_sweep_readies_the_inbox_with_one_event(committed: Engine, nsd: Nsd) -> 
     publish(nsd, inbox_id)
     stats = sweep(nsd.address)
     assert stats.claimed == 10 and stats.verified == 10 and stats.inboxes_ready == 1
-    assert inbox_state(inbox_id) == ("ready", {"dns_verified": 1})
+    assert inbox_state(inbox_id) == ("ready", {"dns.verified": 1, "inbox.ready": 1})
 
     assert sweep(nsd.address).claimed == 0  # verified records are not due again for a day
     force_due()
     assert sweep(nsd.address).claimed == 10
-    assert inbox_state(inbox_id) == ("ready", {"dns_verified": 1})
+    assert inbox_state(inbox_id) == ("ready", {"dns.verified": 1, "inbox.ready": 1})
     with session_scope() as session:
         rows = session.scalars(select(DnsRecord).where(DnsRecord.inbox_id == inbox_id)).all()
         assert all(r.last_verified_at and r.next_check_at > utcnow() for r in rows)
@@ -98,17 +98,23 @@ def test_a_regression_records_an_event_and_recovery_readies_again(
     stats = sweep(nsd.address)
     assert stats.inboxes_regressed == 1
     assert statuses(inbox_id)["dkim"] == "mismatch"
-    assert inbox_state(inbox_id) == ("dns_pending", {"dns_verified": 1, "dns_regressed": 1})
+    assert inbox_state(inbox_id) == (
+        "dns_pending",
+        {"dns.verified": 1, "inbox.ready": 1, "dns.regressed": 1},
+    )
     with session_scope() as session:
         event = session.scalars(
-            select(Event).where(Event.subject_id == inbox_id, Event.type == "dns_regressed")
+            select(Event).where(Event.subject_id == inbox_id, Event.type == "dns.regressed")
         ).one()
         assert event.data["records"][0]["purpose"] == "dkim" and "dkim" in event.message
 
     publish(nsd, inbox_id)
     force_due()
     sweep(nsd.address)
-    assert inbox_state(inbox_id) == ("ready", {"dns_verified": 2, "dns_regressed": 1})
+    assert inbox_state(inbox_id) == (
+        "ready",
+        {"dns.verified": 2, "inbox.ready": 2, "dns.regressed": 1},
+    )
 
 
 def test_an_unanswering_nameserver_never_demotes_verified_records(
@@ -123,7 +129,7 @@ def test_an_unanswering_nameserver_never_demotes_verified_records(
         stats = sweep(address, timeout=0.2)
     assert stats.errors == 20
     assert set(statuses(ready).values()) == {"verified"}
-    assert inbox_state(ready) == ("ready", {"dns_verified": 1})
+    assert inbox_state(ready) == ("ready", {"dns.verified": 1, "inbox.ready": 1})
     assert set(statuses(pending).values()) == {"error"}
     with session_scope() as session:
         details = session.scalars(select(DnsRecord.detail).where(DnsRecord.inbox_id == ready)).all()
