@@ -62,6 +62,22 @@ def _new(
     )
 
 
+def _hostname_unused(session: Session, workspace: Workspace, hostname: str) -> None:
+    """The stack refuses two servers with one hostname (stacks.config.validate_servers), so an
+    accepted second one would fail every later run of the workspace: refuse it here. A server
+    being deleted still counts until its row is gone (its records and PTR still name it)."""
+    taken = session.scalar(
+        select(VpsServer.id).where(
+            VpsServer.workspace_id == workspace.id,
+            func.lower(VpsServer.hostname) == hostname.lower(),
+        )
+    )
+    if taken is not None:
+        raise Conflict(
+            f"hostname {hostname} is used by another server of this workspace", field="hostname"
+        )
+
+
 def create(
     session: Session, workspace: Workspace, data: VpsCreate, *, settings: Settings
 ) -> VpsServer:
@@ -79,6 +95,8 @@ def create(
         raise ValidationFailed(
             "ip_address is only accepted for provider 'existing'", field="ip_address"
         )
+    if data.hostname is not None:
+        _hostname_unused(session, workspace, data.hostname)
     server = _new(
         workspace,
         provider=data.provider,

@@ -281,3 +281,29 @@ def test_the_address_rules_cover_ipv6(address: str, allow_private: bool, words: 
         assert problem is None
     else:
         assert problem is not None and words in problem
+
+
+def test_a_second_server_with_a_hostname_the_workspace_uses_is_refused(
+    client: TestClient, session: Session
+) -> None:
+    """The stack refuses two servers with one hostname, so accepting the second would fail
+    every later run of the workspace; another workspace may use the name."""
+    tenant = create_tenant(session)
+    ws, other = create_workspace(session, tenant), create_workspace(session, tenant)
+    payload = {"provider": "hetzner", "size": "starter", "region": "eu-central"}
+    url = f"/api/v1/workspaces/{ws.id}/vps"
+    first = client.post(
+        url, json={**payload, "hostname": "mx1.example.com"}, headers=tenant.headers
+    )
+    assert first.status_code == 202, first.text
+    again = client.post(
+        url, json={**payload, "hostname": "MX1.example.com"}, headers=tenant.headers
+    )
+    assert again.status_code == 409 and again.json()["error"]["field"] == "hostname"
+    assert client.get(url, headers=tenant.headers).json()["total"] == 1
+    elsewhere = client.post(
+        f"/api/v1/workspaces/{other.id}/vps",
+        json={**payload, "hostname": "mx1.example.com"},
+        headers=tenant.headers,
+    )
+    assert elsewhere.status_code == 202, elsewhere.text
