@@ -12,8 +12,14 @@ from api.deps import CurrentKey, PageDep, SessionDep, SettingsDep
 from api.errors import error_body
 from api.retry import RetryingRoute
 from database.models.workspaces import Workspace
-from domain.health import server_ops, service
-from domain.health.schemas import HealthHistory, LogsRead, RestartResult
+from domain.health import server_ops, service, simulation
+from domain.health.schemas import (
+    HealthHistory,
+    LogsRead,
+    RestartResult,
+    SimulateRequest,
+    SimulationRead,
+)
 from probes.types import Check
 
 router = APIRouter(route_class=RetryingRoute, prefix="/vps/{vps_id}", tags=["vps"])
@@ -78,3 +84,22 @@ def mail_server_logs(
     lines: Annotated[int, Query(ge=1, le=1000, description="How many lines (1..1000).")] = 100,
 ) -> LogsRead:
     return server_ops.logs(session, key.tenant_id, vps_id, lines, settings=settings)
+
+
+@router.post(
+    "/simulate",
+    response_model=SimulationRead,
+    responses={409: {"description": "Not a sandbox server, or being deleted"}},
+    summary="Sandbox only: make a health check fail or recover at the next sweeps",
+)
+def simulate_health(
+    vps_id: uuid.UUID, body: SimulateRequest, session: SessionDep, key: CurrentKey
+) -> SimulationRead:
+    """The next monitoring.health sweeps report `status` for `check` on this sandbox server
+    (through the usual history, alert thresholds, events and webhooks); `ok` ends it."""
+    return simulation.simulate(session, key.tenant_id, vps_id, body)
+
+
+@router.get("/simulate", response_model=SimulationRead, summary="The checks simulated now")
+def simulated_health(vps_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> SimulationRead:
+    return simulation.current(session, key.tenant_id, vps_id)

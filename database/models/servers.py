@@ -4,7 +4,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Integer, Numeric, String, Text, text
-from sqlalchemy.dialects.postgresql import INET
+from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database.base import Base, CreatedMixin, IdMixin
@@ -47,3 +47,6 @@ class VpsServer(IdMixin, CreatedMixin, Base):
     status_reason: Mapped[str | None] = mapped_column(String(1000))
     # Pinned on first contact (trust on first use); SSH refuses any other key afterwards.
     ssh_host_key: Mapped[str | None] = mapped_column(Text)
+    # Sandbox servers only: {check: {"status", "detail"}} the health sweep reports instead of
+    # "ok" (POST /vps/{id}/simulate), so alerts and webhooks can be tried before going live.
+    simulated_health: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

@@ -4,6 +4,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from probes.types import Check, Status
+
 
 class CheckState(BaseModel):
     """The latest result of one check on one server."""
@@ -56,3 +58,29 @@ class LogsRead(BaseModel):
     requested: int
     simulated: bool = Field(description="True in sandbox workspaces: a simulated log.")
     source: str = Field(description="Where the lines come from (the journald unit).")
+
+
+class SimulateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    check: Check = Field(description="The check to simulate (reachable, mail_server, tls, ...).")
+    status: Status = Field(
+        description="What the next sweeps report for it: `ok` ends the simulation of that check."
+    )
+    detail: str | None = Field(
+        default=None,
+        max_length=500,
+        description="The detail the results carry (default: generated).",
+    )
+
+
+class SimulatedCheck(BaseModel):
+    status: Status
+    detail: str | None = None
+
+
+class SimulationRead(BaseModel):
+    vps_id: uuid.UUID
+    checks: dict[str, SimulatedCheck] = Field(
+        description="Every check currently simulated; the others report ok."
+    )

@@ -7,7 +7,8 @@ made-up addresses: they are never probed over the network; they get simulated re
 say so."""
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -66,6 +67,7 @@ class Monitored:
     info: ServerInfo
     sandbox: bool
     target: Target
+    simulation: dict[str, Any] = field(default_factory=dict)  # sandbox: the simulated checks
 
 
 def monitored(session: Session) -> list[Monitored]:
@@ -98,11 +100,26 @@ def monitored(session: Session) -> list[Monitored]:
                 None if workspace.sandbox else workspace.stalwart_admin_password_encrypted
             ),
         )
-        out.append(Monitored(info, workspace.sandbox, target))
+        simulation = (server.simulated_health or {}) if workspace.sandbox else {}
+        out.append(Monitored(info, workspace.sandbox, target, simulation))
     return out
 
 
-def simulated_results(checks: frozenset[Check]) -> list[CheckResult]:
-    return [
-        CheckResult(c, Status.OK, SIMULATED, data={"simulated": True}) for c in Check if c in checks
-    ]
+def simulated_results(
+    checks: frozenset[Check], simulation: dict[str, Any] | None = None
+) -> list[CheckResult]:
+    """A sandbox server's results: "ok", except the checks `POST /vps/{id}/simulate` set."""
+    simulation = simulation or {}
+    results = []
+    for check in Check:
+        if check not in checks:
+            continue
+        set_ = simulation.get(check.value)
+        if set_ is None:
+            results.append(CheckResult(check, Status.OK, SIMULATED, data={"simulated": True}))
+        else:
+            detail = set_.get("detail") or f"simulated {set_['status']} (set through the API)"
+            results.append(
+                CheckResult(check, Status(set_["status"]), detail, data={"simulated": True})
+            )
+    return results

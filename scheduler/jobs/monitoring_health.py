@@ -89,7 +89,11 @@ def probe(
     probed = asyncio.run(probe_many([s.target for s in live], config, now)) if live else {}
     results: Results = []
     for s in servers:
-        checks = probed[s.target.key] if not s.sandbox else simulated_results(config.checks)
+        checks = (
+            probed[s.target.key]
+            if not s.sandbox
+            else simulated_results(config.checks, s.simulation)
+        )
         results.append((s.info, checks))
         for r in checks:
             report.statuses[r.status.value] = report.statuses.get(r.status.value, 0) + 1
