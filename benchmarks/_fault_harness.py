@@ -259,11 +259,9 @@ def cluster(
 @contextmanager
 def api_process(env: dict[str, str], log: Path) -> Iterator[str]:
     """`penguinmails api` (this tree's, see CLI) on a free port, ready; stopped afterwards."""
-    import socket
+    from tests.support.ports import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:
         proc = subprocess.Popen(

@@ -22,7 +22,7 @@ from database.models.servers import VpsServer
 from database.models.webhooks import WebhookEndpoint
 from database.models.workspaces import Workspace
 from settings import reset_settings
-from tests.factories import TenantWithKey, create_tenant, create_workspace
+from tests.support.factories import TenantWithKey, create_tenant, create_workspace
 
 JSON = {"Content-Type": "application/json"}
 

@@ -16,16 +16,16 @@ from database.session import session_scope
 from domain.dns_records import service
 from scheduler.jobs.dns_verify import verify_due
 from settings import get_settings, reset_settings
-from tests.domain.dns_records.published import publish_inbox
-from tests.factories import (
+from tests.support.factories import (
     TenantWithKey,
     create_inbox,
     create_server,
     create_tenant,
     create_workspace,
 )
-from tests.maildns.zones import new_ip, unique_zone
-from tests.nsd import Nsd, running_nsd, silent_nameserver
+from tests.support.nsd import Nsd, running_nsd, silent_nameserver
+from tests.support.published import publish_inbox
+from tests.support.zones import new_ip, unique_zone
 
 
 @pytest.fixture(scope="module")

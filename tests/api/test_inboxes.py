@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from database.models.inboxes import Inbox
 from database.models.operations import Operation
 from database.models.servers import VpsServer
-from tests.factories import TenantWithKey, create_tenant, create_workspace
+from tests.support.factories import TenantWithKey, create_tenant, create_workspace
 
 
 def _count(session: Session, model: Any) -> int:

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from settings import reset_settings
-from tests.factories import create_tenant
+from tests.support.factories import create_tenant
+from tests.support.ports import free_port
 
 LIMIT = 1_048_576  # the default
 
@@ -94,9 +95,7 @@ def test_413_is_documented_in_openapi(client: TestClient) -> None:
 
 @pytest.fixture
 def server(database_url: str) -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
+    port = free_port()
     config = uvicorn.Config(
         create_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
     )

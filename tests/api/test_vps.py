@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from database.models.servers import VpsServer
 from domain.servers.schemas import server_address_problem
 from settings import reset_settings
-from tests.factories import create_inbox, create_server, create_tenant, create_workspace
+from tests.support.factories import create_inbox, create_server, create_tenant, create_workspace
 
 
 def test_provision_vps_and_read_it(client: TestClient, session: Session) -> None:

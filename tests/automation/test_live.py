@@ -151,7 +151,7 @@ def test_live_engine_against_a_file_backend(tmp_path: Path) -> None:
 def test_live_secret_config_is_stored_encrypted(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from tests.stacks.fleet import ADMIN_PASSWORD, SSH_PRIVATE, SSH_PUBLIC
+    from tests.support.stack_fleet import ADMIN_PASSWORD, SSH_PRIVATE, SSH_PUBLIC
 
     def program() -> None:
         FleetConfig.from_pulumi()

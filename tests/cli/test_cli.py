@@ -4,7 +4,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from tests.e2e.serving import base_env, cli
+from tests.support.serving import base_env, cli
 
 
 def _env(database_url: str, tmp_path: Path) -> dict[str, str]:

@@ -12,7 +12,7 @@ from cli.main import main
 from settings import reset_settings
 
 try:
-    from tests.nsd import Nsd, running_nsd, silent_nameserver
+    from tests.support.nsd import Nsd, running_nsd, silent_nameserver
 except ImportError:  # the helper may move under tests/support
     from tests.support.nsd import Nsd, running_nsd, silent_nameserver  # type: ignore[no-redef]
 

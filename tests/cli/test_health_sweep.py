@@ -5,8 +5,8 @@ from pathlib import Path
 from sqlalchemy import Engine, text
 
 from database.session import session_scope
-from tests.e2e.serving import base_env, cli
-from tests.factories import create_server, create_tenant, create_workspace
+from tests.support.factories import create_server, create_tenant, create_workspace
+from tests.support.serving import base_env, cli
 
 
 def test_health_sweep_checks_every_live_server_once_and_records_the_results(

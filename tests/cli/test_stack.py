@@ -7,8 +7,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tests import factories
-from tests.e2e.serving import base_env, cli
+from tests.support import factories
+from tests.support.serving import base_env, cli
 
 
 def test_stack_preview_prints_the_changes_through_the_sandbox(

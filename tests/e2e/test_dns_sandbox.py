@@ -13,10 +13,10 @@ from api.app import create_app
 from automation import queue
 from database.session import session_scope
 from settings import reset_settings
-from tests.domain.dns_records.published import publish_inbox
-from tests.factories import create_tenant
-from tests.maildns.zones import unique_zone
-from tests.nsd import Nsd, running_nsd
+from tests.support.factories import create_tenant
+from tests.support.nsd import Nsd, running_nsd
+from tests.support.published import publish_inbox
+from tests.support.zones import unique_zone
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.e2e.serving import BIN, base_env, create_tenant, serving
+from tests.support.serving import BIN, base_env, create_tenant, serving
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from tests.e2e.serving import base_env, cli, create_tenant, serving
+from tests.support.serving import base_env, cli, create_tenant, serving
 
 pytestmark = pytest.mark.slow
 

@@ -23,8 +23,9 @@ from api.app import create_app
 from api.errors import database_error
 from database.outage import classify
 from kit.errors import DatabaseUnavailable, TransactionConflict
-from tests.e2e.serving import BIN, base_env, cli, create_tenant, free_port
+from tests.support.ports import free_port
 from tests.support.postgres import ScratchPostgres, postgres_bin_dir
+from tests.support.serving import BIN, base_env, cli, create_tenant
 
 TIMEOUT = 30.0
 RETRY_AFTER = "3"

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from database.embedded import live_users, start_time
-from tests.e2e.serving import base_env, cli, serving
+from tests.support.serving import base_env, cli, serving
 
 TIMEOUT = 30.0
 

@@ -28,8 +28,8 @@ from domain.webhooks import service as webhooks
 from domain.webhooks.schemas import WebhookCreate
 from scheduler.jobs import webhooks_deliver
 from settings import get_settings, reset_settings
-from tests.factories import TenantWithKey, create_tenant, create_workspace
-from tests.probes.receiver import Receiver
+from tests.support.factories import TenantWithKey, create_tenant, create_workspace
+from tests.support.receiver import Receiver
 
 FAST = delivery.DeliveryOptions(
     timeout=2, max_attempts=3, backoff=0, allow_private=True, disable_after=3

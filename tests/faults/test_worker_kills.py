@@ -20,7 +20,7 @@ from benchmarks._fault_harness import (
     settle,
     tenant_key,
 )
-from tests.e2e.serving import base_env
+from tests.support.serving import base_env
 
 pytestmark = pytest.mark.slow
 

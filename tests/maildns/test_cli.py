@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from maildns import plan
-from tests.maildns.zones import Domain, good_domain, rsa_public_key
-from tests.nsd import Nsd
+from tests.support.nsd import Nsd
+from tests.support.zones import Domain, good_domain, rsa_public_key
 
 ROOT = Path(__file__).resolve().parents[2]
 

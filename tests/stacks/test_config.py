@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from stacks.config import NS, SECRET_KEYS, ConfigError, FleetConfig
-from tests.stacks.fleet import (
+from tests.support.stack_fleet import (
     ADMIN_PASSWORD,
     MAILBOX_PASSWORD,
     domain,

@@ -11,7 +11,7 @@ import pytest
 from stacks import config as c
 from stacks.catalog import DEFAULT
 from stacks.config import NS, ConfigError
-from tests.stacks.fleet import (
+from tests.support.stack_fleet import (
     ADMIN_PASSWORD,
     DKIM_PRIVATE,
     DKIM_PUBLIC,
