@@ -17,9 +17,11 @@ from sqlalchemy import Engine, create_engine, pool, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from tests.support.environment import TEST_SECRET_KEY
+from tests.support.fixtures import override_settings  # noqa: F401 - the one way to change settings
+
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
-TEST_SECRET_KEY = "test-secret-key-not-for-production"
 
 
 def _server_url() -> str:

@@ -1,16 +1,46 @@
 """Fixtures shared by test folders that mirror different source rooms (the DNS feature and the
 `dns.verify` job both need nsd; the health feature, `monitoring.health` and the probes all need
-the loopback lab). A folder's conftest imports the ones it uses."""
+the loopback lab). A folder's conftest imports the ones it uses; `override_settings`, which every
+test may need, is imported by `tests/conftest.py`."""
 
 from collections.abc import Iterator
+from typing import Protocol
 
 import pytest
 
 from kit.sshkeys import new_keypair
 from settings import reset_settings
+from tests.support.environment import settings_variables
 from tests.support.loopback import Lab
 from tests.support.nsd import Nsd, running_nsd
 from tests.support.pki import CertAuthority
+
+
+class OverrideSettings(Protocol):
+    def __call__(self, **fields: object) -> None: ...
+
+
+@pytest.fixture
+def override_settings() -> Iterator[OverrideSettings]:
+    """The one way a test changes settings in this process:
+    `override_settings(worker_threads=1, webhook_allow_private_urls=True)`.
+
+    Names are `Settings` fields (an unknown one is a TypeError); None unsets the variable, so the
+    field is back to its default. Each call sets the `PENGUINMAILS_*` variables and forgets the
+    cached settings, so the next `get_settings()` reads them; call it again to change them mid-test.
+    At teardown the environment is restored and the cached settings forgotten again."""
+    with pytest.MonkeyPatch.context() as env:
+
+        def override(**fields: object) -> None:
+            for name, text in settings_variables(fields).items():
+                if text is None:
+                    env.delenv(name, raising=False)
+                else:
+                    env.setenv(name, text)
+            reset_settings()
+
+        yield override
+    reset_settings()
 
 
 @pytest.fixture(scope="session")
@@ -21,13 +51,9 @@ def nsd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nsd]:
 
 
 @pytest.fixture
-def private_webhooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def private_webhooks(override_settings: OverrideSettings) -> None:
     """Webhook URLs on loopback are refused by default; these tests deliver to loopback."""
-    monkeypatch.setenv("PENGUINMAILS_WEBHOOK_ALLOW_PRIVATE_URLS", "true")
-    reset_settings()
-    yield
-    monkeypatch.delenv("PENGUINMAILS_WEBHOOK_ALLOW_PRIVATE_URLS")
-    reset_settings()
+    override_settings(webhook_allow_private_urls=True)
 
 
 @pytest.fixture(scope="module")
