@@ -1,7 +1,6 @@
 """Start `penguinmails` processes for end-to-end tests and talk to them over HTTP."""
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -75,9 +74,3 @@ def _tail(log: "tempfile._TemporaryFileWrapper[str]", lines: int = 60) -> str:
     log.flush()
     log.seek(0)
     return "".join(log.readlines()[-lines:])
-
-
-def base_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PENGUINMAILS_")}
-    env.update(overrides)
-    return env
