@@ -18,7 +18,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from tests.support.environment import TEST_SECRET_KEY
-from tests.support.fixtures import override_settings  # noqa: F401 - the one way to change settings
+from tests.support.fixtures import (  # noqa: F401 - shared by every folder
+    embedded_dir,
+    override_settings,  # the one way to change settings
+)
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent

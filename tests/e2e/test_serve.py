@@ -42,9 +42,9 @@ def test_serve_on_a_configured_postgres(
         _walkthrough(base, env)
 
 
-def test_serve_on_the_embedded_default_with_no_configuration(tmp_path: Path) -> None:
+def test_serve_on_the_embedded_default_with_no_configuration(embedded_dir: Path) -> None:
     env = child_env()
-    workdir = tmp_path / "fresh"
+    workdir = embedded_dir / "fresh"
     workdir.mkdir()
     env["PWD"] = str(workdir)
     os.chdir(workdir)

@@ -63,11 +63,11 @@ def _exited_within(proc: psutil.Process, timeout: float = TIMEOUT) -> bool:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
+def data_dir(embedded_dir: Path) -> Iterator[Path]:
     try:
-        yield tmp_path
+        yield embedded_dir
     finally:  # whatever the test did, leave no postgres behind on the scratch pgdata
-        leftovers = _postgres_for(tmp_path / "pgdata")
+        leftovers = _postgres_for(embedded_dir / "pgdata")
         for proc in leftovers:
             proc.send_signal(signal.SIGQUIT)  # immediate shutdown
         _, alive = psutil.wait_procs(leftovers, timeout=10)

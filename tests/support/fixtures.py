@@ -3,7 +3,10 @@
 the loopback lab). A folder's conftest imports the ones it uses; `override_settings`, which every
 test may need, is imported by `tests/conftest.py`."""
 
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol
 
 import pytest
@@ -73,3 +76,16 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> CertAuthority:
 def keypair() -> tuple[str, str]:
     """(public OpenSSH line, private OpenSSH PEM), as a workspace holds them."""
     return new_keypair()
+
+
+@pytest.fixture
+def embedded_dir() -> Iterator[Path]:
+    """A directory for an embedded Postgres, outside pytest's temp root. Run as root, the server
+    runs as the unprivileged `pgserver` user, which must traverse every parent directory; pytest
+    resets its root (`/tmp/pytest-of-<user>`) to mode 0700 whenever any pytest session starts, so
+    a data directory under `tmp_path` breaks as soon as a second session runs beside this one."""
+    path = Path(tempfile.mkdtemp(prefix="penguinmails-embedded-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
