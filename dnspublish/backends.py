@@ -1,0 +1,57 @@
+"""Where records are written: one small interface, one class per kind of DNS service.
+
+`read` returns the values at a name as the service holds them (TXT strings joined into one value
+each, other types as presentation text with absolute names). `change` replaces `remove` by `add`
+in one RRset; with `expect` it is conditional: it fails with `Changed` when the RRset is no
+longer exactly `expect` (RFC 2136 prerequisites make that atomic on the server; a backend that
+cannot, like an HTTP API, re-reads just before writing)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+
+class PublishError(Exception):
+    """The service refused or could not be reached; the message says what it said."""
+
+
+class Changed(Exception):
+    """The RRset changed between our read and our write: read again and retry."""
+
+
+class Backend(Protocol):
+    description: str
+
+    def find_zone(self, fqdn: str) -> str: ...
+
+    def read(self, zone: str, fqdn: str, rtype: str) -> list[str]: ...
+
+    def change(
+        self,
+        zone: str,
+        fqdn: str,
+        rtype: str,
+        ttl: int,
+        *,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        expect: Sequence[str] | None = None,
+    ) -> None: ...
+
+
+TXT_CHUNK = 255
+
+
+def txt_rdata(value: str) -> str:
+    """One TXT value as RFC 1035 character-strings (255 bytes each), quoted and escaped."""
+    chunks = [value[i : i + TXT_CHUNK] for i in range(0, len(value), TXT_CHUNK)] or [""]
+    return " ".join('"' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in chunks)
+
+
+def normal(rtype: str, value: str) -> str:
+    """A value in the form comparisons use (case of names and the trailing dot ignored)."""
+    if rtype == "TXT":
+        return value
+    return " ".join(p.lower().rstrip(".") if i == len(value.split()) - 1 else p
+                    for i, p in enumerate(value.split()))  # fmt: skip
