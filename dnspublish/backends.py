@@ -55,3 +55,16 @@ def normal(rtype: str, value: str) -> str:
         return value
     return " ".join(p.lower().rstrip(".") if i == len(value.split()) - 1 else p
                     for i, p in enumerate(value.split()))  # fmt: skip
+
+
+def txt_join(value: str) -> str:
+    """A TXT value shown as quoted strings (`"v=DKIM1; ..." "...rest"`) back to the one string
+    receivers see; an unquoted value is returned as it is."""
+    import re
+
+    stripped = value.strip()
+    if not stripped.startswith('"'):
+        return stripped
+    return "".join(
+        m.group(1).replace('\\"', '"') for m in re.finditer(r'"((?:[^"\\]|\\.)*)"', value)
+    )
