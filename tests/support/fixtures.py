@@ -8,6 +8,7 @@ import pytest
 
 from settings import reset_settings
 from tests.nsd import Nsd, running_nsd
+from tests.support.knot import Knot
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +25,12 @@ def private_webhooks(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.delenv("PENGUINMAILS_WEBHOOK_ALLOW_PRIVATE_URLS")
     reset_settings()
+
+
+@pytest.fixture(scope="session")
+def knot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Knot]:
+    """A Knot DNS server taking RFC 2136 updates signed with its TSIG key (tests/support/knot)."""
+    from tests.support.knot import running_knot
+
+    with running_knot(tmp_path_factory.mktemp("knot")) as server:
+        yield server
