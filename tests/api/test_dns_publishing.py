@@ -25,8 +25,13 @@ SECRET = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0"
 
 
 def rfc2136(name: str = "knot", **kw: Any) -> dict[str, Any]:
-    body = {"name": name, "kind": "rfc2136", "server": "127.0.0.1:5300",
-            "tsig_key_name": "pm-key.", "tsig_secret": SECRET}  # fmt: skip
+    body = {
+        "name": name,
+        "kind": "rfc2136",
+        "server": "127.0.0.1:5300",
+        "tsig_key_name": "pm-key.",
+        "tsig_secret": SECRET,
+    }
     body.update(kw)
     return body
 
@@ -46,8 +51,11 @@ def test_create_read_list_never_return_credentials(session: Session, client: Tes
     assert made.status_code == 201, made.text
     body = made.json()
     assert body["kind"] == "rfc2136" and body["credentials"] == ["tsig_secret"]
-    assert body["settings"] == {"server": "127.0.0.1:5300", "tsig_key_name": "pm-key.",
-                                "tsig_algorithm": "hmac-sha256"}  # fmt: skip
+    assert body["settings"] == {
+        "server": "127.0.0.1:5300",
+        "tsig_key_name": "pm-key.",
+        "tsig_algorithm": "hmac-sha256",
+    }
     assert SECRET not in made.text
     one = client.get(f"{connections(ws)}/{body['id']}", headers=tenant.headers)
     listed = client.get(connections(ws), headers=tenant.headers)
@@ -74,7 +82,7 @@ def test_bad_bodies_are_422_naming_the_field(session: Session, client: TestClien
                 "options": {"auth_token": "t"},
             },
             "options.pdns_server",
-        ),  # fmt: skip
+        ),
         ({"name": "pdns", "kind": "lexicon", "provider": "no-such-dns"}, "provider"),
         (
             {
@@ -84,7 +92,7 @@ def test_bad_bodies_are_422_naming_the_field(session: Session, client: TestClien
                 "options": {"auth_token": "t", "pdns_server": "http://x", "colour": "red"},
             },
             "options.colour",
-        ),  # fmt: skip
+        ),
         ({"name": "cf", "kind": "cloudflare"}, "api_token"),
     ]
     for body, field in cases:
@@ -110,8 +118,9 @@ def test_patch_renames_and_rotates_and_refuses_other_kinds_fields(
     tenant, ws = setup(session)
     cid = client.post(connections(ws), json=rfc2136(), headers=tenant.headers).json()["id"]
     url = f"{connections(ws)}/{cid}"
-    renamed = client.patch(url, json={"name": "primary", "tsig_secret": "bmV3LXNlY3JldA=="},
-                           headers=tenant.headers)  # fmt: skip
+    renamed = client.patch(
+        url, json={"name": "primary", "tsig_secret": "bmV3LXNlY3JldA=="}, headers=tenant.headers
+    )
     assert renamed.status_code == 200 and renamed.json()["name"] == "primary"
     assert "bmV3" not in renamed.text
     wrong = client.patch(url, json={"api_token": "x"}, headers=tenant.headers)
@@ -139,8 +148,9 @@ def test_default_override_domains_and_publish_status(session: Session, client: T
     assert {r["publish"]["status"] for r in view["records"]} == {"manual"}
 
     cid = client.post(connections(ws_id), json=rfc2136(), headers=tenant.headers).json()["id"]
-    patched = client.patch(f"/api/v1/workspaces/{ws_id}", json={"dns_connection_id": cid},
-                           headers=tenant.headers)  # fmt: skip
+    patched = client.patch(
+        f"/api/v1/workspaces/{ws_id}", json={"dns_connection_id": cid}, headers=tenant.headers
+    )
     assert patched.status_code == 200 and patched.json()["dns_connection_id"] == cid
     view = client.get(f"/api/v1/inboxes/{inbox.id}/dns-records", headers=tenant.headers).json()
     assert {r["publish"]["status"] for r in view["records"]} == {"pending"}
@@ -158,33 +168,43 @@ def test_default_override_domains_and_publish_status(session: Session, client: T
     assert gone.status_code == 409
 
     # Override: manual for this domain only (a connection of kind manual).
-    manual = client.post(connections(ws_id), json={"name": "by-hand", "kind": "manual"},
-                         headers=tenant.headers).json()["id"]  # fmt: skip
-    over = client.patch(f"/api/v1/domains/{domain['id']}",
-                        json={"dns_connection_id": manual, "mx_policy": "replace"},
-                        headers=tenant.headers)  # fmt: skip
+    manual = client.post(
+        connections(ws_id), json={"name": "by-hand", "kind": "manual"}, headers=tenant.headers
+    ).json()["id"]
+    over = client.patch(
+        f"/api/v1/domains/{domain['id']}",
+        json={"dns_connection_id": manual, "mx_policy": "replace"},
+        headers=tenant.headers,
+    )
     assert over.status_code == 200, over.text
     assert over.json()["effective_connection_id"] == manual
     assert over.json()["mx_policy"] == "replace" and over.json()["publish"]["status"] == "manual"
     statuses = {r.publish_status for r in session.scalars(select(DnsRecord))}
     assert statuses == {"manual"}
 
-    bad_zone = client.patch(f"/api/v1/domains/{domain['id']}", json={"zone": "elsewhere.example"},
-                            headers=tenant.headers)  # fmt: skip
+    bad_zone = client.patch(
+        f"/api/v1/domains/{domain['id']}",
+        json={"zone": "elsewhere.example"},
+        headers=tenant.headers,
+    )
     assert bad_zone.status_code == 422 and bad_zone.json()["error"]["field"] == "zone"
-    unknown = client.patch(f"/api/v1/workspaces/{ws_id}",
-                           json={"dns_connection_id": str(uuid.uuid4())}, headers=tenant.headers)  # fmt: skip
+    unknown = client.patch(
+        f"/api/v1/workspaces/{ws_id}",
+        json={"dns_connection_id": str(uuid.uuid4())},
+        headers=tenant.headers,
+    )
     assert unknown.status_code == 422
 
 
 def test_another_tenants_domain_is_404(session: Session, client: TestClient) -> None:
-    tenant, ws_id = setup(session)
+    _, ws_id = setup(session)
     other, _ = setup(session)
     from database.models.workspaces import Workspace
 
     domain = create_mail_domain(session, session.get_one(Workspace, ws_id), "mine.example")
-    answer = client.patch(f"/api/v1/domains/{domain.id}", json={"mx_policy": "replace"},
-                          headers=other.headers)  # fmt: skip
+    answer = client.patch(
+        f"/api/v1/domains/{domain.id}", json={"mx_policy": "replace"}, headers=other.headers
+    )
     assert answer.status_code == 404
     assert (
         client.get(f"/api/v1/workspaces/{ws_id}/domains", headers=other.headers).status_code == 404

@@ -49,8 +49,13 @@ def test_fresh_zone_gets_every_record_and_loses_them_on_removal(knot: Knot) -> N
     assert knot.values(f"mail.{origin}", "A") == [IP]
     for w in wants(origin):
         remove_record(b, w, out[w.purpose].owned, zone=origin)
-    names = [(origin, "MX"), (origin, "TXT"), (f"mail.{origin}", "A"),
-             (f"_dmarc.{origin}", "TXT"), (f"pm1._domainkey.{origin}", "TXT")]  # fmt: skip
+    names = [
+        (origin, "MX"),
+        (origin, "TXT"),
+        (f"mail.{origin}", "A"),
+        (f"_dmarc.{origin}", "TXT"),
+        (f"pm1._domainkey.{origin}", "TXT"),
+    ]
     for name, rtype in names:
         assert knot.values(name, rtype) == []
 
@@ -143,8 +148,10 @@ def test_two_publishers_into_one_zone_at_once_lose_nothing(knot: Knot) -> None:
     def run(i: int, ip: str) -> None:
         b = backend(knot)
         barrier.wait()
-        for w in [Want("spf", "TXT", origin, f"v=spf1 ip4:{ip} ~all"),
-                  Want("dkim", "TXT", f"pm{i}._domainkey.{origin}", DKIM)]:  # fmt: skip
+        for w in [
+            Want("spf", "TXT", origin, f"v=spf1 ip4:{ip} ~all"),
+            Want("dkim", "TXT", f"pm{i}._domainkey.{origin}", DKIM),
+        ]:
             results[f"{w.purpose}{i}"] = publish_record(b, w).status
 
     threads = [threading.Thread(target=run, args=(i, ip)) for i, ip in enumerate(ips)]
