@@ -16,6 +16,10 @@ class PublishError(Exception):
     """The service refused or could not be reached; the message says what it said."""
 
 
+class Unreachable(PublishError):
+    """The service could not be reached at all (no answer, connection refused)."""
+
+
 class Changed(Exception):
     """The RRset changed between our read and our write: read again and retry."""
 

@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Sequence
 from typing import Any
 
-from dnspublish.backends import Changed, PublishError, txt_join
+from dnspublish.backends import Changed, PublishError, Unreachable, txt_join
 
 # Options a provider cannot work without beyond its `auth_*` ones; and providers whose auth
 # options are alternatives (any one set works), where none is required up front.
@@ -85,7 +85,15 @@ class LexiconBackend:
         self.provider_name = provider
         self._options = dict(options)
         self.timeout = timeout
-        self.description = f"lexicon {provider}"
+        where = next(
+            (
+                v
+                for k, v in sorted(options.items())
+                if any(w in k for w in ("server", "endpoint", "url"))
+            ),
+            "",
+        )
+        self.description = f"lexicon {provider}" + (f" at {where}" if where else "")
         self._providers: dict[str, Any] = {}
 
     def _provider(self, zone: str) -> Any:
@@ -118,7 +126,7 @@ class LexiconBackend:
             code = response.status_code if response is not None else "?"
             raise PublishError(f"{what}: {self.description} answered HTTP {code}: {body}") from None
         except requests.RequestException as exc:
-            raise PublishError(f"{what}: cannot reach {self.description}: {exc}") from None
+            raise Unreachable(f"{what}: cannot reach {self.description}: {exc}") from None
         except Exception as exc:  # lexicon providers raise bare Exceptions for API errors
             raise PublishError(f"{what}: {self.description}: {exc}") from None
 
@@ -128,6 +136,8 @@ class LexiconBackend:
             try:
                 self._provider(candidate)
                 return candidate
+            except Unreachable:
+                raise
             except PublishError as exc:
                 problems.append(str(exc))
         raise PublishError(

@@ -26,7 +26,7 @@ import dns.tsig
 import dns.tsigkeyring
 import dns.update
 
-from dnspublish.backends import Changed, PublishError, txt_rdata
+from dnspublish.backends import Changed, PublishError, Unreachable, txt_rdata
 
 ALGORITHMS = {
     "hmac-sha256": dns.tsig.HMAC_SHA256,
@@ -78,13 +78,13 @@ class Rfc2136:
         try:
             return dns.query.tcp(message, self.host, port=self.port, timeout=self.timeout)
         except dns.exception.Timeout:
-            raise PublishError(
+            raise Unreachable(
                 f"{what}: no answer from {self.description} within {self.timeout:g}s"
             ) from None
         except ConnectionRefusedError:
-            raise PublishError(f"{what}: {self.description} refused the connection") from None
+            raise Unreachable(f"{what}: {self.description} refused the connection") from None
         except OSError as exc:
-            raise PublishError(f"{what}: cannot reach {self.description}: {exc}") from None
+            raise Unreachable(f"{what}: cannot reach {self.description}: {exc}") from None
         except dns.tsig.PeerError as exc:
             raise PublishError(
                 f"{what}: {self.description} rejected TSIG key {self.key_name} "

@@ -1,1 +1,1 @@
-from tests.support.fixtures import knot  # noqa: F401
+from tests.support.fixtures import knot, pdns  # noqa: F401

@@ -9,6 +9,7 @@ import pytest
 from settings import reset_settings
 from tests.nsd import Nsd, running_nsd
 from tests.support.knot import Knot
+from tests.support.pdns import PowerDns
 
 
 @pytest.fixture(scope="session")
@@ -33,4 +34,13 @@ def knot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Knot]:
     from tests.support.knot import running_knot
 
     with running_knot(tmp_path_factory.mktemp("knot")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pdns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PowerDns]:
+    """PowerDNS Authoritative with its HTTP API (tests/support/pdns)."""
+    from tests.support.pdns import running_pdns
+
+    with running_pdns(tmp_path_factory.mktemp("pdns")) as server:
         yield server
