@@ -57,8 +57,10 @@ def normal(rtype: str, value: str) -> str:
     """A value in the form comparisons use (case of names and the trailing dot ignored)."""
     if rtype == "TXT":
         return value
-    return " ".join(p.lower().rstrip(".") if i == len(value.split()) - 1 else p
-                    for i, p in enumerate(value.split()))  # fmt: skip
+    return " ".join(
+        p.lower().rstrip(".") if i == len(value.split()) - 1 else p
+        for i, p in enumerate(value.split())
+    )
 
 
 def txt_join(value: str) -> str:

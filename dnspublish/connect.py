@@ -26,11 +26,16 @@ def backend_for(
             algorithm=str(settings.get("tsig_algorithm") or "hmac-sha256"),
             timeout=timeout,
         )
-    if kind in ("lexicon", "cloudflare", "hetzner"):
+    if kind == "lexicon":
         from dnspublish.lexicon import LexiconBackend
 
-        if kind == "lexicon":
-            return LexiconBackend(str(settings["provider"]), dict(credentials), timeout=timeout)
-        return LexiconBackend(kind, {"auth_token": str(credentials.get("api_token", ""))},
-                              timeout=timeout)  # fmt: skip
+        return LexiconBackend(str(settings["provider"]), dict(credentials), timeout=timeout)
+    if kind == "cloudflare":
+        from dnspublish.cloudflare import CloudflareBackend
+
+        return CloudflareBackend(str(credentials.get("api_token", "")), timeout=timeout)
+    if kind == "hetzner":
+        from dnspublish.hetzner import HetznerBackend
+
+        return HetznerBackend(str(credentials.get("api_token", "")), timeout=timeout)
     raise PublishError(f"unknown DNS connection kind {kind!r}")

@@ -40,9 +40,11 @@ def options(provider: str) -> dict[str, str]:
 def required(provider: str) -> tuple[str, ...]:
     if provider in ANY_AUTH_ONE_OF:
         return ANY_AUTH_ONE_OF[provider]
-    auth = () if provider in ALTERNATIVE_AUTH else tuple(
-        o for o in options(provider) if o.startswith("auth_")
-    )  # fmt: skip
+    auth = (
+        ()
+        if provider in ALTERNATIVE_AUTH
+        else tuple(o for o in options(provider) if o.startswith("auth_"))
+    )
     return auth + EXTRA_REQUIRED.get(provider, ())
 
 
@@ -60,9 +62,10 @@ def check(provider: str, given: dict[str, str]) -> None:
     for name in given:
         if name not in known:
             raise OptionProblem(
-                name, f"{name!r} is not an option of lexicon's {provider} provider "
-                f"(it takes {', '.join(sorted(known)) or 'none'})"
-            )  # fmt: skip
+                name,
+                f"{name!r} is not an option of lexicon's {provider} provider "
+                f"(it takes {', '.join(sorted(known)) or 'none'})",
+            )
     for name in required(provider):
         if not given.get(name):
             raise OptionProblem(name, f"lexicon's {provider} provider needs {name}: {known[name]}")
@@ -175,8 +178,7 @@ class LexiconBackend:
         provider = self._provider(zone)
         for value in remove:
             provider._zone_data = None
-            self._call(f"deleting {rtype} {fqdn}", provider.delete_record, None, rtype, fqdn,
-                       value)  # fmt: skip
+            self._call(f"deleting {rtype} {fqdn}", provider.delete_record, None, rtype, fqdn, value)
         for value in add:
             provider._zone_data = None
             self._call(f"creating {rtype} {fqdn}", provider.create_record, rtype, fqdn, value)

@@ -110,9 +110,14 @@ def _publish(backend: Backend, zone: str, want: Want, mx_policy: str) -> Outcome
         return Outcome("published", f"{want.fqdn} already has this record")
     replaced = foreign if want.purpose == "mx" else []
     backend.change(
-        zone, want.fqdn, want.type, want.ttl,
-        add=[] if mine else [want.value], remove=replaced, expect=current,
-    )  # fmt: skip
+        zone,
+        want.fqdn,
+        want.type,
+        want.ttl,
+        add=[] if mine else [want.value],
+        remove=replaced,
+        expect=current,
+    )
     detail = f"added at {want.fqdn}"
     if replaced:
         detail = f"replaced MX {', '.join(sorted(replaced))} (mx_policy replace)"
@@ -133,9 +138,10 @@ def _publish_spf(backend: Backend, zone: str, want: Want, current: list[str]) ->
     if not records:
         backend.change(zone, want.fqdn, "TXT", want.ttl, add=[want.value], expect=current)
         return Outcome(
-            "published", f"created the SPF record at {want.fqdn}",
+            "published",
+            f"created the SPF record at {want.fqdn}",
             owned={"created": True, "terms": add},
-        )  # fmt: skip
+        )
     existing = records[0]
     merged, added = spf.merge(existing, add)
     if not added:
@@ -171,8 +177,11 @@ def remove_record(backend: Backend, want: Want, owned: dict[str, Any], *, zone: 
         backend.change(
             zone, want.fqdn, want.type, want.ttl, add=restore, remove=added, expect=current
         )
-        return Outcome("removed", f"removed ours at {want.fqdn}" + (
-            f", put back {', '.join(restore)}" if restore else ""))  # fmt: skip
+        return Outcome(
+            "removed",
+            f"removed ours at {want.fqdn}"
+            + (f", put back {', '.join(restore)}" if restore else ""),
+        )
 
     return _retrying(once).detail
 

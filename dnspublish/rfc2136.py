@@ -150,9 +150,11 @@ class Rfc2136:
         expect: Sequence[str] | None = None,
     ) -> None:
         update = dns.update.UpdateMessage(
-            zone + ".", keyring=self.keyring, keyname=self.keyname,
+            zone + ".",
+            keyring=self.keyring,
+            keyname=self.keyname,
             keyalgorithm=ALGORITHMS[self.algorithm],
-        )  # fmt: skip
+        )
         name = dns.name.from_text(fqdn)
         if expect is not None:
             if expect:

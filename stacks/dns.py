@@ -52,8 +52,13 @@ def _want(props: dict[str, Any]) -> Want:
     value = str(props["value"])
     if props["type"] == "TXT":
         value = txt_join(value)
-    return Want(str(props["purpose"]), str(props["type"]), str(props["fqdn"]), value,
-                int(props.get("ttl") or 3600))  # fmt: skip
+    return Want(
+        str(props["purpose"]),
+        str(props["type"]),
+        str(props["fqdn"]),
+        value,
+        int(props.get("ttl") or 3600),
+    )
 
 
 def apply(props: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
@@ -62,9 +67,11 @@ def apply(props: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
     now = datetime.now(UTC).isoformat()
     try:
         backend = backend_for(
-            str(props["kind"]), props.get("settings") or {}, props.get("credentials") or {},
+            str(props["kind"]),
+            props.get("settings") or {},
+            props.get("credentials") or {},
             timeout=timeout,
-        )  # fmt: skip
+        )
     except (PublishError, KeyError, ValueError) as exc:
         return _outcome("error", f"the connection cannot be used: {exc}")
     if backend is None:
@@ -83,29 +90,42 @@ def apply(props: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
             )
     outcome = publish_record(backend, want, zone=zone, mx_policy=str(props.get("mx_policy")))
     return _outcome(
-        outcome.status, outcome.detail, outcome.zone, outcome.owned,
+        outcome.status,
+        outcome.detail,
+        outcome.zone,
+        outcome.owned,
         now if outcome.status == "published" else None,
-    )  # fmt: skip
+    )
 
 
 def _outcome(
-    status: str, detail: str, zone: str | None = None, owned: dict[str, Any] | None = None,
+    status: str,
+    detail: str,
+    zone: str | None = None,
+    owned: dict[str, Any] | None = None,
     published_at: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    return {"status": status, "detail": detail, "zone_found": zone or "",
-            "published_at": published_at or "", "owned": owned or {}}  # fmt: skip
+) -> dict[str, Any]:
+    return {
+        "status": status,
+        "detail": detail,
+        "zone_found": zone or "",
+        "published_at": published_at or "",
+        "owned": owned or {},
+    }
 
 
-def remove(props: dict[str, Any], credentials: dict[str, Any] | None = None,
-           timeout: float = 3.0) -> str:  # fmt: skip
+def remove(
+    props: dict[str, Any], credentials: dict[str, Any] | None = None, timeout: float = 3.0
+) -> str:
     """Undo a published record (its outputs); returns what was done. Raises PublishError."""
     if props.get("status") != "published" or not props.get("owned"):
         return "nothing of ours was published"
     backend = backend_for(
-        str(props["kind"]), props.get("settings") or {},
+        str(props["kind"]),
+        props.get("settings") or {},
         credentials if credentials is not None else props.get("credentials") or {},
         timeout=timeout,
-    )  # fmt: skip
+    )
     if backend is None:
         return "manual connection"
     return remove_record(backend, _want(props), dict(props["owned"]), zone=str(props["zone_found"]))

@@ -25,9 +25,10 @@ Server = Annotated[
     NoControlCharacters,
 ]
 KeyName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=255),
     NoControlCharacters,
-]  # fmt: skip
+]
 TsigAlgorithm = Literal[
     "hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1", "hmac-md5"
 ]

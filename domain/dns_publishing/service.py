@@ -120,8 +120,11 @@ def create_connection(
     if isinstance(data, Rfc2136Create):
         _check_server(data.server)
         _check_tsig(data.tsig_secret, data.tsig_key_name)
-        settings = {"server": data.server, "tsig_key_name": data.tsig_key_name,
-                    "tsig_algorithm": data.tsig_algorithm}  # fmt: skip
+        settings = {
+            "server": data.server,
+            "tsig_key_name": data.tsig_key_name,
+            "tsig_algorithm": data.tsig_algorithm,
+        }
         credentials = {"tsig_secret": data.tsig_secret}
     elif isinstance(data, LexiconCreate):
         _check_lexicon(data.provider, data.options)
@@ -147,9 +150,13 @@ def get_connection(
     session: Session, tenant_id: uuid.UUID, connection_id: uuid.UUID, workspace_id: uuid.UUID
 ) -> DnsConnection:
     connection = get_owned(
-        session, DnsConnection, tenant_id, connection_id, noun="DNS connection",
+        session,
+        DnsConnection,
+        tenant_id,
+        connection_id,
+        noun="DNS connection",
         field="connection_id",
-    )  # fmt: skip
+    )
     if connection.workspace_id != workspace_id:
         raise NotFound(f"DNS connection {connection_id} not found", field="connection_id")
     return connection
@@ -403,8 +410,9 @@ def update_domain(
     *,
     settings: OperationSettings,
 ) -> DomainRead:
-    found = get_owned(session, MailDomain, tenant_id, domain_id, noun="mail domain",
-                      field="domain_id")  # fmt: skip
+    found = get_owned(
+        session, MailDomain, tenant_id, domain_id, noun="mail domain", field="domain_id"
+    )
     workspace = workspaces.lock(session, tenant_id, found.workspace_id)
     domain = session.get_one(MailDomain, domain_id, with_for_update={"key_share": True})
     given = data.model_fields_set
@@ -426,9 +434,12 @@ def update_domain(
         again = {connection_id} if connection_id and before[0] == connection_id else None
         if reconcile(session, workspace, republish=again):
             operations.enqueue(
-                session, workspace, "up", reason=f"DNS settings of {domain.name} changed",
+                session,
+                workspace,
+                "up",
+                reason=f"DNS settings of {domain.name} changed",
                 settings=settings,
-            )  # fmt: skip
+            )
     records = _records_by_domain(session, workspace, [domain.name])
     return _domain_view(domain, workspace, records.get(domain.name, []))
 

@@ -81,9 +81,10 @@ def test_wrong_api_key_and_unreachable_api_are_clear_errors(pdns: PowerDns) -> N
     wrong = publish_record(backend(pdns, token="wrong"), Want("a", "A", f"mail.{zone}", IP))
     assert wrong.status == "error" and "401" in wrong.detail, wrong.detail
     unreachable = backend_for(
-        "lexicon", {"provider": "powerdns"},
+        "lexicon",
+        {"provider": "powerdns"},
         {"auth_token": "x", "pdns_server": "http://127.0.0.1:9"},
-    )  # fmt: skip
+    )
     assert unreachable is not None
     out = publish_record(unreachable, Want("a", "A", f"mail.{zone}", IP))
     assert out.status == "error" and "127.0.0.1:9" in out.detail, out.detail

@@ -189,9 +189,11 @@ zone:
         """The record values at `name` (absolute, no trailing dot), as Knot answers them;
         TXT values joined into one string each."""
         reply = dns.query.tcp(
-            dns.message.make_query(name.rstrip(".") + ".", rtype), self.host, port=self.port,
+            dns.message.make_query(name.rstrip(".") + ".", rtype),
+            self.host,
+            port=self.port,
             timeout=2,
-        )  # fmt: skip
+        )
         out = []
         for rrset in reply.answer:
             if rrset.rdtype != dns.rdatatype.from_text(rtype):

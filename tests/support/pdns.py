@@ -151,18 +151,24 @@ setgid=
         answer = self._api(
             "POST",
             "/servers/localhost/zones",
-            {"name": origin + ".", "kind": "Native", "nameservers": [f"ns.{origin}."],
-             "rrsets": rrsets},
-        )  # fmt: skip
+            {
+                "name": origin + ".",
+                "kind": "Native",
+                "nameservers": [f"ns.{origin}."],
+                "rrsets": rrsets,
+            },
+        )
         if answer.status_code != 201:
             raise RuntimeError(f"creating zone {origin}: {answer.status_code} {answer.text}")
         return origin
 
     def values(self, name: str, rtype: str) -> list[str]:
         reply = dns.query.tcp(
-            dns.message.make_query(name.rstrip(".") + ".", rtype), self.host, port=self.port,
+            dns.message.make_query(name.rstrip(".") + ".", rtype),
+            self.host,
+            port=self.port,
             timeout=2,
-        )  # fmt: skip
+        )
         out = []
         for rrset in reply.answer:
             if rrset.rdtype != dns.rdatatype.from_text(rtype):
