@@ -74,3 +74,32 @@ def txt_join(value: str) -> str:
     return "".join(
         m.group(1).replace('\\"', '"') for m in re.finditer(r'"((?:[^"\\]|\\.)*)"', value)
     )
+
+
+class DryRun:
+    """Reads through `backend`, writes nothing: each change it would make is kept in
+    `changes` as (fqdn, type, add, remove), for `penguinmails dns publish --dry-run`."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.description = backend.description
+        self.changes: list[tuple[str, str, list[str], list[str]]] = []
+
+    def find_zone(self, fqdn: str) -> str:
+        return self.backend.find_zone(fqdn)
+
+    def read(self, zone: str, fqdn: str, rtype: str) -> list[str]:
+        return self.backend.read(zone, fqdn, rtype)
+
+    def change(
+        self,
+        zone: str,
+        fqdn: str,
+        rtype: str,
+        ttl: int,
+        *,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+        expect: Sequence[str] | None = None,
+    ) -> None:
+        self.changes.append((fqdn, rtype, list(add), list(remove)))

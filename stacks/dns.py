@@ -48,7 +48,7 @@ def inputs(record: DnsRecordSpec, connection: DnsConnectionSpec) -> dict[str, An
     }
 
 
-def _want(props: dict[str, Any]) -> Want:
+def want_of(props: dict[str, Any]) -> Want:
     value = str(props["value"])
     if props["type"] == "TXT":
         value = txt_join(value)
@@ -76,7 +76,7 @@ def apply(props: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
         return _outcome("error", f"the connection cannot be used: {exc}")
     if backend is None:
         return _outcome("manual", "manual connection: publish it by hand")
-    want = _want(props)
+    want = want_of(props)
     zone = str(props.get("zone") or "") or None
     if want.purpose == "ptr":
         zone = None  # the reverse zone, never the domain's
@@ -128,7 +128,9 @@ def remove(
     )
     if backend is None:
         return "manual connection"
-    return remove_record(backend, _want(props), dict(props["owned"]), zone=str(props["zone_found"]))
+    return remove_record(
+        backend, want_of(props), dict(props["owned"]), zone=str(props["zone_found"])
+    )
 
 
 class RecordProvider(ResourceProvider):

@@ -444,6 +444,34 @@ def update_domain(
     return _domain_view(domain, workspace, records.get(domain.name, []))
 
 
+def request_publish(
+    session: Session,
+    tenant_id: uuid.UUID,
+    workspace_id: uuid.UUID,
+    domain_name: str,
+    *,
+    settings: OperationSettings,
+) -> uuid.UUID | None:
+    """Publish the domain's records again (`penguinmails dns publish`): its records become
+    `pending` and an `up` is queued; the operation's id, or None when no connection applies."""
+    workspace = workspaces.lock(session, tenant_id, workspace_id)
+    domain = session.scalars(
+        select(MailDomain).where(
+            MailDomain.workspace_id == workspace.id, MailDomain.name == domain_name
+        )
+    ).first()
+    if domain is None:
+        raise NotFound(f"no mail domain {domain_name} in this workspace", field="domain")
+    connection_id = effective(domain, workspace)
+    if connection_id is None:
+        return None
+    reconcile(session, workspace, republish={connection_id})
+    op = operations.enqueue(
+        session, workspace, "up", reason=f"publish DNS records of {domain_name}", settings=settings
+    )
+    return op.id
+
+
 # What a run said ----------------------------------------------------------------------------
 
 
