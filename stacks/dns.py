@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-from dnspublish.backends import PublishError, txt_join
+from dnspublish.backends import PublishError, Unreachable, txt_join
 from dnspublish.connect import backend_for
 from dnspublish.publish import Want, publish_record, remove_record
 from stacks.config import DnsConnectionSpec, DnsRecordSpec, FleetConfig
@@ -82,6 +82,8 @@ def apply(props: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
         zone = None  # the reverse zone, never the domain's
         try:
             zone = backend.find_zone(want.fqdn)
+        except Unreachable as exc:
+            return _outcome("error", str(exc))
         except PublishError as exc:
             return _outcome(
                 "manual",

@@ -494,12 +494,13 @@ def record_outcomes(
     outcomes: Sequence[Outcome],
     *,
     settings: DnsSettings,
-) -> list[str]:
+) -> Written:
     """Write each outcome onto the workspace's matching records; a published record is checked
     again within seconds (`dns_publish_first_check_seconds`), then with backoff (`apply_checks`).
-    Returns the domains written. The caller holds the workspace."""
+    Returns the domains written and, per domain, the records that newly became `error` or
+    `conflict`. The caller holds the workspace."""
     if not outcomes:
-        return []
+        return Written([], {})
     by_key = {(o.domain, o.purpose, o.value): o for o in outcomes}
     records = _records_by_domain(session, workspace, {o.domain for o in outcomes})
     from domain.dns_records.service import lock_inboxes
@@ -508,6 +509,7 @@ def record_outcomes(
     now = utcnow()
     first = now + timedelta(seconds=settings.dns_publish_first_check_seconds)
     written: set[str] = set()
+    failed: dict[str, dict[str, dict[str, str]]] = {}
     zones: dict[str, str] = {}
     for domain, rows in records.items():
         for record in rows:
@@ -518,6 +520,12 @@ def record_outcomes(
             if record.publish_status != target:
                 PUBLISH.move(record, PublishStatus.PENDING)
                 PUBLISH.move(record, target)
+                if target in (PublishStatus.ERROR, PublishStatus.CONFLICT):
+                    failed.setdefault(domain, {})[record.purpose] = {
+                        "purpose": record.purpose,
+                        "status": target.value,
+                        "detail": outcome.detail[:1000],
+                    }
             record.publish_detail = outcome.detail[:4000]
             if target == PublishStatus.PUBLISHED:
                 if record.published_at is None or record.verification_status != "verified":
@@ -535,7 +543,16 @@ def record_outcomes(
         if row.zone is None:
             row.zone = zones[row.name]
     session.flush()
-    return sorted(written)
+    return Written(
+        sorted(written),
+        {d: sorted(r.values(), key=lambda x: x["purpose"]) for d, r in failed.items()},
+    )
+
+
+@dataclass(frozen=True)
+class Written:
+    domains: list[str]
+    failed: dict[str, list[dict[str, str]]]
 
 
 def unpublished(session: Session, workspace: Workspace) -> bool:

@@ -81,7 +81,9 @@ def test_outcomes_land_on_every_matching_record_and_start_the_fast_path(session:
             "fast.example", "mx", mx.record_value, "conflict", "foreign MX", None, None
         ),
     ]
-    assert publishing.record_outcomes(session, ws, outcomes, settings=settings) == ["fast.example"]
+    written = publishing.record_outcomes(session, ws, outcomes, settings=settings)
+    assert written.domains == ["fast.example"]
+    assert [r["purpose"] for r in written.failed["fast.example"]] == ["mx"]
     for row in rows:
         session.refresh(row)
     spfs = [r for r in rows if r.purpose == "spf"]
@@ -140,3 +142,35 @@ def test_removing_the_connection_makes_records_manual(session: Session) -> None:
         session.refresh(row)
     assert {r.publish_status for r in rows} == {"manual"}
     assert build_fleet_config(session, ws).dns_records == ()
+
+
+def test_a_run_that_could_not_publish_says_so_once_per_domain(session: Session) -> None:
+    from database.models.events import Event
+    from domain.operations import results
+    from domain.operations import service as operations
+
+    ws, rows = published_workspace(session)
+    op = operations.enqueue(session, ws, "up", reason="test", settings=get_settings())
+    mx = next(r for r in rows if r.purpose == "mx")
+    run = results.RunOutputs(
+        servers={},
+        mailboxes={},
+        dns={
+            "dns-fast.example-mx-1": {
+                "domain": "fast.example",
+                "purpose": "mx",
+                "value": mx.record_value,
+                "status": "conflict",
+                "detail": "fast.example already has MX 5 other.example.",
+                "zone": "fast.example",
+                "published_at": "",
+            }
+        },
+    )
+    for _ in range(2):  # the second run reports the same: no second event
+        results.publish_dns(session, ws, op, run, get_settings())
+    events = session.scalars(select(Event).where(Event.type == "dns.publish_failed")).all()
+    assert len(events) == 1
+    assert events[0].data["domain"] == "fast.example"
+    assert events[0].data["records"][0]["status"] == "conflict"
+    assert "other.example" in events[0].data["records"][0]["detail"]
