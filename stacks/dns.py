@@ -72,8 +72,8 @@ def apply(props: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
             props.get("credentials") or {},
             timeout=timeout,
         )
-    except (PublishError, KeyError, ValueError) as exc:
-        return _outcome("error", f"the connection cannot be used: {exc}")
+    except Exception as exc:  # a bad setting must be the record's error, never the run's
+        return _outcome("error", f"the connection cannot be used: {type(exc).__name__}: {exc}")
     if backend is None:
         return _outcome("manual", "manual connection: publish it by hand")
     want = want_of(props)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import dns.exception
+import dns.name
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -68,8 +70,15 @@ def _check_tsig(secret: str | None, key_name: str | None) -> None:
             check_secret(secret)
         except ValueError as exc:
             raise ValidationFailed(f"tsig_secret {exc}", field="tsig_secret") from None
-    if key_name is not None and (len(key_name) > 253 or " " in key_name):
-        raise ValidationFailed("tsig_key_name must be a DNS name", field="tsig_key_name")
+    if key_name is not None:
+        try:
+            dns.name.from_text(key_name)
+        except dns.exception.DNSException:
+            raise ValidationFailed(
+                "tsig_key_name must be a DNS name", field="tsig_key_name"
+            ) from None
+        if " " in key_name:
+            raise ValidationFailed("tsig_key_name must be a DNS name", field="tsig_key_name")
 
 
 def _check_lexicon(provider: str, options: dict[str, str]) -> None:

@@ -209,3 +209,25 @@ def test_another_tenants_domain_is_404(session: Session, client: TestClient) -> 
     assert (
         client.get(f"/api/v1/workspaces/{ws_id}/domains", headers=other.headers).status_code == 404
     )
+
+
+def test_a_workspace_with_a_default_connection_can_be_deleted(
+    session: Session, client: TestClient
+) -> None:
+    tenant, ws = setup(session)
+    cid = client.post(connections(ws), json=rfc2136(), headers=tenant.headers).json()["id"]
+    client.patch(
+        f"/api/v1/workspaces/{ws}", json={"dns_connection_id": cid}, headers=tenant.headers
+    )
+    assert client.delete(f"/api/v1/workspaces/{ws}", headers=tenant.headers).status_code == 204
+    assert client.get(f"/api/v1/workspaces/{ws}", headers=tenant.headers).status_code == 404
+    left = session.execute(text("SELECT count(*) FROM dns_connections WHERE id = :id"), {"id": cid})
+    assert left.scalar_one() == 0
+
+
+def test_a_key_name_that_is_not_a_dns_name_is_refused(session: Session, client: TestClient) -> None:
+    tenant, ws = setup(session)
+    answer = client.post(
+        connections(ws), json=rfc2136(tsig_key_name="a..b"), headers=tenant.headers
+    )
+    assert answer.status_code == 422 and answer.json()["error"]["field"] == "tsig_key_name"
