@@ -108,6 +108,9 @@ class DnsConnectionSpec:
     credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
+MULTI_VALUED = ("mx", "srv_submissions", "srv_imaps")
+
+
 @dataclass(frozen=True)
 class DnsRecordSpec:
     """One record to publish: `name` and `value` as the control plane shows them (names
@@ -134,10 +137,16 @@ class DnsRecordSpec:
 
     @property
     def logical_name(self) -> str:
-        """Stable per value: a new value is a new resource, the old one is removed after."""
+        """One resource per name for records that hold one value of ours there (SPF, A, DKIM,
+        DMARC, ...): a new value is an update of it, which swaps ours in place (the SPF keeps the
+        terms both values share). Per value for those a domain may have several of (MX, SRV:
+        one per server)."""
         import hashlib
 
-        key = "|".join((self.connection, self.type, self.fqdn, self.value))
+        parts = [self.connection, self.type, self.fqdn]
+        if self.purpose in MULTI_VALUED:
+            parts.append(self.value)
+        key = "|".join(parts)
         return f"dns-{self.domain}-{self.purpose}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
+from dnspublish import spf
 from dnspublish.backends import PublishError, Unreachable, txt_join
 from dnspublish.connect import backend_for
 from dnspublish.publish import Want, publish_record, remove_record
@@ -61,9 +62,13 @@ def want_of(props: dict[str, Any]) -> Want:
     )
 
 
-def apply(props: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
+def apply(
+    props: dict[str, Any], timeout: float = 3.0, previous: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Publish one record; the outcome fields (`status`, `detail`, `zone_found`,
-    `published_at`, `owned`). Never raises for what the service says."""
+    `published_at`, `owned`). Never raises for what the service says. `previous`: the
+    resource's last outputs when this is an update; a value we published before is swapped for
+    the new one (the SPF keeps the terms both share), and what we own is carried over."""
     now = datetime.now(UTC).isoformat()
     try:
         backend = backend_for(
@@ -90,7 +95,22 @@ def apply(props: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
                 f"{backend.description} holds no reverse zone for {want.fqdn} ({exc}); the PTR "
                 "is set at the server's provider (rDNS)",
             )
+    before = previous if previous and previous.get("status") == "published" else None
+    prior: dict[str, Any] = dict(before.get("owned") or {}) if before else {}
+    changed = before is not None and (before.get("value"), before.get("fqdn")) != (
+        props["value"],
+        props["fqdn"],
+    )
+    if changed and prior and want.purpose != "spf":
+        # Ours out first: the new value must not meet the old one as a stranger (A, MX).
+        try:
+            remove(before or {}, props.get("credentials") or {}, timeout=timeout)
+        except PublishError as exc:
+            return _outcome("error", f"could not remove the value we published before: {exc}")
+        prior = {}
     outcome = publish_record(backend, want, zone=zone, mx_policy=str(props.get("mx_policy")))
+    if outcome.status == "published" and prior:
+        outcome.owned = _carry(backend, want, outcome, prior, changed)
     return _outcome(
         outcome.status,
         outcome.detail,
@@ -98,6 +118,33 @@ def apply(props: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
         outcome.owned,
         now if outcome.status == "published" else None,
     )
+
+
+def _carry(
+    backend: Any, want: Want, outcome: Any, prior: dict[str, Any], changed: bool
+) -> dict[str, Any]:
+    """What we own after an update: for SPF the terms of the old value that the new one still
+    has plus those just added (the old value's others are taken out now), its original text
+    kept; for the rest, what we added before (a retry finds it there and adds nothing)."""
+    if want.purpose != "spf":
+        added = list(prior.get("added", [])) + [
+            v for v in outcome.owned.get("added", []) if v not in prior.get("added", [])
+        ]
+        return {**prior, **outcome.owned, "added": added}
+    keep = {t.lower() for t in spf.our_terms(want.value)}
+    old_terms = list(prior.get("terms", []))
+    stale = [t for t in old_terms if t.lower() not in keep]
+    if changed and stale:
+        remove_record(backend, want, {"terms": stale}, zone=str(outcome.zone))
+    terms = [t for t in old_terms if t.lower() in keep]
+    terms += [t for t in outcome.owned.get("terms", []) if t not in terms]
+    current = [v for v in backend.read(str(outcome.zone), want.fqdn, "TXT") if spf.is_spf(v)]
+    return {
+        "created": bool(prior.get("created")),
+        "terms": terms,
+        "original": prior.get("original", outcome.owned.get("original")),
+        "merged": current[0] if len(current) == 1 else "",
+    }
 
 
 def _outcome(
@@ -148,7 +195,7 @@ class RecordProvider(ResourceProvider):
         return CreateResult(f"{props['fqdn']}/{props['type']}/{props['purpose']}", outs)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult({**news, **apply(news)})
+        return UpdateResult({**news, **apply(news, previous=olds)})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         try:

@@ -208,7 +208,8 @@ class SimulatedCloud(Mocks):
             waiting = {k: before.get(k) for k in dns.OUTCOME_KEYS}
             waiting.update({"status": "pending", "detail": "would be published by the next up"})
             return id_, {**plain, **waiting}
-        return id_, {**plain, **dns.apply(inputs, timeout=self.dns_timeout)}
+        previous = dict(prev.get("outputs", {})) if prev and op == "update" else None
+        return id_, {**plain, **dns.apply(inputs, timeout=self.dns_timeout, previous=previous)}
 
     def _provision(
         self, args: MockResourceArgs, inputs: dict[str, Any]

@@ -100,3 +100,47 @@ def test_two_workspaces_publish_into_one_zone_without_losing_either(knot: Knot) 
     assert by_purpose["a"]["status"] == "conflict"  # mail.<zone> is the first one's address
     (spf,) = knot.values(zone, "TXT")
     assert spf == "v=spf1 include:_spf.google.com ip4:192.0.2.21 ip4:192.0.2.22 ~all"
+
+
+def test_a_new_value_replaces_ours_in_place(knot: Knot) -> None:
+    """A second server joins (the SPF lists both) and the first changes address (the A record):
+    each is an update of the same resource, ours swapped in place, the customer's kept."""
+    zone = knot.add_zone(f"sb{next(_n)}.test", f'@ TXT "{THEIRS}"\n@ TXT "{SITE}"')
+    engine = SandboxEngine.in_memory()
+    conn = connection(knot)
+    first = fleet(zone, conn, ip="192.0.2.31")
+    engine.up("ws-move", first)
+    assert knot.values(zone, "TXT") == sorted(
+        [SITE, "v=spf1 include:_spf.google.com ip4:192.0.2.31 ~all"]
+    )
+
+    def with_values(spf: str, a: str) -> FleetConfig:
+        records = tuple(
+            replace(r, value=spf)
+            if r.purpose == "spf"
+            else replace(r, value=a)
+            if r.purpose == "a"
+            else r
+            for r in first.dns_records
+        )
+        return replace(first, dns_records=records)
+
+    both = engine.up(
+        "ws-move", with_values("v=spf1 ip4:192.0.2.31 ip4:192.0.2.32 ~all", "192.0.2.31")
+    )
+    assert {c.op for c in both.changes if c.type == TYPE} == {"update"}
+    assert knot.values(zone, "TXT") == sorted(
+        [SITE, "v=spf1 include:_spf.google.com ip4:192.0.2.31 ip4:192.0.2.32 ~all"]
+    )
+    moved = engine.up(
+        "ws-move", with_values("v=spf1 ip4:192.0.2.33 ip4:192.0.2.32 ~all", "192.0.2.33")
+    )
+    outcomes = {o["purpose"]: o for o in moved.outputs["dns"].values()}
+    assert outcomes["a"]["status"] == "published", outcomes["a"]["detail"]
+    assert knot.values(f"mail.{zone}", "A") == ["192.0.2.33"]
+    (spf,) = [v for v in knot.values(zone, "TXT") if v.startswith("v=spf1")]
+    assert sorted(spf.split()[2:-1]) == ["ip4:192.0.2.32", "ip4:192.0.2.33"]
+
+    engine.up("ws-move", replace(first, dns_records=()))
+    assert knot.values(zone, "TXT") == sorted([SITE, THEIRS])  # exactly as it was
+    assert knot.values(f"mail.{zone}", "A") == []

@@ -84,8 +84,11 @@ def test_a_record_naming_an_unknown_connection_is_refused_naming_the_key() -> No
     assert err.value.key == f"{NS}:dnsRecords[0].connection"
 
 
-def test_a_new_value_is_a_new_resource() -> None:
+def test_one_resource_per_name_except_where_a_domain_has_several() -> None:
     a = record("spf", "TXT", "@", "v=spf1 ip4:192.0.2.1 ~all")
     b = record("spf", "TXT", "@", "v=spf1 ip4:192.0.2.2 ~all")
-    assert a.logical_name != b.logical_name
+    assert a.logical_name == b.logical_name  # a new value is an update of the same resource
     assert a.logical_name.startswith("dns-example.com-spf-")
+    mx1 = record("mx", "MX", "@", "10 mx1.mail.example.net.")
+    mx2 = record("mx", "MX", "@", "10 mx2.mail.example.net.")
+    assert mx1.logical_name != mx2.logical_name  # one MX per server
