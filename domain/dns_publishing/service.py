@@ -339,11 +339,6 @@ def reconcile(
     their domain (every record of a domain using a connection in `republish`), to `manual`
     where none does. True when a run is needed. The caller holds the workspace; inboxes are
     locked before their records (the lock order)."""
-    domains = session.scalars(
-        select(MailDomain).where(
-            MailDomain.workspace_id == workspace.id, MailDomain.tenant_id == workspace.tenant_id
-        )
-    ).all()
     kinds = dict(
         session.execute(
             select(DnsConnection.id, DnsConnection.kind).where(
@@ -351,6 +346,15 @@ def reconcile(
             )
         ).all()
     )
+    if not kinds:
+        # No connection: every record is manual already (one in use cannot be deleted, and
+        # unsetting the last one made them manual). The common case costs one query.
+        return False
+    domains = session.scalars(
+        select(MailDomain).where(
+            MailDomain.workspace_id == workspace.id, MailDomain.tenant_id == workspace.tenant_id
+        )
+    ).all()
     records = _records_by_domain(session, workspace)
     inbox_ids = sorted({r.inbox_id for rows in records.values() for r in rows})
     from domain.dns_records.service import lock_inboxes
