@@ -144,3 +144,21 @@ def test_a_new_value_replaces_ours_in_place(knot: Knot) -> None:
     engine.up("ws-move", replace(first, dns_records=()))
     assert knot.values(zone, "TXT") == sorted([SITE, THEIRS])  # exactly as it was
     assert knot.values(f"mail.{zone}", "A") == []
+
+
+def test_an_unreachable_server_is_the_records_error_not_the_runs(knot: Knot) -> None:
+    from tests.nsd import silent_nameserver
+
+    zone = f"sb{next(_n)}.test"
+    engine = SandboxEngine.in_memory()
+    engine.dns_timeout = 0.3
+    with silent_nameserver() as (host, port):
+        down = replace(
+            connection(knot), settings={"server": f"{host}:{port}", "tsig_key_name": knot.key_name}
+        )
+        result = engine.up("ws-down", fleet(zone, down))
+    assert f"a@{zone}" in result.outputs["mailboxes"]
+    for outcome in result.outputs["dns"].values():
+        assert outcome["status"] == "error"
+        assert f"{host}:{port}" in outcome["detail"]
+        assert "refused the connection" in outcome["detail"] or "no answer" in outcome["detail"]
