@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from api import errors
 from api.limits import BodyLimit
 from api.routers import (
+    dns_publishing,
     dns_records,
     domain_claims,
     events,
@@ -33,6 +34,7 @@ V1_ROUTERS: list[APIRouter] = [
     webhooks.router,
     dns_records.router,
     domain_claims.router,
+    dns_publishing.router,
 ]
 
 

@@ -126,6 +126,7 @@ def test_up_provisions_the_fleet_and_generates_dns(committed: Engine) -> None:
             "record_servers",
             "attach_mailboxes",
             "generate_dns",
+            "publish_dns",
         ]
         # Each step says what it really did: the fake creates a server and nothing else.
         assert steps["create_server"]["status"] == "changed"

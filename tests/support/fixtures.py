@@ -14,8 +14,10 @@ import pytest
 from kit.sshkeys import new_keypair
 from settings import reset_settings
 from tests.support.environment import settings_variables
+from tests.support.knot import Knot
 from tests.support.loopback import Lab
 from tests.support.nsd import Nsd, running_nsd
+from tests.support.pdns import PowerDns
 from tests.support.pki import CertAuthority
 
 
@@ -89,3 +91,21 @@ def embedded_dir() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def knot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Knot]:
+    """A Knot DNS server taking RFC 2136 updates signed with its TSIG key (tests/support/knot)."""
+    from tests.support.knot import running_knot
+
+    with running_knot(tmp_path_factory.mktemp("knot")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pdns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PowerDns]:
+    """PowerDNS Authoritative with its HTTP API (tests/support/pdns)."""
+    from tests.support.pdns import running_pdns
+
+    with running_pdns(tmp_path_factory.mktemp("pdns")) as server:
+        yield server
