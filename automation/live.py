@@ -255,6 +255,8 @@ class LiveEngine:
         with self._lock(stack_name):
             stack = self._stack(stack_name)
             try:
+                if kind in ("preview", "up"):
+                    self._check_pins(stack, config)
                 self._set_config(stack, config)
                 common = {
                     "on_output": recorder.output,
@@ -283,6 +285,16 @@ class LiveEngine:
                 summary[op] = int(counts[op])
         result.summary = summary
         return result
+
+    @staticmethod
+    def _check_pins(stack: Any, config: FleetConfig) -> None:
+        from stacks.config import ConfigError, validate_pin_changes
+
+        previous = stack.outputs().get("servers")
+        try:
+            validate_pin_changes(config, previous.value if previous is not None else None)
+        except ConfigError as exc:
+            raise StackConfigError(str(exc), field=exc.key) from exc
 
 
 class _Recorder:

@@ -51,6 +51,11 @@ def _hostwinds(config: FleetConfig, server: ServerSpec) -> Host:
     )
 
 
+def _version_output(stalwart: StalwartServer) -> pulumi.Output[str]:
+    version = stalwart.version
+    return stalwart.install.id.apply(lambda _: version)
+
+
 def fleet(config: FleetConfig) -> dict[str, Any]:
     """Declare every resource of the fleet; returns (and exports) the outputs."""
     private_key = pulumi.Output.secret(config.ssh_private_key or "")
@@ -79,7 +84,7 @@ def fleet(config: FleetConfig) -> dict[str, Any]:
             "ipv6": host.ipv6,
             "hostname": server.hostname,
             "status": host.status,
-            "stalwart_version": stalwart.install.id.apply(lambda _: config.stalwart_version),
+            "stalwart_version": _version_output(stalwart),
         }
     mailboxes: dict[str, Any] = {}
     for mailbox in config.mailboxes:

@@ -3,18 +3,32 @@
 
 Each Command has `create` and `update` set to the same idempotent action, so a changed input (a new
 quota, a rotated password, a new version) re-runs it in place, and `triggers` on the machine's
-identity, so a replaced server gets everything again. Secrets only travel on stdin."""
+identity, so a replaced server gets everything again. Secrets only travel on stdin, and what a
+command prints is kept secret in the state (`additional_secret_outputs`, C3 in the provisioning
+review) and not streamed to the engine's log (`logging=none`): nothing printed by a command can
+leak a password into the checkpoint even if a script misbehaves.
+
+The scripts depend on the server's pin (`FleetConfig.version_of`): v0.12-v0.15 speak REST under
+`/api`, v0.16+ JMAP at `/jmap/` (stacks/versions.py)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import pulumi
 from pulumi_command import remote
 
 from stacks import scripts
 from stacks.config import DomainSpec, FleetConfig, MailboxSpec, ServerSpec
-from stacks.hetzner import Host
+from stacks.hetzner import MAIL_PORTS, Host
+
+# Command outputs may echo what a script printed; keep them encrypted in state.
+SECRET_OUTPUTS = ["stdout", "stderr"]
+
+
+def _opts(depends: list[pulumi.Resource]) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions(depends_on=depends, additional_secret_outputs=SECRET_OUTPUTS)
 
 
 def connection(
@@ -50,9 +64,17 @@ class StalwartServer:
         self.host = host
         self.conn = connection(server, host, private_key)
         self.admin_password = admin_password
+        self.version = config.version_of(server)
         acme_email = config.acme_email or f"postmaster@{server.hostname}"
+        # No cloud firewall in front of existing and Hostwinds servers: an nftables one.
+        firewall = (
+            scripts.nftables(tuple(int(p) for p in MAIL_PORTS), server.ssh_port)
+            if server.provider != "hetzner"
+            else ""
+        )
         install = scripts.as_root(
-            scripts.install(config.stalwart_version, server.hostname, acme_email), server.ssh_user
+            scripts.install(self.version, server.hostname, acme_email, firewall),
+            server.ssh_user,
         )
         depends = [host.resource] if host.resource is not None else []
         self.install = remote.Command(
@@ -62,9 +84,15 @@ class StalwartServer:
             update=install,
             stdin=_stdin({"admin_password": admin_password}),
             triggers=[host.identity],
-            opts=pulumi.ResourceOptions(depends_on=depends),
+            logging=remote.Logging.NONE,
+            # No PULUMI_COMMAND_STDOUT Setenv that sshd refuses with a warning (C4).
+            add_previous_output_in_env=False,
+            opts=_opts(depends),
         )
         self.domains: dict[str, remote.Command] = {}
+
+    def _manage(self, action: str, args: Mapping[str, object]) -> str:
+        return scripts.manage(action, args, self.version, self.server.hostname)
 
     def domain(self, domain: DomainSpec) -> remote.Command:
         args = {
@@ -75,9 +103,9 @@ class StalwartServer:
         command = remote.Command(
             f"{self.server.name}-domain-{domain.name}",
             connection=self.conn,
-            create=scripts.manage("domain", args),
-            update=scripts.manage("domain", args),
-            delete=scripts.manage("delete-domain", args),
+            create=self._manage("domain", args),
+            update=self._manage("domain", args),
+            delete=self._manage("delete-domain", args),
             stdin=_stdin(
                 {
                     "admin_password": self.admin_password,
@@ -85,7 +113,10 @@ class StalwartServer:
                 }
             ),
             triggers=[self.host.identity],
-            opts=pulumi.ResourceOptions(depends_on=[self.install]),
+            logging=remote.Logging.NONE,
+            # No PULUMI_COMMAND_STDOUT Setenv that sshd refuses with a warning (C4).
+            add_previous_output_in_env=False,
+            opts=_opts([self.install]),
         )
         self.domains[domain.name] = command
         return command
@@ -99,9 +130,9 @@ class StalwartServer:
         return remote.Command(
             f"account-{mailbox.address}",
             connection=self.conn,
-            create=scripts.manage("account", args),
-            update=scripts.manage("account", args),
-            delete=scripts.manage("delete-account", {"address": mailbox.address}),
+            create=self._manage("account", args),
+            update=self._manage("account", args),
+            delete=self._manage("delete-account", {"address": mailbox.address}),
             stdin=_stdin(
                 {
                     "admin_password": self.admin_password,
@@ -109,5 +140,8 @@ class StalwartServer:
                 }
             ),
             triggers=[self.host.identity],
-            opts=pulumi.ResourceOptions(depends_on=[self.domains[mailbox.domain]]),
+            logging=remote.Logging.NONE,
+            # No PULUMI_COMMAND_STDOUT Setenv that sshd refuses with a warning (C4).
+            add_previous_output_in_env=False,
+            opts=_opts([self.domains[mailbox.domain]]),
         )

@@ -203,3 +203,19 @@ def test_events_are_streamed(committed: Engine) -> None:
     result = engine().up("ws-l", two_servers(), on_event=lines.append)
     assert lines == result.log
     assert any(line.startswith("+ create hcloud:index/server:Server mx1") for line in lines)
+
+
+def test_a_015_server_moved_to_016_is_refused_with_the_reason(committed: Engine) -> None:
+    old = fleet_config(servers=(server("mx1", stalwart_version="v0.15.5"), server("mx2")))
+    first = engine().up("ws-pin", old)
+    assert first.outputs["servers"]["mx1"]["stalwart_version"] == "v0.15.5"
+    assert first.outputs["servers"]["mx2"]["stalwart_version"] == "v0.16.18"
+    moved = fleet_config(servers=(server("mx1"), server("mx2")))
+    with pytest.raises(StackConfigError) as err:
+        engine().up("ws-pin", moved)
+    assert err.value.field == "penguinmails:stalwartVersion"
+    assert "server mx1: cannot move from v0.15.5 to v0.16.18 in place" in str(err.value)
+    assert "offline migration (UPGRADING/v0_16.md" in str(err.value)
+    # Within a generation a pin change is an in-place re-install.
+    newer = fleet_config(servers=(server("mx1", stalwart_version="v0.15.4"), server("mx2")))
+    assert engine().up("ws-pin", newer).outputs["servers"]["mx1"]["stalwart_version"] == "v0.15.4"
