@@ -97,6 +97,7 @@ def monitored(session: Session) -> list[Monitored]:
             admin_password=(
                 None if workspace.sandbox else workspace.stalwart_admin_password_encrypted
             ),
+            stalwart_version=server.stalwart_version,
         )
         out.append(Monitored(info, workspace.sandbox, target))
     return out

@@ -76,20 +76,40 @@ class FakeStalwart:
         self.rest_logs: list[dict[str, Any]] = []
         self._next = 0
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def __enter__(self) -> FakeStalwart:
+        """Serve the management listener on loopback (plain HTTP, as on 127.0.0.1:8080)."""
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def seed_admin(self, hostname: str, password: str) -> None:
+        """A configured v0.16 server: its own domain and admin@<it> with the Admin role."""
+        dom = {"id": self.new_id(), "name": hostname}
+        self.objects["Domain"][dom["id"]] = dom
+        admin = {
+            "id": self.new_id(),
+            "@type": "User",
+            "name": "admin",
+            "domainId": dom["id"],
+            "roles": {"@type": "Admin"},
+            "credentials": {"0": {"@type": "Password", "secret": password}},
+        }
+        self.objects["Account"][admin["id"]] = admin
+
+    def add(self, kind: str, **fields: Any) -> str:
+        id_ = self.new_id()
+        self.objects[kind][id_] = {"id": id_, **fields}
+        return id_
 
     # Helpers for tests ------------------------------------------------------------------
 
@@ -321,6 +341,29 @@ class FakeStalwart:
                 raise SetError("invalidProperties", "contact is a set", ["contact"])
             if obj.setdefault("directory", LETS_ENCRYPT) != LETS_ENCRYPT and id_ is None:
                 raise SetError("invalidProperties", "directory is read-only", ["directory"])
+
+    def jmap_http(
+        self, creds: tuple[str, str] | None, content_type: str, raw: bytes
+    ) -> tuple[int, dict[str, Any]]:
+        """One `POST /jmap/`: (status, body); a non-200 body is {"type", "detail"}."""
+        if creds is None or not self.login(*creds):
+            return 401, {"type": "about:blank", "detail": "You have to authenticate first."}
+        not_json = {"type": "urn:ietf:params:jmap:error:notJSON", "detail": "not JSON"}
+        if content_type.split(";")[0].strip() != "application/json":
+            return 400, not_json
+        try:
+            request = json.loads(raw)
+        except ValueError:
+            return 400, not_json
+        using = request.get("using") or []
+        responses = []
+        for name, args, call_id in request.get("methodCalls") or []:
+            if name.startswith("x:") and "urn:stalwart:jmap" not in using:
+                responses.append(["error", {"type": "unknownMethod"}, call_id])
+                continue
+            out_name, result = self.call(name, args)
+            responses.append([out_name, result, call_id])
+        return 200, {"methodResponses": responses, "sessionState": "0"}
 
     # REST (v0.12-v0.15) -----------------------------------------------------------------
 
