@@ -219,3 +219,38 @@ def test_a_015_server_moved_to_016_is_refused_with_the_reason(committed: Engine)
     # Within a generation a pin change is an in-place re-install.
     newer = fleet_config(servers=(server("mx1", stalwart_version="v0.15.4"), server("mx2")))
     assert engine().up("ws-pin", newer).outputs["servers"]["mx1"]["stalwart_version"] == "v0.15.4"
+
+
+def test_the_state_the_sandbox_keeps_holds_no_secret_in_clear(committed: Engine) -> None:
+    from tests.stacks.fleet import (
+        ADMIN_PASSWORD,
+        DKIM_PRIVATE,
+        HETZNER_TOKEN,
+        HOSTWINDS_KEY,
+        MAILBOX_PASSWORD,
+        SSH_PRIVATE,
+    )
+
+    config = fleet_config(
+        servers=(server("mx1"), server("mx2", provider="hostwinds"), server("mx3", "existing")),
+        mailboxes=(mailbox("a@example.com", "mx1"), mailbox("b@example.com", "mx2")),
+    )
+    engine().up("ws-secrets", config)
+    with committed.connect() as conn:
+        row = conn.execute(
+            text("SELECT resources::text, outputs::text FROM sandbox_stacks WHERE stack_name = :s"),
+            {"s": "ws-secrets"},
+        ).one()
+    stored = row[0] + row[1]
+    assert "account-a@example.com" in stored  # it is the state of this stack
+    secrets = [ADMIN_PASSWORD, MAILBOX_PASSWORD, HETZNER_TOKEN, HOSTWINDS_KEY]
+    secrets += [line for line in (SSH_PRIVATE + DKIM_PRIVATE).splitlines() if "-----" not in line]
+    for secret in secrets:
+        assert secret not in stored
+    assert "PRIVATE KEY" not in stored
+
+
+def test_command_outputs_are_declared_secret() -> None:
+    from stacks.stalwart import SECRET_OUTPUTS, _opts
+
+    assert _opts([]).additional_secret_outputs == SECRET_OUTPUTS == ["stdout", "stderr"]
