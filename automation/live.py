@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
@@ -117,6 +118,10 @@ class LiveEngine:
             "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
             "PULUMI_HOME": str(self.pulumi_home),
             "PULUMI_SKIP_UPDATE_CHECK": "true",
+            # The Hostwinds dynamic provider runs in `${PULUMI_PYTHON_CMD:-python3} -m
+            # pulumi.dynamic` (pulumi-resource-pulumi-python) and must import `pulumi` and
+            # `stacks`: this interpreter can, whatever is first on PATH (pulumi/pulumi#7960).
+            "PULUMI_PYTHON_CMD": sys.executable,
         }
 
     def _lock(self, stack_name: str) -> threading.Lock:

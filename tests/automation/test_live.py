@@ -166,3 +166,19 @@ def test_live_secret_config_is_stored_encrypted(tmp_path: Path) -> None:
     live.preview("ws-sec", config)
     settings = (tmp_path / "work" / "ws-sec" / "Pulumi.ws-sec.yaml").read_text()
     assert ADMIN_PASSWORD not in settings and "secure:" in settings
+
+
+def test_the_dynamic_provider_runs_in_this_interpreter(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = engine(tmp_path).env()
+    assert env["PULUMI_PYTHON_CMD"] == sys.executable
+    # That interpreter imports what the pickled Hostwinds provider needs.
+    out = subprocess.run(
+        [env["PULUMI_PYTHON_CMD"], "-c", "import pulumi.dynamic, stacks.hostwinds.provider"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
