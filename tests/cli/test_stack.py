@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -87,8 +88,12 @@ def test_stack_ssh_key_and_preflight(database_url: str, committed: Engine, tmp_p
 def _example_with(tmp_path: Path, name: str = "my-fleet", **replace: str) -> Path:
     """The docs' walk-through: `pulumi stack init` wrote the salt, the example's config is
     appended after it, secrets are set encrypted (`secure:`)."""
-    text = (Path(__file__).resolve().parents[2] / "Pulumi.example.yaml").read_text()
-    config = text[text.index("config:") :]
+    example = Path(__file__).resolve().parents[2] / "Pulumi.example.yaml"
+    # The walk-through's own step (the salt line `stack init` wrote stays first).
+    config = subprocess.run(
+        ["sed", "-n", "/^config:/,$p", str(example)], capture_output=True, text=True, check=True
+    ).stdout
+    assert config.startswith("config:\n")
     for old, new in replace.items():
         config = config.replace(old, new)
     secure = "\n".join(
