@@ -113,6 +113,23 @@ UNIT
   systemctl restart stalwart.service
   echo "$PM_VERSION" > "$OPT/.penguinmails-version"
 fi
+set +e
+manage check-admin "$PM_ARGS"
+status=$?
+set -e
+if [ "$status" = 3 ]; then
+  # The fallback admin's secret lives only in config.toml (--init wrote it, as sha512-crypt:
+  # boot.rs quickstart). A rotated stalwartAdminPassword, or an adopted server whose admin is
+  # unknown, is replaced there and read at the next start.
+  PM_HASH=$(printf '%s' "$PAYLOAD" | python3 -c \
+    'import json,sys; sys.stdout.write(json.load(sys.stdin)["admin_password"])' |
+    openssl passwd -6 -stdin)
+  PM_HASH="$PM_HASH" manage set-admin "$OPT/etc/config.toml"
+  systemctl restart stalwart.service
+  manage check-admin "$PM_ARGS"
+elif [ "$status" != 0 ]; then
+  exit "$status"
+fi
 manage configure "$PM_ARGS"
 if [ ! -f "$OPT/.penguinmails-loopback" ]; then
   # The listener address is read at start: restart once after `configure` rebound it.
@@ -214,8 +231,34 @@ manage configure "$PM_ARGS"
 # secrets. Actions: configure, domain, delete-domain, account, delete-account.
 MANAGE_REST = r"""
 import base64, json, os, sys, time, urllib.error, urllib.request
-action, args = sys.argv[1], json.loads(sys.argv[2])
+action = sys.argv[1]
 secrets = json.load(sys.stdin)
+if action == "set-admin":
+    # argv: set-admin CONFIG_TOML; the sha512-crypt hash in PM_HASH. Replaces the secret of
+    # [authentication.fallback-admin] (a TOML literal string: the hash has no quote).
+    path, hashed = sys.argv[2], os.environ["PM_HASH"].strip()
+    if not hashed.startswith("$6$") or "'" in hashed:
+        sys.exit("set-admin: not a sha512-crypt hash")
+    lines = open(path).read().splitlines()
+    out, section, done = [], None, False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("["):
+            if section == "[authentication.fallback-admin]" and not done:
+                out.append("secret = '%s'" % hashed)
+                done = True
+            section = stripped
+        elif section == "[authentication.fallback-admin]" and stripped.startswith("secret"):
+            line, done = "secret = '%s'" % hashed, True
+        out.append(line)
+    if not done:
+        if section != "[authentication.fallback-admin]":
+            out += ["", "[authentication.fallback-admin]", 'user = "admin"']
+        out.append("secret = '%s'" % hashed)
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+    sys.exit(0)
+args = json.loads(sys.argv[2])
 auth = "Basic " + base64.b64encode(("admin:" + secrets["admin_password"]).encode()).decode()
 BASE = os.environ.get("PM_STALWART_URL") or "http://127.0.0.1:8080"
 
@@ -262,7 +305,17 @@ def reload():
     if errors:
         sys.exit("stalwart reload failed: %s" % json.dumps(errors, sort_keys=True)[:500])
 
-if action == "configure":
+if action == "check-admin":
+    req = urllib.request.Request(BASE + "/api/principal?limit=1")
+    req.add_header("Authorization", auth)
+    try:
+        urllib.request.urlopen(req, timeout=30).read()
+    except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            sys.stderr.write("stalwart: the admin password is refused\n")
+            sys.exit(3)
+        sys.exit("stalwart GET /api/principal failed: http %s" % exc.code)
+elif action == "configure":
     host = args["hostname"]
     # server.listener.http.bind is a local key (written to config.toml): the plain-HTTP admin
     # listener answers on loopback only, whatever firewall stands in front.

@@ -249,6 +249,20 @@ def test_v015_install_silences_init_and_binds_the_admin_listener_to_loopback(box
     ok(box.install(OLD))
 
 
+def test_v015_rotated_or_unknown_admin_password_is_replaced_in_config_toml(box: Server) -> None:
+    ok(box.install(OLD, password="someone-elses-Pa55word"))
+    assert box.fake.fallback_login("someone-elses-Pa55word")
+    rotated = box.install(OLD)  # the configured password: 401, then replaced and restarted
+    ok(rotated)
+    no_secret(rotated, ADMIN_PASSWORD)
+    assert box.fake.fallback_login(ADMIN_PASSWORD)
+    assert not box.fake.fallback_login("someone-elses-Pa55word")
+    config = (box.root / "opt/stalwart/etc/config.toml").read_text()
+    assert ADMIN_PASSWORD not in config and "secret = '$6$" in config
+    ok(box.manage(OLD, "domain", {"domain": "example.com", "selector": "pm1", "algorithm": "rsa"},
+                  dkim_private_key=DKIM_PRIVATE))  # fmt: skip
+
+
 def test_v015_domains_and_accounts(box: Server) -> None:
     ok(box.install(OLD))
     dom = {"domain": "example.com", "selector": "pm1", "algorithm": "rsa"}

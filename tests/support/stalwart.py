@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -163,11 +164,24 @@ class FakeStalwart:
         self.restarts.append("recovery" if self.recovery_mode else "normal")
 
     def fallback_admin(self) -> str | None:
+        """The fallback admin's secret as config.toml holds it (plain or sha512-crypt)."""
         config = self.root / "opt/stalwart/etc/config.toml"
         for line in config.read_text().splitlines() if config.exists() else []:
             if line.startswith("secret = "):
-                return str(json.loads(line.split("=", 1)[1]))
+                return line.split("=", 1)[1].strip().strip("'\"")
         return None
+
+    def fallback_login(self, password: str) -> bool:
+        secret = self.fallback_admin()
+        if secret is None:
+            return False
+        if secret.startswith("$6$"):
+            # sha512-crypt, as --init writes it (boot.rs quickstart): check with openssl.
+            salt = secret.split("$")[2]
+            argv = ["openssl", "passwd", "-6", "-salt", salt, "-stdin"]
+            out = subprocess.run(argv, input=password, capture_output=True, text=True, check=True)
+            return out.stdout.strip() == secret
+        return secret == password
 
     # JMAP -------------------------------------------------------------------------------
 
@@ -401,6 +415,8 @@ class FakeStalwart:
                 for change in body:
                     self.rest_principals[name][change["field"]] = change["value"]
             return {"data": None}
+        if path.startswith("/api/principal") and method == "GET":
+            return {"data": {"items": [], "total": len(self.rest_principals)}}
         if path.startswith("/api/logs"):
             return {"data": {"items": self.rest_logs, "total": len(self.rest_logs)}}
         raise KeyError(path)
@@ -471,8 +487,7 @@ def _handler(fake: FakeStalwart) -> type[BaseHTTPRequestHandler]:
                     return self._send(200, {})
                 creds = self._credentials()
                 if self.path.startswith("/api/"):
-                    admin = fake.fallback_admin()
-                    if creds is None or admin is None or creds != ("admin", admin):
+                    if creds is None or creds[0] != "admin" or not fake.fallback_login(creds[1]):
                         return self._problem(401, "about:blank", "You have to authenticate first.")
                     body = json.loads(raw) if raw else None
                     try:
