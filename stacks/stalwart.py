@@ -31,16 +31,25 @@ def _opts(depends: list[pulumi.Resource]) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(depends_on=depends, additional_secret_outputs=SECRET_OUTPUTS)
 
 
+# Dial attempts back off from 100 ms by x1.5 up to 5 s (pulumi-command retry/until.go, C1): 30
+# refused dials take about 2 minutes, which a new machine may need before it accepts SSH. The
+# domain and account commands run only once the install reached the machine, so they give up
+# sooner: a destroy whose server is already gone spends seconds per command when connections are
+# refused (under 3 minutes when packets are dropped, at 20 s a dial), not 2 to 10 minutes, before
+# the live engine drops the commands from state (automation/live.py `_destroy`).
+INSTALL_DIALS = 30
+MANAGE_DIALS = 8
+
+
 def connection(
-    server: ServerSpec, host: Host, private_key: pulumi.Output[str]
+    server: ServerSpec, host: Host, private_key: pulumi.Output[str], dials: int = INSTALL_DIALS
 ) -> remote.ConnectionArgs:
     return remote.ConnectionArgs(
         host=host.ipv4,
         user=server.ssh_user,
         port=server.ssh_port,
         private_key=private_key,
-        # A new machine takes a minute or two to accept SSH.
-        dial_error_limit=30,
+        dial_error_limit=dials,
         per_dial_timeout=20,
     )
 
@@ -63,6 +72,7 @@ class StalwartServer:
         self.server = server
         self.host = host
         self.conn = connection(server, host, private_key)
+        self.manage_conn = connection(server, host, private_key, MANAGE_DIALS)
         self.admin_password = admin_password
         self.version = config.version_of(server)
         acme_email = config.acme_email or f"postmaster@{server.hostname}"
@@ -102,7 +112,7 @@ class StalwartServer:
         }
         command = remote.Command(
             f"{self.server.name}-domain-{domain.name}",
-            connection=self.conn,
+            connection=self.manage_conn,
             create=self._manage("domain", args),
             update=self._manage("domain", args),
             delete=self._manage("delete-domain", args),
@@ -129,7 +139,7 @@ class StalwartServer:
         }
         return remote.Command(
             f"account-{mailbox.address}",
-            connection=self.conn,
+            connection=self.manage_conn,
             create=self._manage("account", args),
             update=self._manage("account", args),
             delete=self._manage("delete-account", {"address": mailbox.address}),

@@ -132,3 +132,9 @@ def _nested_secret(value: object) -> bool:
     if isinstance(value, dict):
         return any(_nested_secret(v) for v in value.values())
     return False
+
+
+def test_only_the_install_waits_long_for_ssh(run) -> None:  # type: ignore[no-untyped-def]
+    for command in run.recorder.of_type(COMMAND):
+        limit = command.input("connection")["dialErrorLimit"]
+        assert limit == (30 if command.name.endswith("-stalwart") else 8), command.name
