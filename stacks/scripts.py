@@ -35,15 +35,16 @@ umask 077
 R="${PM_ROOT:-}"
 PAYLOAD=$(cat)
 export DEBIAN_FRONTEND=noninteractive
-if ! command -v curl >/dev/null || ! command -v python3 >/dev/null; then
-  apt-get update -q && apt-get install -y -q curl python3 ca-certificates
+if ! command -v curl >/dev/null || ! command -v python3 >/dev/null ||
+  ! command -v openssl >/dev/null; then
+  apt-get update -q && apt-get install -y -q curl python3 ca-certificates openssl
 fi
 manage() { printf '%s' "$PAYLOAD" | python3 -c "$PM_MANAGE" "$@"; }
 hostnamectl set-hostname "$PM_HOSTNAME" 2>/dev/null || hostname "$PM_HOSTNAME"
 if [ -n "${PM_FIREWALL:-}" ]; then
   # A host firewall where no cloud firewall stands in front (existing and Hostwinds servers):
   # only SSH, the mail ports and ICMP, the same set the Hetzner firewall opens (stacks/hetzner.py).
-  if ! command -v nft >/dev/null; then apt-get install -y -q nftables; fi
+  if ! command -v nft >/dev/null; then apt-get update -q && apt-get install -y -q nftables; fi
   mkdir -p "$R/etc/nftables.d"
   printf '%s\n' "$PM_FIREWALL" > "$R/etc/nftables.d/penguinmails.nft"
   nft -f "$R/etc/nftables.d/penguinmails.nft"
