@@ -30,6 +30,7 @@ from stacks.config import (
     MailboxSpec,
     ServerSpec,
 )
+from stacks.versions import pin_change_problem
 
 DELETING = "deleting"
 # Sandbox fleets need no real credentials; the program still requires a value.
@@ -66,6 +67,15 @@ def build_fleet_config(session: Session, workspace: Workspace) -> FleetConfig:
         secret = getattr(value, "get_secret_value", None)
         return secret() if secret is not None else None
 
+    def pin(server: VpsServer) -> str | None:
+        # A server installed with v0.12-v0.15 stays on it when the default moves to v0.16:
+        # that move is an offline migration (stacks/versions.py), never an in-place re-install.
+        installed = server.stalwart_version
+        if installed and pin_change_problem(installed, settings.stalwart_version):
+            return installed
+        return None
+
+    releases = tuple(v.strip() for v in settings.stalwart_releases.split(",") if v.strip())
     try:
         return FleetConfig(
             workspace_id=str(workspace.id),
@@ -80,6 +90,7 @@ def build_fleet_config(session: Session, workspace: Workspace) -> FleetConfig:
                     ip=str(s.ip_address) if s.provider == "existing" and s.ip_address else None,
                     ssh_user=s.ssh_user or "root",
                     ssh_port=s.ssh_port or 22,
+                    stalwart_version=pin(s),
                 )
                 for s in servers
             ),
@@ -105,6 +116,7 @@ def build_fleet_config(session: Session, workspace: Workspace) -> FleetConfig:
                 if i.vps_id in names and i.password_encrypted
             ),
             stalwart_version=settings.stalwart_version,
+            stalwart_releases=releases,
             stalwart_admin_password=workspace.stalwart_admin_password_encrypted,
             ssh_public_key=workspace.ssh_public_key,
             ssh_private_key=workspace.ssh_private_key_encrypted,

@@ -24,7 +24,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -37,22 +36,13 @@ from automation.errors import (
     StackLocked,
 )
 from stacks.config import NS, FleetConfig
+from stacks.plugins import default_plugins, parse_plugins
 
 PROJECT = "penguinmails"
 _CONFIG_KEY = re.compile(r"(penguinmails:[A-Za-z]+(?:\[[^\]]*\])*(?:\.[A-Za-z]+)?)")
 _PERMANENT = re.compile(r"unauthori[sz]ed|forbidden|invalid|not supported|quota exceeded", re.I)
 _plugins_lock = threading.Lock()
 _plugins_installed: set[str] = set()
-
-
-def default_plugins() -> dict[str, str]:
-    pins = {}
-    for plugin, dist in (("hcloud", "pulumi_hcloud"), ("command", "pulumi_command")):
-        try:
-            pins[plugin] = "v" + version(dist)
-        except PackageNotFoundError:  # pragma: no cover - both are dependencies
-            continue
-    return pins
 
 
 class LiveEngine:
@@ -85,10 +75,8 @@ class LiveEngine:
         self._passphrase = passphrase
         self.pulumi_home = Path(pulumi_home or s.pulumi_home or data / "home")
         self.work_root = Path(work_root or s.pulumi_work_root or data / "workspaces")
-        if plugins is None and s.pulumi_plugins:
-            plugins = dict(
-                p.strip().split("=", 1) for p in s.pulumi_plugins.split(",") if p.strip()
-            )
+        if plugins is None:
+            plugins = parse_plugins(s.pulumi_plugins)
         self.plugins = plugins if plugins is not None else default_plugins()
         self._program = program
         self._locks: dict[str, threading.Lock] = {}
@@ -118,8 +106,10 @@ class LiveEngine:
             "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
             "PULUMI_HOME": str(self.pulumi_home),
             "PULUMI_SKIP_UPDATE_CHECK": "true",
-            # Dynamic providers (DNS records, Hostwinds) run in a Python the engine starts: this
-            # service's own interpreter, so `stacks` and `dnspublish` import there.
+            # Dynamic providers (DNS records, Hostwinds) run in `${PULUMI_PYTHON_CMD:-python3}
+            # -m pulumi.dynamic` (pulumi-resource-pulumi-python) and must import `pulumi`,
+            # `stacks` and `dnspublish`: this interpreter can, whatever is first on PATH
+            # (pulumi/pulumi#7960).
             "PULUMI_PYTHON_CMD": sys.executable,
         }
 
@@ -259,6 +249,8 @@ class LiveEngine:
         with self._lock(stack_name):
             stack = self._stack(stack_name)
             try:
+                if kind in ("preview", "up"):
+                    self._check_pins(stack, config)
                 self._set_config(stack, config)
                 common = {
                     "on_output": recorder.output,
@@ -276,7 +268,7 @@ class LiveEngine:
                         or {}
                     )
                 else:
-                    counts = dict(stack.destroy(**common).summary.resource_changes or {})
+                    counts = self._destroy(stack, common, recorder)
                 outputs = {} if kind == "destroy" else stack.outputs()
             except auto.errors.CommandError as exc:
                 raise _translate(exc) from exc
@@ -287,6 +279,56 @@ class LiveEngine:
                 summary[op] = int(counts[op])
         result.summary = summary
         return result
+
+    @staticmethod
+    def _destroy(stack: Any, common: dict[str, Any], recorder: _Recorder) -> dict[str, Any]:
+        """Destroy; resources that were never created are forgotten first (a failed first run
+        leaves pending creates), and when the servers are already gone, the commands that can
+        no longer reach them are dropped from state with a warning and the destroy finishes."""
+        from pulumi import automation as auto
+
+        stack.refresh(clear_pending_creates=True, **common)
+        try:
+            return dict(stack.destroy(**common).summary.resource_changes or {})
+        except auto.errors.CommandError as exc:
+            if not _UNREACHABLE.search(str(exc)):
+                raise
+        deployment = stack.export_stack()
+        kept, dropped = drop_commands(dict(deployment.deployment or {}))
+        if not dropped:
+            raise EngineError("destroy failed and no command resource is left to drop")
+        recorder._line(
+            f"warning: the server is unreachable; dropping {len(dropped)} command resource(s) "
+            f"from state without running their delete: {', '.join(dropped)}"
+        )
+        deployment.deployment = kept
+        stack.import_stack(deployment)
+        return dict(stack.destroy(**common).summary.resource_changes or {})
+
+    @staticmethod
+    def _check_pins(stack: Any, config: FleetConfig) -> None:
+        from stacks.config import ConfigError, validate_pin_changes
+
+        previous = stack.outputs().get("servers")
+        try:
+            validate_pin_changes(config, previous.value if previous is not None else None)
+        except ConfigError as exc:
+            raise StackConfigError(str(exc), field=exc.key) from exc
+
+
+# pulumi-command's dial errors once dial_error_limit attempts failed (connection.go).
+_UNREACHABLE = re.compile(
+    r"dial tcp|unable to (?:dial|connect)|no route to host|connection refused|i/o timeout", re.I
+)
+
+
+def drop_commands(deployment: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The deployment without its `command:remote:Command` resources, and their names."""
+    resources = list(deployment.get("resources") or [])
+    dropped = [r.get("urn", "").rsplit("::", 1)[-1] for r in resources
+               if r.get("type") == "command:remote:Command"]  # fmt: skip
+    kept = [r for r in resources if r.get("type") != "command:remote:Command"]
+    return {**deployment, "resources": kept}, dropped
 
 
 class _Recorder:

@@ -34,7 +34,7 @@ from database.models.workspaces import Workspace
 from database.outage import classify, outage, reason
 from database.session import session_scope
 from database.transactions import is_disconnect, is_retryable, run_in_transaction
-from domain.operations.results import RunOutputs, apply_failure, apply_success
+from domain.operations.results import RunOutputs, apply_destroyed, apply_failure, apply_success
 from domain.operations.service import lock_queued_up, settle
 from domain.operations.states import OPERATION, OperationStatus
 from domain.workspaces import service as workspaces
@@ -377,6 +377,8 @@ def _succeeded(
     if op.kind in ("up", "refresh"):
         run = RunOutputs.of(result.outputs, op.resource_changes)
         summary["steps"] = apply_success(session, workspace, op, run, get_settings())
+    elif op.kind == "destroy":
+        summary["steps"] = apply_destroyed(session, workspace)
     # Assigned whole, after the pipeline's flushes: JSONB is not mutation-tracked.
     settle(session, op, OperationStatus.SUCCEEDED, summary=summary)
 

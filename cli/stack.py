@@ -1,5 +1,7 @@
-"""stack preview|outputs WORKSPACE: what an `up` of a workspace's stack would change, through the
-workspace's own engine (sandbox or live). WORKSPACE is the workspace id or its stack name."""
+"""stack preview|outputs|ssh-key|preflight WORKSPACE: what an `up` of a workspace's stack would
+change, its outputs, the SSH public key its servers must trust, and whether the live engine can
+run it (WORKSPACE is the workspace id or its stack name); `stack validate --config-file F`: a
+hand-written stack config checked the way the program checks it, without the Pulumi CLI."""
 
 import argparse
 import json
@@ -72,6 +74,213 @@ def _outputs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ssh_key(args: argparse.Namespace) -> int:
+    prepare()
+    with session_scope() as session:
+        workspace = find_workspace(session, args.workspace)
+        public = workspace.ssh_public_key or ""
+    # The line for ~/.ssh/authorized_keys of an existing server's ssh_user.
+    print(public)
+    return 0
+
+
+def _preflight(args: argparse.Namespace) -> int:
+    from domain.workspaces import preflight
+    from domain.workspaces import service as workspaces
+    from settings import get_settings
+
+    prepare()
+    with session_scope() as session:
+        workspace = find_workspace(session, args.workspace)
+        providers = workspaces.providers(session, workspace)
+        sandbox = workspace.sandbox
+    report = preflight.check(get_settings(), providers, sandbox=sandbox)
+    if args.json:
+        print(report.model_dump_json())
+    else:
+        print(f"{report.engine} engine: {'ready' if report.ready else 'NOT ready'}")
+        for c in report.checks:
+            setting = f" [{c.setting}]" if c.setting else ""
+            print(f"  {'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}{setting}")
+    return 0 if report.ready else 1
+
+
+# stack validate ---------------------------------------------------------------------------
+
+# Stand-ins for encrypted (`secure:`) values: they pass the program's own checks, so every other
+# key is still checked; the report says which secrets could not be read.
+_PLACEHOLDER_PEM = "-----BEGIN PRIVATE KEY-----\nencrypted\n-----END PRIVATE KEY-----\n"
+_PLACEHOLDERS = {
+    "stalwartAdminPassword": "encrypted-placeholder-password",
+    "sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nencrypted\n",
+    "dkimPrivateKeys": _PLACEHOLDER_PEM,
+    "mailboxPasswords": "encrypted-placeholder-password",
+    "hetznerToken": "encrypted",
+    "hostwindsApiKey": "encrypted",
+}
+
+
+def _secret_path(key: str) -> tuple[str, str | None]:
+    """'penguinmails:dkimPrivateKeys["example.com"]' -> ("dkimPrivateKeys", "example.com")."""
+    import re
+
+    match = re.fullmatch(r'(?:penguinmails:)?(\w+)(?:\["([^"]+)"\])?', key.strip())
+    if match is None:
+        raise ValueError(f"not a stack config key: {key!r}")
+    return match.group(1), match.group(2)
+
+
+def load_stack_file(
+    text: str, secrets: dict[str, str] | None = None
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """The `penguinmails:*` values of a Pulumi.<stack>.yaml, with `secrets` (key in `pulumi
+    config set --path` form -> value) laid over it. Returns (values as the program gets them,
+    secrets present but encrypted, secrets given in clear in the file)."""
+    import yaml
+
+    from stacks.config import NS, SECRET_KEYS
+
+    doc = yaml.safe_load(text) or {}
+    config = dict(doc.get("config") or {})
+    encrypted: list[str] = []
+    in_clear: list[str] = []
+    values: dict[str, Any] = {}
+    for full, value in config.items():
+        if not str(full).startswith(f"{NS}:"):
+            continue
+        key = str(full).split(":", 1)[1]
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            encrypted.append(full)
+            value = _PLACEHOLDERS.get(key, "encrypted")
+            if key in ("dkimPrivateKeys", "mailboxPasswords"):
+                # One encrypted object: a stand-in per domain / mailbox the file lists.
+                listed = config.get(
+                    f"{NS}:{'domains' if key == 'dkimPrivateKeys' else 'mailboxes'}"
+                )
+                field = "name" if key == "dkimPrivateKeys" else "address"
+                value = {
+                    str(item.get(field, "")).lower(): _PLACEHOLDERS[key]
+                    for item in (listed if isinstance(listed, list) else [])
+                    if isinstance(item, dict)
+                }
+        elif key in ("dkimPrivateKeys", "mailboxPasswords") and isinstance(value, dict):
+            inner = {}
+            for name, item in value.items():
+                if isinstance(item, dict) and set(item) == {"secure"}:
+                    encrypted.append(f'{full}["{name}"]')
+                    item = _PLACEHOLDERS[key]
+                else:
+                    in_clear.append(f'{full}["{name}"]')
+                inner[name] = item
+            value = inner
+        elif key in SECRET_KEYS:
+            in_clear.append(full)
+        values[full] = value
+    for given, secret in (secrets or {}).items():
+        key, sub = _secret_path(given)
+        full = f"{NS}:{key}"
+        if sub is None:
+            values[full] = secret
+            label = full
+        else:
+            current = values.get(full)
+            values[full] = {**(current if isinstance(current, dict) else {}), sub: secret}
+            label = f'{full}["{sub}"]'
+        if label in encrypted:
+            encrypted.remove(label)
+    # Objects reach the program as JSON text (what Pulumi hands it).
+    out = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    return out, encrypted, in_clear
+
+
+def dkim_public_of(private_pem: str) -> tuple[str, str]:
+    """(algorithm, p= value) of a PEM private key, as `keys dkim` prints them."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        raw = key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        return "ed25519", base64.b64encode(raw).decode()
+    if isinstance(key, rsa.RSAPrivateKey):
+        der = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return "rsa", base64.b64encode(der).decode()
+    raise ValueError("not an RSA or Ed25519 key")
+
+
+def check_stack_file(text: str, secrets: dict[str, str] | None = None) -> list[str]:
+    """Report lines; raises `stacks.config.ConfigError` naming the key at fault."""
+    from stacks.config import NS, ConfigError, FleetConfig
+
+    values, encrypted, in_clear = load_stack_file(text, secrets)
+    config = FleetConfig.from_stack_config(values)
+    if config.servers:
+        for key in ("stalwartAdminPassword", "sshPrivateKey"):
+            if f"{NS}:{key}" not in values:
+                raise ConfigError(f"{NS}:{key}", "missing (set it with pulumi config set --secret)")
+    encrypted_set = set(encrypted)
+    for i, domain in enumerate(config.domains):
+        label = f'{NS}:dkimPrivateKeys["{domain.name}"]'
+        if label in encrypted_set or f"{NS}:dkimPrivateKeys" in encrypted_set:
+            continue
+        try:
+            algorithm, public = dkim_public_of(domain.dkim_private_key)
+        except ValueError as exc:
+            raise ConfigError(label, f"cannot be read as a PEM private key ({exc})") from None
+        if algorithm != domain.dkim_algorithm:
+            raise ConfigError(
+                f"{NS}:domains[{i}].dkimAlgorithm",
+                f"is {domain.dkim_algorithm}, but the private key is {algorithm}",
+            )
+        if "".join(domain.dkim_public_key.split()) != public:
+            raise ConfigError(f"{NS}:domains[{i}].dkimPublicKey", "does not match its private key")
+    report = [
+        f"ok: {len(config.servers)} server(s), {len(config.domains)} domain(s), "
+        f"{len(config.mailboxes)} mailbox(es); every key checked"
+    ]
+    if encrypted:
+        report.append(
+            "encrypted, present but not readable without the Pulumi CLI (pass --secret "
+            "KEY=FILE to check one): " + ", ".join(sorted(encrypted))
+        )
+    if in_clear:
+        report.append(
+            "warning: secrets in clear in the file (set them with pulumi config set --secret): "
+            + ", ".join(sorted(in_clear))
+        )
+    return report
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from stacks.config import ConfigError
+
+    secrets = {}
+    for item in args.secret or []:
+        key, sep, path = item.partition("=")
+        if not sep:
+            print(f"penguinmails: error: --secret {item!r}: use KEY=FILE", file=sys.stderr)
+            return 2
+        secrets[key] = Path(path).read_text().rstrip("\n")
+    try:
+        report = check_stack_file(Path(args.config_file).read_text(), secrets)
+    except ConfigError as exc:
+        print(f"penguinmails: error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"penguinmails: error: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(report))
+    return 0
+
+
 def register(sub: Any) -> None:
     stack = sub.add_parser("stack", help="inspect a workspace's Pulumi stack")
     ssub = stack.add_subparsers(dest="stack_command", metavar="ACTION", required=True)
@@ -82,3 +291,22 @@ def register(sub: Any) -> None:
     p = ssub.add_parser("outputs", help="print the stack's last outputs as JSON")
     p.add_argument("workspace", help="workspace id or stack name (ws-...)")
     p.set_defaults(handler=_outputs)
+    p = ssub.add_parser("ssh-key", help="print the SSH public key the workspace's servers trust")
+    p.add_argument("workspace", help="workspace id or stack name (ws-...)")
+    p.set_defaults(handler=_ssh_key)
+    p = ssub.add_parser("preflight", help="check the live engine can run the workspace")
+    p.add_argument("workspace", help="workspace id or stack name (ws-...)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.set_defaults(handler=_preflight)
+    p = ssub.add_parser(
+        "validate", help="check a hand-written Pulumi.<stack>.yaml without the Pulumi CLI"
+    )
+    p.add_argument("--config-file", required=True, help="the stack config file")
+    p.add_argument(
+        "--secret",
+        action="append",
+        metavar="KEY=FILE",
+        help="a secret's clear value from a file (repeatable), checked instead of skipped, "
+        'e.g. penguinmails:dkimPrivateKeys["a.com"]=dkim.pem',
+    )
+    p.set_defaults(handler=_validate)

@@ -1,16 +1,15 @@
-"""The outbound queue through Stalwart's v0.15 management API:
-`GET /api/queue/messages?values=1&limit=N` -> {"data": {"items": [...], "total": N}}. Items come
-in queue-id order, which is creation order, so the page's oldest `created` is the queue's oldest.
-Credentials go only over a connection whose certificate verified; v0.16 removed `/api` (JMAP
-`x:QueuedMessage/query` instead), which this probe reports as unknown."""
+"""The outbound queue through Stalwart's management API (probes/stalwart_api.py): v0.16+ JMAP
+`x:QueuedMessage/query` + `/get` (`createdAt`), v0.12-v0.15 REST
+`GET /api/queue/messages?values=1&limit=N` -> {"data": {"items": [...], "total": N}} (items in
+queue-id order, which is creation order). Credentials go only over a connection whose certificate
+verified."""
 
-import base64
-import json
 import ssl
 from datetime import UTC, datetime
 from typing import Any
 
-from probes.net import describe, http_get
+from probes import stalwart_api
+from probes.net import describe
 from probes.types import Check, CheckResult, Status, Target, Thresholds
 
 
@@ -19,29 +18,18 @@ async def probe(
 ) -> CheckResult:
     if not target.admin_password:
         return CheckResult(Check.QUEUE, Status.UNKNOWN, "no admin credentials for the queue API")
-    token = base64.b64encode(f"{target.admin_user}:{target.admin_password}".encode()).decode()
     try:
-        response = await http_get(
-            target.address,
-            port,
-            f"/api/queue/messages?values=1&limit={int(page_size)}",
-            host=target.hostname,
-            ssl_context=ctx,
-            authorization=f"Basic {token}",
-        )
+        data = await stalwart_api.queue(target, port, ctx, page_size)
     except ssl.SSLCertVerificationError as exc:
         return CheckResult(Check.QUEUE, Status.UNKNOWN, f"not sending credentials: {describe(exc)}")
+    except stalwart_api.NotFoundError:
+        return CheckResult(Check.QUEUE, Status.UNKNOWN, "queue API not found")
+    except stalwart_api.ApiError as exc:
+        return CheckResult(Check.QUEUE, Status.UNKNOWN, f"queue API: {exc}")
     except (OSError, ValueError, ssl.SSLError) as exc:
         return CheckResult(Check.QUEUE, Status.UNKNOWN, f"queue API: {describe(exc)}")
-    if response.status == 404:
-        return CheckResult(Check.QUEUE, Status.UNKNOWN, "queue API not found (Stalwart v0.16+?)")
-    if response.status != 200:
-        return CheckResult(Check.QUEUE, Status.UNKNOWN, f"queue API answered {response.status}")
     try:
-        body = json.loads(response.body)
-        if "error" in body:
-            return CheckResult(Check.QUEUE, Status.UNKNOWN, f"queue API error: {body['error']}")
-        return evaluate(body["data"], t, now)
+        return evaluate(data, t, now)
     except (ValueError, KeyError, TypeError) as exc:
         return CheckResult(Check.QUEUE, Status.UNKNOWN, f"unreadable queue answer: {exc}")
 

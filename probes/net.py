@@ -113,14 +113,42 @@ async def http_get(
     max_body: int = 4 * 1024 * 1024,
 ) -> HttpResponse:
     """One GET with `Connection: close`; reads to EOF (or Content-Length), de-chunks."""
+    return await http_request(
+        address,
+        port,
+        path,
+        host=host,
+        ssl_context=ssl_context,
+        authorization=authorization,
+        max_body=max_body,
+    )
+
+
+async def http_request(
+    address: str,
+    port: int,
+    path: str,
+    *,
+    host: str,
+    ssl_context: ssl.SSLContext | None,
+    method: str = "GET",
+    body: bytes | None = None,
+    content_type: str | None = None,
+    authorization: str | None = None,
+    max_body: int = 4 * 1024 * 1024,
+) -> HttpResponse:
+    """One request with `Connection: close`; reads to EOF (or Content-Length), de-chunks."""
     reader, writer = await asyncio.open_connection(
         address, port, ssl=ssl_context, server_hostname=host if ssl_context else None
     )
     try:
-        lines = [f"GET {path} HTTP/1.1", f"Host: {host}", "Connection: close", "Accept: */*"]
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: close", "Accept: */*"]
         if authorization:
             lines.append(f"Authorization: {authorization}")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        if body is not None:
+            lines.append(f"Content-Type: {content_type or 'application/octet-stream'}")
+            lines.append(f"Content-Length: {len(body)}")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
         await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
         status_line, *header_lines = head.decode("latin-1").split("\r\n")

@@ -3,16 +3,17 @@ semaphore and each check has its own deadline, so one slow or dead server delays
 itself."""
 
 import asyncio
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import dns.asyncresolver
 
-from probes import disk, dnsbl, mail_queue, provider, smtp, ssh, tls
+from probes import disk, dnsbl, mail_queue, provider, smtp, ssh, stalwart_api, tls
 from probes.net import TlsObservation, close, describe, http_get, tls_observe
 from probes.types import SEEN_HOST_KEY, Check, CheckResult, ProbeConfig, Status, Target
 
@@ -148,12 +149,38 @@ class _Sweep:
             return describe(exc)
         return "" if r.status == 200 else f"HTTP {r.status}"
 
-    async def tls(self, tls_tasks: dict[int, asyncio.Task[TlsObservation]]) -> CheckResult:
+    async def tls(
+        self, tls_tasks: dict[int, asyncio.Task[TlsObservation]], t: Target | None = None
+    ) -> CheckResult:
         observations = []
         for port, task in tls_tasks.items():
             o = await _settled(task)
             observations.append(o or TlsObservation(port, False, False, "timed out", None))
-        return tls.evaluate(observations, self.config.thresholds, self.now)
+        managed = await self._managed_certificates(t, observations) if t is not None else None
+        return tls.evaluate(observations, self.config.thresholds, self.now, managed)
+
+    async def _managed_certificates(
+        self, t: Target, observations: list[TlsObservation]
+    ) -> list[dict[str, Any]] | None:
+        """v0.16+: the certificates Stalwart holds (x:Certificate/get), beside the handshake:
+        a renewed certificate not yet served, or one for another name, shows here. Only with
+        credentials and after the HTTPS certificate verified (never sent otherwise)."""
+        https = next((o for o in observations if o.port == self.config.https_port), None)
+        if (
+            not t.admin_password
+            or stalwart_api.generation(t.stalwart_version) != "jmap"
+            or https is None
+            or not https.verified
+        ):
+            return None
+        try:
+            return await self.limited(
+                lambda: stalwart_api.certificates(
+                    t, self.config.https_port, self.config.verifying_context
+                )
+            )
+        except (OSError, ValueError, ssl.SSLError, stalwart_api.ApiError):
+            return None
 
     async def disk(self, t: Target) -> CheckResult:
         if not t.ssh_private_key:
@@ -225,7 +252,7 @@ class _Sweep:
         factories: dict[Check, Callable[[], Awaitable[CheckResult]]] = {
             Check.REACHABLE: lambda: self.reachable(t),
             Check.MAIL_SERVER: lambda: self.mail_server(t, tls_tasks),
-            Check.TLS: lambda: self.tls(tls_tasks),
+            Check.TLS: lambda: self.tls(tls_tasks, t),
             Check.DISK: lambda: self.disk(t),
             Check.QUEUE: lambda: self.queue(t),
             Check.DNSBL: lambda: self.blocklists(t),

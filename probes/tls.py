@@ -1,4 +1,6 @@
-"""Certificates served on 443/465/993: trusted chain, hostname covered, not near expiry."""
+"""Certificates served on 443/465/993: trusted chain, hostname covered, not near expiry. On
+v0.16+ the certificates Stalwart itself manages (`x:Certificate/get`, `notValidAfter`) are judged
+beside the handshake by the same thresholds (`managed` in the result's data)."""
 
 from datetime import datetime
 from typing import Any
@@ -7,7 +9,12 @@ from probes.net import TlsObservation
 from probes.types import Check, CheckResult, Status, Thresholds, worst
 
 
-def evaluate(observations: list[TlsObservation], t: Thresholds, now: datetime) -> CheckResult:
+def evaluate(
+    observations: list[TlsObservation],
+    t: Thresholds,
+    now: datetime,
+    managed: list[dict[str, Any]] | None = None,
+) -> CheckResult:
     ports: list[dict[str, Any]] = []
     statuses: list[Status] = []
     problems: list[str] = []
@@ -42,6 +49,23 @@ def evaluate(observations: list[TlsObservation], t: Thresholds, now: datetime) -
                 problems.append(f"{o.port}: expires in {left:.1f} days")
             else:
                 statuses.append(Status.OK)
+    managed_data = []
+    for cert in managed or []:
+        try:
+            after = datetime.fromisoformat(str(cert["notValidAfter"]).replace("Z", "+00:00"))
+        except (KeyError, ValueError):
+            continue
+        left = (after - now).total_seconds() / 86400
+        days_left.append(left)
+        managed_data.append(
+            {"id": cert.get("id"), "not_after": after.isoformat(), "days_left": round(left, 2)}
+        )
+        if left <= t.tls_critical_days:
+            statuses.append(Status.CRITICAL)
+            problems.append(f"managed certificate {cert.get('id')}: expires in {left:.1f} days")
+        elif left <= t.tls_warning_days:
+            statuses.append(Status.WARNING)
+            problems.append(f"managed certificate {cert.get('id')}: expires in {left:.1f} days")
     status = worst(statuses)
     if status is Status.UNKNOWN and any(s is Status.OK for s in statuses):
         # Some ports judged fine, the rest unreadable: report what was judged.
@@ -58,7 +82,7 @@ def evaluate(observations: list[TlsObservation], t: Thresholds, now: datetime) -
         status,
         detail,
         value=round(soonest, 2) if soonest is not None else None,
-        data={"ports": ports},
+        data={"ports": ports, **({"managed": managed_data} if managed is not None else {})},
     )
 
 

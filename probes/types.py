@@ -63,6 +63,8 @@ class Target:
     provider_server_id: str | None = None
     admin_user: str = "admin"
     admin_password: str | None = field(default=None, repr=False)
+    # The pinned release (v0.16+: JMAP, earlier: REST); None: REST first, then JMAP.
+    stalwart_version: str | None = None
 
 
 @dataclass(frozen=True)

@@ -55,8 +55,19 @@ class StackSettings(BaseSettings):
         description="IPv6 network the sandbox engine carves one /64 per server from (RFC 3849).",
     )
     stalwart_version: str = Field(
-        default="v0.15.5",
-        description="Stalwart release every workspace's servers are pinned to (v0.12.x-v0.15.x).",
+        default="v0.16.18",
+        description=(
+            "Stalwart release new servers are pinned to (a release tag, v0.12.0 or later; see "
+            "stacks/versions.py). Servers already installed with v0.12-v0.15 keep their own pin "
+            "when this moves to v0.16: that upgrade is an offline migration."
+        ),
+    )
+    stalwart_releases: str = Field(
+        default="",
+        description=(
+            "Comma-separated Stalwart release tags accepted as pins besides the known list in "
+            "stacks/versions.py (releases published after it), e.g. `v0.16.19`."
+        ),
     )
     hetzner_token: SecretStr | None = Field(
         default=None,

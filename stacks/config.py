@@ -18,11 +18,11 @@ from typing import Any
 
 from stacks.catalog import DEFAULT as DEFAULT_CATALOG
 from stacks.catalog import Catalog, CatalogError
+from stacks.versions import DEFAULT_VERSION, pin_change_problem, pin_problem
 
 NS = "penguinmails"
-DEFAULT_STALWART_VERSION = "v0.15.5"
-# The management scripts speak the REST API under /api, which v0.16 replaced with JMAP.
-_VERSION = re.compile(r"^v0\.1[2-5]\.\d{1,3}$")
+# v0.16+ is managed over JMAP (stacks/scripts.py MANAGE_JMAP); v0.12-v0.15 over REST.
+DEFAULT_STALWART_VERSION = DEFAULT_VERSION
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}$")
 _LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
@@ -34,6 +34,7 @@ PLAIN_KEYS = (
     "workspaceId",
     "tenantId",
     "stalwartVersion",
+    "stalwartReleases",
     "acmeEmail",
     "sshPublicKey",
     "servers",
@@ -74,6 +75,9 @@ class ServerSpec:
     ip: str | None = None
     ssh_user: str = "root"
     ssh_port: int = 22
+    # This server's own pin (unset: the fleet's `stalwartVersion`). A server installed with
+    # v0.12-v0.15 keeps its pin when the fleet default moves to v0.16 (offline migration).
+    stalwart_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,8 @@ class FleetConfig:
     domains: tuple[DomainSpec, ...] = ()
     mailboxes: tuple[MailboxSpec, ...] = ()
     stalwart_version: str = DEFAULT_STALWART_VERSION
+    # Release tags accepted besides stacks.versions.RELEASES (releases newer than that list).
+    stalwart_releases: tuple[str, ...] = ()
     stalwart_admin_password: str | None = field(default=None, repr=False)
     ssh_public_key: str | None = None
     ssh_private_key: str | None = field(default=None, repr=False)
@@ -184,6 +190,9 @@ class FleetConfig:
     def server(self, name: str) -> ServerSpec:
         return next(s for s in self.servers if s.name == name)
 
+    def version_of(self, server: ServerSpec) -> str:
+        return server.stalwart_version or self.stalwart_version
+
     # Rendering -----------------------------------------------------------------------------
 
     def to_stack_config(self) -> dict[str, StackConfigValue]:
@@ -193,6 +202,7 @@ class FleetConfig:
             "workspaceId": self.workspace_id,
             "tenantId": self.tenant_id,
             "stalwartVersion": self.stalwart_version,
+            "stalwartReleases": list(self.stalwart_releases) or None,
             "acmeEmail": self.acme_email,
             "sshPublicKey": self.ssh_public_key,
             "servers": [_server_json(s) for s in self.servers],
@@ -334,6 +344,10 @@ class FleetConfig:
             mailboxes=tuple(mailboxes),
             stalwart_version=_opt_str(get("stalwartVersion"), f"{NS}:stalwartVersion")
             or DEFAULT_STALWART_VERSION,
+            stalwart_releases=tuple(
+                _req_str(v, f"{NS}:stalwartReleases[{i}]")
+                for i, v in enumerate(_opt_list(get("stalwartReleases"), f"{NS}:stalwartReleases"))
+            ),
             stalwart_admin_password=_opt_str(
                 get("stalwartAdminPassword"), f"{NS}:stalwartAdminPassword"
             ),
@@ -359,8 +373,8 @@ class FleetConfig:
 
 _CATALOG_KEY = f"{NS}:catalog"
 _OBJECT_KEYS = {
-    "servers", "domains", "mailboxes", "catalog", "dkimPrivateKeys", "mailboxPasswords",
-    "dnsConnections", "dnsRecords", "dnsCredentials",
+    "stalwartReleases", "servers", "domains", "mailboxes", "catalog", "dkimPrivateKeys",
+    "mailboxPasswords", "dnsConnections", "dnsRecords", "dnsCredentials",
 }  # fmt: skip
 _RECORD_KEYS = {
     "connection", "domain", "purpose", "type", "name", "value", "ttl", "zone", "mxPolicy"
@@ -402,11 +416,14 @@ def _server_json(s: ServerSpec) -> dict[str, Any]:
     }
     if s.provider == "existing":
         out.update(ip=s.ip, sshUser=s.ssh_user, sshPort=s.ssh_port)
+    if s.stalwart_version:
+        out["stalwartVersion"] = s.stalwart_version
     return out
 
 
 def _parse_server(item: Any, key: str) -> ServerSpec:
     allowed = {"name", "provider", "size", "region", "hostname", "ip", "sshUser", "sshPort"}
+    allowed.add("stalwartVersion")
     obj = _obj(item, key, allowed)
     port = obj.get("sshPort", 22)
     if isinstance(port, bool) or not isinstance(port, int | float) or int(port) != port:
@@ -420,6 +437,7 @@ def _parse_server(item: Any, key: str) -> ServerSpec:
         ip=_opt_str(obj.get("ip"), f"{key}.ip"),
         ssh_user=_opt_str(obj.get("sshUser"), f"{key}.sshUser") or "root",
         ssh_port=int(port),
+        stalwart_version=_opt_str(obj.get("stalwartVersion"), f"{key}.stalwartVersion"),
     )
 
 
@@ -473,9 +491,16 @@ def _opt_map(value: Any, key: str) -> dict[str, Any]:
 
 
 def _validate(c: FleetConfig) -> None:
-    validate_workspace(c.workspace_id, c.tenant_id, c.stalwart_version, c.acme_email)
+    validate_workspace(
+        c.workspace_id, c.tenant_id, c.stalwart_version, c.acme_email, c.stalwart_releases
+    )
     catalog = validate_catalog(c.catalog_overrides)
     server_names = validate_servers(c.servers, catalog)
+    for i, s in enumerate(c.servers):
+        if s.stalwart_version is not None:
+            validate_stalwart_version(
+                s.stalwart_version, f"{NS}:servers[{i}].stalwartVersion", c.stalwart_releases
+            )
     if c.servers:
         validate_server_credentials(c.ssh_public_key, c.ssh_private_key, c.stalwart_admin_password)
     validate_provider_credentials(
@@ -528,11 +553,15 @@ def validate_dns(
 
 
 def validate_workspace(
-    workspace_id: str, tenant_id: str, stalwart_version: str, acme_email: str | None
+    workspace_id: str,
+    tenant_id: str,
+    stalwart_version: str,
+    acme_email: str | None,
+    releases: Collection[str] = (),
 ) -> None:
     validate_required(workspace_id, f"{NS}:workspaceId")
     validate_required(tenant_id, f"{NS}:tenantId")
-    validate_stalwart_version(stalwart_version, f"{NS}:stalwartVersion")
+    validate_stalwart_version(stalwart_version, f"{NS}:stalwartVersion", releases)
     if acme_email is not None:
         validate_email(acme_email, f"{NS}:acmeEmail")
 
@@ -542,13 +571,11 @@ def validate_required(value: str, key: str) -> None:
         raise ConfigError(key, "is required")
 
 
-def validate_stalwart_version(value: str, key: str) -> None:
-    if not _VERSION.match(value):
-        raise ConfigError(
-            key,
-            f"{value!r} is not a supported pin: use a release tag v0.12.x..v0.15.x "
-            "(v0.16 replaced the REST management API these scripts use)",
-        )
+def validate_stalwart_version(value: str, key: str, releases: Collection[str] = ()) -> None:
+    """A pin names a real release (stacks.versions.RELEASES, or one of `releases`)."""
+    problem = pin_problem(value, releases)
+    if problem is not None:
+        raise ConfigError(key, problem)
 
 
 def validate_email(value: str, key: str) -> None:
@@ -800,3 +827,20 @@ def validate_mailbox_server(server: str, servers: Collection[str], key: str) -> 
 def _is_email(value: str) -> bool:
     local, sep, domain = value.partition("@")
     return bool(sep) and bool(_LOCAL.match(local)) and bool(_HOST.match(domain))
+
+
+def validate_pin_changes(config: FleetConfig, previous: Mapping[str, Any] | None) -> None:
+    """Refuse moving an installed server across the 0.15/0.16 line. `previous` is the stack's
+    last `servers` output ({name: {"stalwart_version": ...}}), which the engines read before a
+    run: the program itself only sees the new config."""
+    for i, server in enumerate(config.servers):
+        before = (previous or {}).get(server.name)
+        old = before.get("stalwart_version") if isinstance(before, Mapping) else None
+        problem = pin_change_problem(
+            old if isinstance(old, str) else None, config.version_of(server)
+        )
+        if problem is not None:
+            key = f"{NS}:servers[{i}].stalwartVersion"
+            if server.stalwart_version is None:
+                key = f"{NS}:stalwartVersion"
+            raise ConfigError(key, f"server {server.name}: {problem}")

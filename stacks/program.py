@@ -10,7 +10,7 @@ import pulumi
 from stacks import dns
 from stacks.config import FleetConfig, ServerSpec
 from stacks.hetzner import HetznerFleet, Host
-from stacks.hostwinds.provider import Instance
+from stacks.hostwinds.provider import Instance, Ready
 from stacks.stalwart import StalwartServer
 
 SUBMISSION = {"port": 465, "security": "tls"}
@@ -32,24 +32,42 @@ def _existing(server: ServerSpec) -> Host:
 
 def _hostwinds(config: FleetConfig, server: ServerSpec) -> Host:
     offer = config.catalog.offer(server.provider, server.size, server.region)
-    ssh_key = str(config.catalog.table["hostwinds"].get("ssh_key", "penguinmails"))
+    table = config.catalog.table["hostwinds"]
+    api_key = config.hostwinds_api_key or ""
     machine = Instance(
         server.name,
-        api_key=config.hostwinds_api_key or "",
+        api_key=api_key,
         location=offer.location,
         product=offer.type,
         image=offer.image or "Ubuntu 24.04",
         hostname=server.hostname,
-        ssh_key=ssh_key,
+        # The workspace's own key, the one the SSH connection uses (kit/sshkeys.py).
+        ssh_key_name=f"penguinmails-{config.workspace_id}",
+        ssh_public_key=config.ssh_public_key or "",
+    )
+    ready = Ready(
+        f"{server.name}-ready",
+        api_key=api_key,
+        service_id=machine.service_id,
+        hostname=server.hostname,
+        rdns_action=str(table.get("rdns_action") or ""),
+    )
+    ready.ptr.apply(
+        lambda ptr: pulumi.log.warn(f"{server.name}: PTR {ptr}") if ptr != "set" else None
     )
     return Host(
         provider_id=machine.service_id,
-        ipv4=machine.main_ip,
-        ipv6=machine.ipv6,
-        status=machine.status,
+        ipv4=ready.main_ip,
+        ipv6=ready.ipv6,
+        status=ready.status,
         identity=machine.id,
-        resource=machine,
+        resource=ready,
     )
+
+
+def _version_output(stalwart: StalwartServer) -> pulumi.Output[str]:
+    version = stalwart.version
+    return stalwart.install.id.apply(lambda _: version)
 
 
 def fleet(config: FleetConfig) -> dict[str, Any]:
@@ -82,7 +100,7 @@ def fleet(config: FleetConfig) -> dict[str, Any]:
             "ipv6": host.ipv6,
             "hostname": server.hostname,
             "status": host.status,
-            "stalwart_version": stalwart.install.id.apply(lambda _: config.stalwart_version),
+            "stalwart_version": _version_output(stalwart),
         }
     mailboxes: dict[str, Any] = {}
     for mailbox in config.mailboxes:

@@ -3,30 +3,53 @@
 
 Each Command has `create` and `update` set to the same idempotent action, so a changed input (a new
 quota, a rotated password, a new version) re-runs it in place, and `triggers` on the machine's
-identity, so a replaced server gets everything again. Secrets only travel on stdin."""
+identity, so a replaced server gets everything again. Secrets only travel on stdin, and what a
+command prints is kept secret in the state (`additional_secret_outputs`, C3 in the provisioning
+review) and not streamed to the engine's log (`logging=none`): nothing printed by a command can
+leak a password into the checkpoint even if a script misbehaves.
+
+The scripts depend on the server's pin (`FleetConfig.version_of`): v0.12-v0.15 speak REST under
+`/api`, v0.16+ JMAP at `/jmap/` (stacks/versions.py)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import pulumi
 from pulumi_command import remote
 
 from stacks import scripts
 from stacks.config import DomainSpec, FleetConfig, MailboxSpec, ServerSpec
-from stacks.hetzner import Host
+from stacks.hetzner import MAIL_PORTS, Host
+
+# Command outputs may echo what a script printed; keep them encrypted in state.
+SECRET_OUTPUTS = ["stdout", "stderr"]
+
+
+def _opts(depends: list[pulumi.Resource]) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions(depends_on=depends, additional_secret_outputs=SECRET_OUTPUTS)
+
+
+# Dial attempts back off from 100 ms by x1.5 up to 5 s (pulumi-command retry/until.go, C1): 30
+# refused dials take about 2 minutes, which a new machine may need before it accepts SSH. The
+# domain and account commands run only once the install reached the machine, so they give up
+# sooner: a destroy whose server is already gone spends seconds per command when connections are
+# refused (under 3 minutes when packets are dropped, at 20 s a dial), not 2 to 10 minutes, before
+# the live engine drops the commands from state (automation/live.py `_destroy`).
+INSTALL_DIALS = 30
+MANAGE_DIALS = 8
 
 
 def connection(
-    server: ServerSpec, host: Host, private_key: pulumi.Output[str]
+    server: ServerSpec, host: Host, private_key: pulumi.Output[str], dials: int = INSTALL_DIALS
 ) -> remote.ConnectionArgs:
     return remote.ConnectionArgs(
         host=host.ipv4,
         user=server.ssh_user,
         port=server.ssh_port,
         private_key=private_key,
-        # A new machine takes a minute or two to accept SSH.
-        dial_error_limit=30,
+        dial_error_limit=dials,
         per_dial_timeout=20,
     )
 
@@ -49,10 +72,19 @@ class StalwartServer:
         self.server = server
         self.host = host
         self.conn = connection(server, host, private_key)
+        self.manage_conn = connection(server, host, private_key, MANAGE_DIALS)
         self.admin_password = admin_password
+        self.version = config.version_of(server)
         acme_email = config.acme_email or f"postmaster@{server.hostname}"
+        # No cloud firewall in front of existing and Hostwinds servers: an nftables one.
+        firewall = (
+            scripts.nftables(tuple(int(p) for p in MAIL_PORTS), server.ssh_port)
+            if server.provider != "hetzner"
+            else ""
+        )
         install = scripts.as_root(
-            scripts.install(config.stalwart_version, server.hostname, acme_email), server.ssh_user
+            scripts.install(self.version, server.hostname, acme_email, firewall),
+            server.ssh_user,
         )
         depends = [host.resource] if host.resource is not None else []
         self.install = remote.Command(
@@ -62,9 +94,15 @@ class StalwartServer:
             update=install,
             stdin=_stdin({"admin_password": admin_password}),
             triggers=[host.identity],
-            opts=pulumi.ResourceOptions(depends_on=depends),
+            logging=remote.Logging.NONE,
+            # No PULUMI_COMMAND_STDOUT Setenv that sshd refuses with a warning (C4).
+            add_previous_output_in_env=False,
+            opts=_opts(depends),
         )
         self.domains: dict[str, remote.Command] = {}
+
+    def _manage(self, action: str, args: Mapping[str, object]) -> str:
+        return scripts.manage(action, args, self.version, self.server.hostname)
 
     def domain(self, domain: DomainSpec) -> remote.Command:
         args = {
@@ -74,10 +112,10 @@ class StalwartServer:
         }
         command = remote.Command(
             f"{self.server.name}-domain-{domain.name}",
-            connection=self.conn,
-            create=scripts.manage("domain", args),
-            update=scripts.manage("domain", args),
-            delete=scripts.manage("delete-domain", args),
+            connection=self.manage_conn,
+            create=self._manage("domain", args),
+            update=self._manage("domain", args),
+            delete=self._manage("delete-domain", args),
             stdin=_stdin(
                 {
                     "admin_password": self.admin_password,
@@ -85,7 +123,10 @@ class StalwartServer:
                 }
             ),
             triggers=[self.host.identity],
-            opts=pulumi.ResourceOptions(depends_on=[self.install]),
+            logging=remote.Logging.NONE,
+            # No PULUMI_COMMAND_STDOUT Setenv that sshd refuses with a warning (C4).
+            add_previous_output_in_env=False,
+            opts=_opts([self.install]),
         )
         self.domains[domain.name] = command
         return command
@@ -98,10 +139,10 @@ class StalwartServer:
         }
         return remote.Command(
             f"account-{mailbox.address}",
-            connection=self.conn,
-            create=scripts.manage("account", args),
-            update=scripts.manage("account", args),
-            delete=scripts.manage("delete-account", {"address": mailbox.address}),
+            connection=self.manage_conn,
+            create=self._manage("account", args),
+            update=self._manage("account", args),
+            delete=self._manage("delete-account", {"address": mailbox.address}),
             stdin=_stdin(
                 {
                     "admin_password": self.admin_password,
@@ -109,5 +150,8 @@ class StalwartServer:
                 }
             ),
             triggers=[self.host.identity],
-            opts=pulumi.ResourceOptions(depends_on=[self.domains[mailbox.domain]]),
+            logging=remote.Logging.NONE,
+            # No PULUMI_COMMAND_STDOUT Setenv that sshd refuses with a warning (C4).
+            add_previous_output_in_env=False,
+            opts=_opts([self.domains[mailbox.domain]]),
         )

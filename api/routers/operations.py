@@ -3,12 +3,13 @@ import time
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from api.deps import CurrentKey, PageDep, SessionDep, SettingsDep, TransactionDep
+from api.idempotent import IdempotencyKeyHeader, respond
 from api.retry import RetryingRoute
 from api.schemas import PageOf
 from domain.operations import service
@@ -63,6 +64,32 @@ def retry_operation(
     operation_id: uuid.UUID, session: SessionDep, key: CurrentKey, settings: SettingsDep
 ) -> OperationRead:
     return OperationRead.of(service.retry(session, key.tenant_id, operation_id, settings=settings))
+
+
+@router.post(
+    "/workspaces/{workspace_id}/destroy",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OperationRead,
+    summary="Destroy every resource of the workspace's stack (a failed live workspace too)",
+)
+def destroy(
+    workspace_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    key: CurrentKey,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Queues a `destroy`; once it succeeds the workspace's servers and inboxes are gone (rows
+    included, whatever their status) and `DELETE /workspaces/{id}` succeeds."""
+
+    def produce() -> tuple[int, dict[str, object]]:
+        workspace = workspaces.lock(session, key.tenant_id, workspace_id)
+        op = service.enqueue(session, workspace, "destroy", reason="destroy requested",
+                             settings=settings)  # fmt: skip
+        return 202, OperationRead.of(op).model_dump(mode="json")
+
+    return respond(session, key, idempotency_key, request, None, produce, settings=settings)
 
 
 @router.get(

@@ -7,8 +7,8 @@ from api.deps import CurrentKey, PageDep, SessionDep, SettingsDep
 from api.idempotent import IdempotencyKeyHeader, respond
 from api.retry import RetryingRoute
 from api.schemas import PageOf
-from domain.workspaces import service
-from domain.workspaces.schemas import WorkspaceCreate, WorkspaceRead
+from domain.workspaces import preflight, service
+from domain.workspaces.schemas import PreflightRead, SshKeyRead, WorkspaceCreate, WorkspaceRead
 
 router = APIRouter(route_class=RetryingRoute, prefix="/workspaces", tags=["workspaces"])
 
@@ -24,7 +24,11 @@ def create_workspace(
 ) -> JSONResponse:
     def produce() -> tuple[int, dict[str, object]]:
         workspace = service.create(session, key.tenant_id, body)
-        return 201, WorkspaceRead.model_validate(workspace).model_dump(mode="json")
+        read = WorkspaceRead.model_validate(workspace)
+        if not workspace.sandbox:
+            # The same report as GET .../preflight: what a run would miss, before any is queued.
+            read.preflight = preflight.check(settings, None, sandbox=False)
+        return 201, read.model_dump(mode="json")
 
     return respond(session, key, idempotency_key, request, body, produce, settings=settings)
 
@@ -43,6 +47,28 @@ def list_workspaces(session: SessionDep, key: CurrentKey, page: PageDep) -> Page
 @router.get("/{workspace_id}", response_model=WorkspaceRead)
 def get_workspace(workspace_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> WorkspaceRead:
     return WorkspaceRead.model_validate(service.get(session, key.tenant_id, workspace_id))
+
+
+@router.get("/{workspace_id}/ssh-key", response_model=SshKeyRead)
+def get_ssh_key(workspace_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> SshKeyRead:
+    """The public key an `existing` server must trust (its private half never leaves)."""
+    workspace = service.get(session, key.tenant_id, workspace_id)
+    public = workspace.ssh_public_key or ""
+    return SshKeyRead(
+        workspace_id=workspace.id,
+        ssh_public_key=public,
+        fingerprint=service.ssh_fingerprint(public) if public else "",
+    )
+
+
+@router.get("/{workspace_id}/preflight", response_model=PreflightRead)
+def get_preflight(
+    workspace_id: uuid.UUID, session: SessionDep, key: CurrentKey, settings: SettingsDep
+) -> PreflightRead:
+    workspace = service.get(session, key.tenant_id, workspace_id)
+    return preflight.check(
+        settings, service.providers(session, workspace), sandbox=workspace.sandbox
+    )
 
 
 @router.delete("/{workspace_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -18,7 +18,7 @@ from automation.engine import EventCallback, ResourceChange, StackResult, summar
 from automation.errors import EngineError, StackConfigError
 from automation.sandbox.simulate import DNS_RECORD, AddressPool, SimulatedCloud, rank
 from automation.sandbox.state import MemoryStore, PostgresStore, StackState, StateStore
-from stacks.config import ConfigError, FleetConfig
+from stacks.config import ConfigError, FleetConfig, validate_pin_changes
 
 if TYPE_CHECKING:
     from pulumi.runtime import Mocks
@@ -119,6 +119,10 @@ class SandboxEngine:
         self, stack_name: str, config: FleetConfig, on_event: EventCallback | None, *, save: bool
     ) -> StackResult:
         prior = self.store.load(stack_name)  # its own short transaction, closed before the run
+        try:
+            validate_pin_changes(config, prior.outputs.get("servers"))
+        except ConfigError as exc:
+            raise StackConfigError(str(exc), field=exc.key) from exc
         taken = {
             str(v)
             for r in prior.resources.values()

@@ -25,6 +25,7 @@ from automation.sandbox.state import StackState
 SERVER = "hcloud:index/server:Server"
 DNS_RECORD = "pulumi-python:dynamic/dns:Record"
 HOSTWINDS = "pulumi-python:dynamic/hostwinds:Instance"
+HOSTWINDS_READY = "pulumi-python:dynamic/hostwinds:Ready"
 COMMAND = "command:remote:Command"
 DYNAMIC_PROVIDER_KEY = "__provider"
 
@@ -35,7 +36,10 @@ REPLACE_ON: dict[str, frozenset[str]] = {
     "hcloud:index/sshKey:SshKey": frozenset({"publicKey"}),
     "hcloud:index/rdns:Rdns": frozenset({"serverId", "ipAddress", "primaryIpId", "floatingIpId"}),
     COMMAND: frozenset({"triggers"}),
-    HOSTWINDS: frozenset({"location", "product", "image", "hostname", "ssh_key"}),
+    HOSTWINDS: frozenset(
+        {"location", "product", "image", "hostname", "ssh_key_name", "ssh_public_key"}
+    ),
+    HOSTWINDS_READY: frozenset({"service_id", "hostname", "rdns_action"}),
 }
 
 # Order in which a real run reports steps: what others depend on first.
@@ -45,6 +49,7 @@ RANK = {
     "hcloud:index/firewall:Firewall": 1,
     SERVER: 2,
     HOSTWINDS: 2,
+    HOSTWINDS_READY: 3,
     "hcloud:index/rdns:Rdns": 3,
     DNS_RECORD: 6,
 }
@@ -227,11 +232,14 @@ class SimulatedCloud(Mocks):
                 "status": "running",
             }
         if args.typ == HOSTWINDS:
-            return id_, {
-                "service_id": id_,
+            return id_, {"service_id": id_}
+        if args.typ == HOSTWINDS_READY:
+            rdns = inputs.get("rdns_action")
+            return f"ready-{inputs.get('service_id')}", {
                 "main_ip": self.pool.ipv4(),
                 "ipv6": self.pool.ipv6(),
                 "status": "running",
+                "ptr": "set" if rdns else "not set: no rDNS action configured (sandbox)",
             }
         if args.typ == "hcloud:index/rdns:Rdns":
             return f"s-{int(inputs.get('serverId', 0))}-{inputs.get('ipAddress', '')}", {}

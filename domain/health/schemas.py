@@ -57,7 +57,9 @@ class LogsRead(BaseModel):
     lines: list[str]
     requested: int
     simulated: bool = Field(description="True in sandbox workspaces: a simulated log.")
-    source: str = Field(description="Where the lines come from (the journald unit).")
+    source: str = Field(
+        description="Where the lines come from (Stalwart JMAP x:Log, or GET /api/logs)."
+    )
 
 
 class SimulateRequest(BaseModel):

@@ -1,8 +1,11 @@
-"""Operations on one server over SSH: restart the mail server, read its log. The command lines
-are constants plus `shlex.quote`d settings and integers; nothing from a request reaches a shell
-as text. In sandbox workspaces both act on a simulated server and say so."""
+"""Operations on one server: restart the mail server (over SSH), read its log (from Stalwart's
+management API over HTTPS: v0.16+ `x:Log/query`, v0.12-v0.15 `GET /api/logs`; Stalwart logs to
+its own files, so journald holds only systemd's start/stop lines). The command lines are
+constants plus `shlex.quote`d settings and integers; nothing from a request reaches a shell as
+text. In sandbox workspaces both act on a simulated server and say so."""
 
 import asyncio
+import ssl
 import uuid
 
 from sqlalchemy import select
@@ -15,7 +18,9 @@ from domain.events import service as events
 from domain.health.schemas import LogsRead, RestartResult
 from kit.errors import Conflict, NotFound, Unavailable
 from kit.time import utcnow
-from probes import ssh
+from probes import ssh, stalwart_api
+from probes.net import describe
+from probes.types import Target
 from settings.health import HealthSettings
 
 NOT_YET = ("provisioning", "installing", "deleting", "deleted")
@@ -79,9 +84,23 @@ def restart_command(user: str, unit: str) -> str:
     return ssh.privileged(user, ["systemctl", "restart", unit])
 
 
-def logs_command(user: str, unit: str, lines: int) -> str:
-    argv = ["journalctl", "-u", unit, "-n", str(int(lines)), "--no-pager", "-o", "short-iso"]
-    return ssh.privileged(user, argv)
+def _api_target(server: VpsServer, workspace: Workspace) -> Target:
+    if not workspace.stalwart_admin_password_encrypted:
+        raise Conflict("the workspace has no Stalwart admin credentials", field="vps_id")
+    return Target(
+        key=str(server.id),
+        address=str(server.ip_address),
+        hostname=server.hostname,
+        admin_password=workspace.stalwart_admin_password_encrypted,
+        stalwart_version=server.stalwart_version,
+    )
+
+
+def _verifying_context(settings: HealthSettings) -> ssl.SSLContext:
+    bundle = settings.health_ca_bundle
+    ctx = ssl.create_default_context(cafile=str(bundle) if bundle else None)
+    ctx.check_hostname = True
+    return ctx
 
 
 def restart(
@@ -146,8 +165,7 @@ def logs(
     server = server_of_tenant(session, tenant_id, vps_id)
     _operable(server)
     workspace = _workspace(session, server)
-    unit = settings.health_stalwart_unit
-    source = f"journald unit {unit}"
+    source = "Stalwart's log"
     if workspace.sandbox:
         return LogsRead(
             vps_id=server.id,
@@ -156,22 +174,30 @@ def logs(
             simulated=True,
             source=f"simulated {source}",
         )
+    target = _api_target(server, workspace)
     try:
-        result = _pin(
-            server,
-            _run(_target(server, workspace), logs_command(server.ssh_user, unit, lines), settings),
+        source, text_lines = asyncio.run(
+            asyncio.wait_for(
+                stalwart_api.logs(
+                    target, settings.health_https_port, _verifying_context(settings), lines
+                ),
+                settings.health_probe_timeout_seconds,
+            )
         )
-    except ssh.SshError as exc:
-        raise Unavailable(f"cannot read the log of {server.name}: {exc}", field="vps_id") from exc
-    if result.exit_status != 0:
+    except ssl.SSLCertVerificationError as exc:
         raise Unavailable(
-            f"journalctl on {server.name} exited {result.exit_status}: "
-            f"{result.stderr.strip()[-300:]}",
-            field="vps_id",
-        )
-    text_lines = result.stdout.splitlines()[-lines:]
+            f"not sending credentials to {server.name}: {describe(exc)}", field="vps_id"
+        ) from exc
+    except (OSError, ValueError, ssl.SSLError, stalwart_api.ApiError) as exc:
+        raise Unavailable(
+            f"cannot read the log of {server.name}: {describe(exc)}", field="vps_id"
+        ) from exc
     return LogsRead(
-        vps_id=server.id, lines=text_lines, requested=lines, simulated=False, source=source
+        vps_id=server.id,
+        lines=text_lines[-lines:],
+        requested=lines,
+        simulated=False,
+        source=source,
     )
 
 

@@ -99,6 +99,7 @@ def monitored(session: Session) -> list[Monitored]:
             admin_password=(
                 None if workspace.sandbox else workspace.stalwart_admin_password_encrypted
             ),
+            stalwart_version=server.stalwart_version,
         )
         simulation = (server.simulated_health or {}) if workspace.sandbox else {}
         out.append(Monitored(info, workspace.sandbox, target, simulation))

@@ -15,6 +15,10 @@ really did (`changed` with what, or `unchanged`):
                       carry yet (just generated) become `pending`, and an `up` is queued to
                       publish them
 
+A finished `destroy` (`apply_destroyed`) removes every server and inbox row of the workspace,
+whatever its status: the stack holds nothing any more, so none may stay `deleting` forever and
+the workspace itself can be deleted.
+
 The input is plain data (`RunOutputs`), not the engine's result type: the domain never imports
 the engines. The caller holds the workspace and the operation; rows here are locked in the lock
 order (servers, then inboxes, each in id order)."""
@@ -316,3 +320,31 @@ def apply_failure(session: Session, workspace: Workspace, op: Operation, reason:
     message = f"{op.kind} of the fleet failed: {reason}"[:1000]
     _event(session, workspace, catalogue.OPERATION_FAILED, message, ("operation", op.id),
            {"servers_failed": [s.hostname for s in servers]})  # fmt: skip
+
+
+def apply_destroyed(session: Session, workspace: Workspace) -> list[dict[str, Any]]:
+    """Every inbox and server of the workspace is gone with its stack's resources."""
+    inboxes_report, servers_report = StepReport("remove_inboxes"), StepReport("remove_servers")
+    servers = session.scalars(
+        select(VpsServer)
+        .where(VpsServer.workspace_id == workspace.id)
+        .order_by(VpsServer.id)
+        .with_for_update()
+    ).all()
+    inboxes = session.scalars(
+        select(Inbox).where(Inbox.workspace_id == workspace.id).order_by(Inbox.id).with_for_update()
+    ).all()
+    for inbox in inboxes:
+        _event(session, workspace, catalogue.INBOX_DELETED,
+               f"inbox {inbox.email_address} deleted (stack destroyed)", ("inbox", inbox.id),
+               {"email_address": inbox.email_address})  # fmt: skip
+        inboxes_report.changed.append(inbox.email_address)
+    if inboxes:
+        session.execute(delete(Inbox).where(Inbox.id.in_([i.id for i in inboxes])))
+    for server in servers:
+        message = f"server {server.hostname} deleted (stack destroyed)"
+        _event(session, workspace, catalogue.SERVER_DELETED, message, ("vps", server.id))
+        session.delete(server)
+        servers_report.changed.append(server.hostname)
+    session.flush()
+    return [inboxes_report.as_dict(), servers_report.as_dict()]

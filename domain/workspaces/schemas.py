@@ -25,6 +25,19 @@ class WorkspaceCreate(BaseModel):
     )
 
 
+class PreflightCheck(BaseModel):
+    name: str = Field(description="pulumi_cli, plugin:<name>, credential:<provider>, backend")
+    ok: bool
+    detail: str
+    setting: str | None = Field(default=None, description="The setting that controls it.")
+
+
+class PreflightRead(BaseModel):
+    engine: str
+    ready: bool = Field(description="False: a run of this workspace would fail; see checks.")
+    checks: list[PreflightCheck]
+
+
 class WorkspaceRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -38,3 +51,17 @@ class WorkspaceRead(BaseModel):
     )
     created_at: datetime
     updated_at: datetime
+    preflight: PreflightRead | None = Field(
+        default=None,
+        description="Live workspaces, on create: whether the live engine can run it "
+        "(GET /workspaces/{id}/preflight).",
+    )
+
+
+class SshKeyRead(BaseModel):
+    workspace_id: uuid.UUID
+    ssh_public_key: str = Field(
+        description="The OpenSSH line every server of the workspace trusts: add it to "
+        "~/.ssh/authorized_keys of the ssh_user of an existing server."
+    )
+    fingerprint: str = Field(description="SHA256 fingerprint, as ssh-keygen -l prints it.")

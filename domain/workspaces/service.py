@@ -4,7 +4,7 @@ another tenant's workspace is simply not found."""
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from database.models.inboxes import Inbox
@@ -101,3 +101,24 @@ def lock_by_id(session: Session, workspace_id: uuid.UUID) -> Workspace | None:
     return session.scalars(
         select(Workspace).where(Workspace.id == workspace_id).with_for_update(key_share=True)
     ).first()
+
+
+def providers(session: Session, workspace: Workspace) -> set[str]:
+    """The providers of the workspace's servers (those not being deleted)."""
+    rows = session.scalars(
+        select(VpsServer.provider)
+        .where(VpsServer.workspace_id == workspace.id, VpsServer.tenant_id == workspace.tenant_id)
+        .where(or_(VpsServer.status.is_(None), VpsServer.status != "deleting"))
+        .distinct()
+    ).all()
+    return set(rows)
+
+
+def ssh_fingerprint(public_key: str) -> str:
+    """`SHA256:<base64 without padding>` of an OpenSSH public key line (ssh-keygen -l)."""
+    import base64
+    import hashlib
+
+    blob = base64.b64decode(public_key.split()[1])
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    return f"SHA256:{digest}"

@@ -3,6 +3,15 @@
 `POST https://clients.hostwinds.com/cloud/api.php`, form-encoded, `action=<name>&API=<key>`. The
 API answers HTTP 200 on errors too, so every reply's body is checked and its own message raised.
 The HTTP exchange sits behind `Transport` so tests can talk to a local server or a fake class.
+
+No official document could be read (developers.hostwinds.com); the shapes follow the secondary
+sources in /work/shared/reference/provisioning-review.md (W1-W10): errors are a JSON array
+`[{"result": "error", "action": ..., "message": ..., "ERROR": ...}]` or one such object (the
+authorisation error `{"result": "error", "message": "Not Authorized!"}`); `add_instance` answers
+an array of results (`Invoice Paid`, `Server is being Created!`) with no service id, so the new
+server is found by its `srvrname` in `get_instances`; `terminate` (param `serviceid`) answers
+`[{"result": "success", "message": "Instance deleted"}]`; `get_price_list` entries carry both
+`id` and `rid`, and `add_instance` takes the `rid`; the instance object's IPv6 key is `ip_v6`.
 """
 
 from __future__ import annotations
@@ -16,8 +25,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 API_URL = "https://clients.hostwinds.com/cloud/api.php"
-# Not confirmed by public documentation (see docs/stacks.md); kept in one place to correct.
-TERMINATE_ACTION = "terminate_instance"
+# Action names, kept in one place to correct (docs/stacks.md facts table says where each is from).
+TERMINATE_ACTION = "terminate"  # server-management doc (secondary)
+LIST_ACTION = "get_instances"  # server-management doc (secondary)
+ADD_KEY_ACTION = "add_ssh_key"  # a public terracurl example; parameters unconfirmed
 # Keys of a get_instance reply that must never leave this module (state, logs, errors).
 SECRET_FIELDS = frozenset({"password", "root_password", "rootpassword", "pass", "vnc_password"})
 
@@ -88,22 +99,35 @@ class HostwindsClient:
         except ValueError:
             snippet = body[:200].decode("utf-8", "replace")
             raise HostwindsError(action, f"HTTP {status}, not JSON: {snippet!r}") from None
+        if isinstance(reply, list):
+            # An array of results: any error in it is the call's error.
+            results = [r for r in reply if isinstance(r, dict)]
+            for result in results:
+                error = _error_message(result)
+                if error is not None:
+                    raise HostwindsError(action, error, permanent=_is_permanent(error))
+            if status >= 400 or not results:
+                raise HostwindsError(action, f"HTTP {status}, unexpected reply")
+            return _redact(results)
         if not isinstance(reply, dict):
-            raise HostwindsError(action, f"HTTP {status}, unexpected reply {reply!r}")
+            raise HostwindsError(action, f"HTTP {status}, unexpected reply")
         error = _error_message(reply)
         if error is not None:
             raise HostwindsError(action, error, permanent=_is_permanent(error))
         if status >= 400:
             raise HostwindsError(action, f"HTTP {status}")
-        if "success" not in reply:
-            raise HostwindsError(action, f"no result in reply (keys: {', '.join(sorted(reply))})")
-        return _redact(reply["success"])
+        if "success" in reply:
+            return _redact(reply["success"])
+        if str(reply.get("result", "")).lower() == "success":
+            return _redact(reply)
+        raise HostwindsError(action, f"no result in reply (keys: {', '.join(sorted(reply))})")
 
     # The calls the provider makes ----------------------------------------------------------
 
     def resolve(self, action: str, wanted: str) -> str:
         """An id from a listing (`get_locations`, `get_price_list`): an all-digit `wanted` is
-        taken as the id itself; otherwise the entry whose name contains it (case-insensitive)."""
+        taken as the id itself; otherwise the entry whose name contains it (case-insensitive).
+        A price-list entry's `rid` is what `add_instance` takes (W7), so it wins over `id`."""
         if wanted.isdigit():
             return wanted
         entries = _entries(self.call(action))
@@ -113,12 +137,37 @@ class HostwindsClient:
             raise HostwindsError(
                 action, f"nothing named like {wanted!r}; have: {names}", permanent=True
             )
-        return _id(matches[0])
+        return _id(matches[0], prefer="rid" if action == "get_price_list" else "id")
 
-    def create_instance(
+    def register_key(self, name: str, public_key: str) -> None:
+        """The workspace's own SSH public key under `name`; an existing one is kept."""
+        try:
+            self.call(ADD_KEY_ACTION, [("name", name), ("ssh_key", public_key)])
+        except HostwindsError as exc:
+            if "exist" not in exc.api_message.lower():
+                raise
+
+    def find_instance(self, hostname: str) -> str | None:
+        """The service id of the instance named `hostname` (`srvrname`), if there is one."""
+        found = []
+        for entry in _entries(self.call(LIST_ACTION)):
+            names = {str(entry.get(k, "")).lower() for k in ("srvrname", "hostname", "name")}
+            if hostname.lower() in names:
+                found.append(_service_id(entry))
+        if len(found) > 1:
+            raise HostwindsError(
+                LIST_ACTION,
+                f"{len(found)} instances are named {hostname} ({', '.join(found)}); "
+                "terminate the extra ones in the Hostwinds panel",
+                permanent=True,
+            )
+        return found[0] if found else None
+
+    def order_instance(
         self, *, location_id: str, product_id: str, image: str, hostname: str, ssh_key: str
-    ) -> str:
-        reply = self.call(
+    ) -> None:
+        """Order (and pay for) one instance. The reply carries no service id (W4)."""
+        self.call(
             "add_instance",
             [
                 ("template", image),
@@ -130,7 +179,6 @@ class HostwindsClient:
                 ("billingcycle", "monthly"),
             ],
         )
-        return _service_id(reply)
 
     def get_instance(self, service_id: str) -> dict[str, Any]:
         reply = self.call("get_instance", [("serviceid", service_id)])
@@ -149,11 +197,22 @@ class HostwindsClient:
         raise HostwindsError("get_instance", f"instance {service_id} did not become ACTIVE")
 
     def terminate(self, service_id: str) -> None:
+        """Terminate; an error is success only if a second lookup says the server is gone."""
         try:
             self.call(TERMINATE_ACTION, [("serviceid", service_id)])
         except HostwindsError as exc:
-            if "not found" not in exc.api_message.lower():
-                raise
+            if not self.is_gone(service_id):
+                raise exc from None
+
+    def is_gone(self, service_id: str) -> bool:
+        try:
+            instance = self.get_instance(service_id)
+        except HostwindsError as exc:
+            return "not found" in exc.api_message.lower()
+        return str(instance.get("status", "")).lower() in ("terminated", "cancelled", "deleted")
+
+    def set_rdns(self, action: str, service_id: str, ip: str, ptr: str) -> None:
+        self.call(action, [("serviceid", service_id), ("ip", ip), ("ptr", ptr)])
 
 
 def _error_message(reply: dict[str, Any]) -> str | None:
@@ -167,7 +226,15 @@ def _error_message(reply: dict[str, Any]) -> str | None:
 def _is_permanent(message: str) -> bool:
     lowered = message.lower()
     return any(
-        w in lowered for w in ("invalid", "not allowed", "unauthorized", "denied", "ip address")
+        w in lowered
+        for w in (
+            "invalid",
+            "not allowed",
+            "unauthorized",
+            "not authorized",
+            "denied",
+            "ip address",
+        )
     )
 
 
@@ -187,8 +254,8 @@ def _name(entry: dict[str, Any]) -> str:
     return ""
 
 
-def _id(entry: dict[str, Any]) -> str:
-    for key in ("id", "location_id", "rid", "pid"):
+def _id(entry: dict[str, Any], prefer: str = "id") -> str:
+    for key in (prefer, "id", "location_id", "rid", "pid"):
         if entry.get(key) not in (None, ""):
             return str(entry[key])
     raise HostwindsError("resolve", f"entry without an id: {entry!r}")
@@ -198,7 +265,7 @@ def _service_id(reply: Any) -> str:
     if isinstance(reply, list) and reply:
         return _service_id(reply[0])
     if isinstance(reply, dict):
-        for key in ("serviceid", "service_id", "id"):
+        for key in ("serviceid", "service_id", "id", "sid"):
             if key in reply:
                 return _service_id(reply[key])
     if isinstance(reply, int | str) and str(reply).isdigit():

@@ -2,8 +2,10 @@
 (an asyncssh server on loopback that trusts the workspace's key) for live workspaces, and act on a
 simulated server for sandbox ones."""
 
+import base64
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -13,13 +15,19 @@ from sqlalchemy.orm import Session
 from database.models.events import Event
 from database.models.health import HealthCheckResult
 from database.models.servers import VpsServer
+from database.models.workspaces import Workspace
 from domain.health import service
 from domain.health.service import ServerInfo
 from kit.time import utcnow
 from probes.types import Check, CheckResult, Status
 from tests.support.factories import TenantWithKey, create_server, create_tenant, create_workspace
-from tests.support.loopback import Lab, Responder
+from tests.support.fixtures import OverrideSettings
+from tests.support.loopback import HttpState, Lab, Responder
+from tests.support.pki import CertAuthority
 from tests.support.ports import free_port
+from tests.support.stalwart import FakeStalwart
+
+HOSTNAME = "mx1.mail.example.net"
 
 
 @pytest.fixture(scope="module")
@@ -167,31 +175,73 @@ def test_restart_in_a_sandbox_is_simulated(client: TestClient, session: Session,
 # --- logs ---------------------------------------------------------------------------------
 
 
-def _journal(cmd: str) -> tuple[str, int]:
-    if cmd.startswith("journalctl "):
-        n = int(cmd.split(" -n ")[1].split(" ")[0])
-        return "".join(f"2026-01-01T00:00:00+0000 mx stalwart[1]: line {i}\n" for i in range(n)), 0
-    return "", 127
+@pytest.fixture
+def api_server(
+    lab: Lab, tmp_path: Path, override_settings: OverrideSettings
+) -> Iterator[tuple[HttpState, int]]:
+    """Stalwart's HTTPS listener on loopback, its certificate trusted through the CA bundle
+    setting; answers v0.16 JMAP (x:Log) and v0.15 REST (GET /api/logs)."""
+    (tmp_path / "pki").mkdir()
+    ca = CertAuthority(tmp_path / "pki")
+    http = HttpState(jmap=FakeStalwart(tmp_path), log_items=[])
+    _, port = lab.tls_listener(ca.server_context(HOSTNAME), http=http)
+    override_settings(health_ca_bundle=ca.bundle, health_https_port=port)
+    yield http, port
 
 
-def test_logs_read_the_journal_over_ssh(client: TestClient, session: Session, lab: Lab) -> None:
-    tenant, server = _live_server(session, lab, _journal)
+def _log_server(session: Session, lab: Lab, version: str) -> tuple[TenantWithKey, VpsServer]:
+    tenant, server = _live_server(session, lab, lambda cmd: ("", 127), hostname=HOSTNAME)
+    server.stalwart_version = version
+    session.flush()
+    return tenant, server
+
+
+def test_logs_on_016_come_from_x_log(
+    client: TestClient, session: Session, lab: Lab, api_server: tuple[HttpState, int]
+) -> None:
+    http, _ = api_server
+    tenant, server = _log_server(session, lab, "v0.16.18")
+    workspace = session.get(Workspace, server.workspace_id)
+    assert workspace is not None and workspace.stalwart_admin_password_encrypted
+    http.jmap.seed_admin(HOSTNAME, workspace.stalwart_admin_password_encrypted)
+    for i in range(9):
+        http.jmap.add("Log", timestamp=f"2026-01-01T00:00:0{i}Z", level="info",
+                      event="smtp.connection-start", details={"n": i})  # fmt: skip
     before = len(lab.ssh_commands)
     r = client.get(f"/api/v1/vps/{server.id}/logs", params={"lines": 7}, headers=tenant.headers)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["simulated"] is False and body["requested"] == 7
-    assert [line.rsplit(" ", 1)[1] for line in body["lines"]] == [str(i) for i in range(7)]
-    assert _commands_after(lab, before) == ["journalctl -u stalwart -n 7 --no-pager -o short-iso"]
-    default = client.get(f"/api/v1/vps/{server.id}/logs", headers=tenant.headers).json()
-    assert len(default["lines"]) == 100
+    assert body["source"] == "Stalwart JMAP x:Log"
+    assert body["lines"][0] == '2026-01-01T00:00:00Z info smtp.connection-start {"n": 0}'
+    assert len(body["lines"]) == 7
+    assert {"x:Log/query", "x:Log/get"} <= set(http.jmap.methods)
+    assert _commands_after(lab, before) == []  # not journald over SSH
+    assert workspace.stalwart_admin_password_encrypted not in r.text
+
+
+def test_logs_on_015_come_from_api_logs(
+    client: TestClient, session: Session, lab: Lab, api_server: tuple[HttpState, int]
+) -> None:
+    http, _ = api_server
+    http.log_items = [{"timestamp": "2026-01-01T00:00:00Z", "level": "warn", "event": "x",
+                       "details": "one"}]  # fmt: skip
+    tenant, server = _log_server(session, lab, "v0.15.5")
+    r = client.get(f"/api/v1/vps/{server.id}/logs", params={"lines": 5}, headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["source"] == "Stalwart GET /api/logs"
+    assert r.json()["lines"] == ["2026-01-01T00:00:00Z warn x one"]
+    workspace = session.get(Workspace, server.workspace_id)
+    assert workspace is not None
+    credentials = f"admin:{workspace.stalwart_admin_password_encrypted}"
+    assert http.authorizations[-1] == "Basic " + base64.b64encode(credentials.encode()).decode()
 
 
 @pytest.mark.parametrize("lines", ["0", "1001", "-5", "10; reboot", "$(reboot)", "1e3"])
 def test_logs_lines_out_of_range_or_not_a_number_is_422_and_never_reaches_ssh(
     client: TestClient, session: Session, lab: Lab, lines: str
 ) -> None:
-    tenant, server = _live_server(session, lab, _journal)
+    tenant, server = _live_server(session, lab, lambda cmd: ("", 127))
     before = len(lab.ssh_commands)
     r = client.get(f"/api/v1/vps/{server.id}/logs", params={"lines": lines}, headers=tenant.headers)
     assert r.status_code == 422
@@ -199,13 +249,14 @@ def test_logs_lines_out_of_range_or_not_a_number_is_422_and_never_reaches_ssh(
     assert _commands_after(lab, before) == []
 
 
-def test_logs_when_ssh_is_down_is_503(client: TestClient, session: Session, lab: Lab) -> None:
-    tenant, server = _live_server(session, lab, _journal)
-    server.ssh_port = free_port()
-    session.flush()
+def test_logs_when_the_api_is_down_or_refuses_is_503(
+    client: TestClient, session: Session, lab: Lab, api_server: tuple[HttpState, int]
+) -> None:
+    tenant, server = _log_server(session, lab, "v0.16.18")  # no admin account: 401
     r = client.get(f"/api/v1/vps/{server.id}/logs", headers=tenant.headers)
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "unavailable"
+    assert "401" in r.json()["error"]["message"]
 
 
 def test_logs_in_a_sandbox_are_simulated(client: TestClient, session: Session) -> None:

@@ -83,3 +83,23 @@ def test_engine_by_the_sandbox_flag(session: Session) -> None:
     assert isinstance(engine_for(sandbox), SandboxEngine)
     assert engine_for(sandbox).name == "sandbox"
     assert engine_for(live).name == "live"
+
+
+def test_a_server_installed_with_015_keeps_its_pin_new_ones_get_016(session: Session) -> None:
+    tenant = factories.create_tenant(session)
+    ws = factories.create_workspace(session, tenant)
+    old = factories.create_server(session, ws, name="old")
+    old.stalwart_version = "v0.15.5"
+    same = factories.create_server(session, ws, name="same")
+    same.stalwart_version = "v0.16.2"
+    factories.create_server(session, ws, name="new")
+    session.flush()
+
+    config = build_fleet_config(session, ws)
+
+    assert config.stalwart_version == "v0.16.18"
+    assert {s.name: config.version_of(s) for s in config.servers} == {
+        "old": "v0.15.5",
+        "same": "v0.16.18",  # within 0.16 a pin change is an in-place upgrade
+        "new": "v0.16.18",
+    }

@@ -168,9 +168,90 @@ def test_live_secret_config_is_stored_encrypted(tmp_path: Path) -> None:
     assert ADMIN_PASSWORD not in settings and "secure:" in settings
 
 
-def test_dynamic_providers_run_in_this_interpreter(tmp_path: Path) -> None:
-    """The DNS record and Hostwinds providers are Python the engine starts in its own process:
-    it must be ours, where `stacks` and `dnspublish` import."""
+def test_the_dynamic_provider_runs_in_this_interpreter(tmp_path: Path) -> None:
+    import subprocess
     import sys
 
-    assert engine(tmp_path).env()["PULUMI_PYTHON_CMD"] == sys.executable
+    env = engine(tmp_path).env()
+    assert env["PULUMI_PYTHON_CMD"] == sys.executable
+    # That interpreter imports what the pickled Hostwinds and DNS record providers need.
+    out = subprocess.run(
+        [
+            env["PULUMI_PYTHON_CMD"],
+            "-c",
+            "import pulumi.dynamic, stacks.hostwinds.provider, dnspublish",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr
+
+
+class _GoneServerStack:
+    """A stack whose server is gone: the first destroy fails dialling it (pulumi-command's
+    error once dial_error_limit attempts failed); state can be exported and imported."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.deployment = {
+            "resources": [
+                {"urn": "urn:pulumi:s::p::hcloud:index/server:Server::mx1",
+                 "type": "hcloud:index/server:Server"},
+                {"urn": "urn:pulumi:s::p::command:remote:Command::mx1-stalwart",
+                 "type": "command:remote:Command"},
+                {"urn": "urn:pulumi:s::p::command:remote:Command::account-a@example.com",
+                 "type": "command:remote:Command"},
+            ]
+        }  # fmt: skip
+
+    def refresh(self, **kw: Any) -> Any:
+        self.calls.append(
+            "refresh" + (" clear_pending_creates" if kw.get("clear_pending_creates") else "")
+        )
+
+    def destroy(self, **kw: Any) -> Any:
+        self.calls.append("destroy")
+        if any(r["type"] == "command:remote:Command" for r in self.deployment["resources"]):
+            raise auto.errors.CommandError(
+                CommandResult(
+                    stdout="",
+                    stderr="error: dial tcp 203.0.113.9:22: connect: connection refused",
+                    code=255,
+                )
+            )
+
+        class Summary:
+            resource_changes = {"delete": len(self.deployment["resources"])}
+
+        class Result:
+            summary = Summary()
+
+        return Result()
+
+    def export_stack(self) -> auto.Deployment:
+        return auto.Deployment(version=3, deployment=self.deployment)
+
+    def import_stack(self, state: auto.Deployment) -> None:
+        self.calls.append("import")
+        self.deployment = dict(state.deployment or {})
+
+
+def test_destroy_of_a_gone_server_drops_its_commands_with_a_warning() -> None:
+    stack = _GoneServerStack()
+    result = StackResult()
+    counts = LiveEngine._destroy(stack, {}, _Recorder(result, None))
+    assert stack.calls == ["refresh clear_pending_creates", "destroy", "import", "destroy"]
+    assert counts == {"delete": 1}
+    assert [r["type"] for r in stack.deployment["resources"]] == ["hcloud:index/server:Server"]
+    assert any("dropping 2 command resource(s)" in line and "mx1-stalwart" in line
+               for line in result.log)  # fmt: skip
+
+
+def test_destroy_failing_for_another_reason_is_not_hidden() -> None:
+    class Broken(_GoneServerStack):
+        def destroy(self, **kw: Any) -> Any:
+            raise auto.errors.CommandError(CommandResult(stdout="", stderr="401 bad token", code=1))
+
+    with pytest.raises(auto.errors.CommandError):
+        LiveEngine._destroy(Broken(), {}, _Recorder(StackResult(), None))

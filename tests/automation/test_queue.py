@@ -440,3 +440,29 @@ def test_a_finish_that_fails_is_retried_while_the_lease_is_held(committed: Engin
                     "DROP SEQUENCE finish_faults"
                 )
             )
+
+
+def test_a_failed_workspace_is_destroyed_then_deletable(committed: Engine) -> None:
+    from domain.workspaces import service as workspaces_service
+
+    ws_id, server_id = _fleet()
+    assert queue.run_one("w1", lambda ws: Failing(transient=False, message="no token")) is True
+    with session_scope() as s:
+        server = s.get_one(VpsServer, server_id)
+        assert server.status == "failed"
+        ws = s.get_one(Workspace, ws_id)
+        operations.enqueue(s, ws, "destroy", reason="test", settings=get_settings())
+    engine = FleetEcho()
+    assert queue.run_one("w1", lambda ws: engine) is True
+    assert len(engine.calls) == 1  # FleetEcho answers destroy like up
+    with session_scope() as s:
+        destroy = next(o for o in _ops(s, ws_id) if o.kind == "destroy")
+        assert destroy.status == "succeeded"
+        steps = {st["step"]: st for st in (destroy.summary or {})["steps"]}
+        assert steps["remove_servers"]["status"] == "changed"
+        assert s.get(VpsServer, server_id) is None  # no row left behind, whatever its status
+        assert not s.scalars(select(Inbox).where(Inbox.workspace_id == ws_id)).all()
+        ws = s.get_one(Workspace, ws_id)
+        workspaces_service.delete(s, ws.tenant_id, ws_id)  # nothing left: the delete succeeds
+    with session_scope() as s:
+        assert s.get(Workspace, ws_id) is None

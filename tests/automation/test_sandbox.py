@@ -203,3 +203,54 @@ def test_events_are_streamed(committed: Engine) -> None:
     result = engine().up("ws-l", two_servers(), on_event=lines.append)
     assert lines == result.log
     assert any(line.startswith("+ create hcloud:index/server:Server mx1") for line in lines)
+
+
+def test_a_015_server_moved_to_016_is_refused_with_the_reason(committed: Engine) -> None:
+    old = fleet_config(servers=(server("mx1", stalwart_version="v0.15.5"), server("mx2")))
+    first = engine().up("ws-pin", old)
+    assert first.outputs["servers"]["mx1"]["stalwart_version"] == "v0.15.5"
+    assert first.outputs["servers"]["mx2"]["stalwart_version"] == "v0.16.18"
+    moved = fleet_config(servers=(server("mx1"), server("mx2")))
+    with pytest.raises(StackConfigError) as err:
+        engine().up("ws-pin", moved)
+    assert err.value.field == "penguinmails:stalwartVersion"
+    assert "server mx1: cannot move from v0.15.5 to v0.16.18 in place" in str(err.value)
+    assert "offline migration (UPGRADING/v0_16.md" in str(err.value)
+    # Within a generation a pin change is an in-place re-install.
+    newer = fleet_config(servers=(server("mx1", stalwart_version="v0.15.4"), server("mx2")))
+    assert engine().up("ws-pin", newer).outputs["servers"]["mx1"]["stalwart_version"] == "v0.15.4"
+
+
+def test_the_state_the_sandbox_keeps_holds_no_secret_in_clear(committed: Engine) -> None:
+    from tests.support.stack_fleet import (
+        ADMIN_PASSWORD,
+        DKIM_PRIVATE,
+        HETZNER_TOKEN,
+        HOSTWINDS_KEY,
+        MAILBOX_PASSWORD,
+        SSH_PRIVATE,
+    )
+
+    config = fleet_config(
+        servers=(server("mx1"), server("mx2", provider="hostwinds"), server("mx3", "existing")),
+        mailboxes=(mailbox("a@example.com", "mx1"), mailbox("b@example.com", "mx2")),
+    )
+    engine().up("ws-secrets", config)
+    with committed.connect() as conn:
+        row = conn.execute(
+            text("SELECT resources::text, outputs::text FROM sandbox_stacks WHERE stack_name = :s"),
+            {"s": "ws-secrets"},
+        ).one()
+    stored = row[0] + row[1]
+    assert "account-a@example.com" in stored  # it is the state of this stack
+    secrets = [ADMIN_PASSWORD, MAILBOX_PASSWORD, HETZNER_TOKEN, HOSTWINDS_KEY]
+    secrets += [line for line in (SSH_PRIVATE + DKIM_PRIVATE).splitlines() if "-----" not in line]
+    for secret in secrets:
+        assert secret not in stored
+    assert "PRIVATE KEY" not in stored
+
+
+def test_command_outputs_are_declared_secret() -> None:
+    from stacks.stalwart import SECRET_OUTPUTS, _opts
+
+    assert _opts([]).additional_secret_outputs == SECRET_OUTPUTS == ["stdout", "stderr"]

@@ -1,8 +1,11 @@
 """Each check against real servers on loopback, status by status."""
 
 import asyncio
+import base64
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +15,7 @@ from tests.support.loopback import HttpState, Lab, df_output
 from tests.support.pki import CertAuthority
 from tests.support.ports import free_port
 from tests.support.probe_fleet import Ports, SimServer, config_for, start_server
+from tests.support.stalwart import FakeStalwart
 
 HOST = "mx1.example.test"
 
@@ -410,3 +414,71 @@ def test_reachable_asks_hetzner_whether_the_server_runs(
         api.close()
     assert r[Check.REACHABLE].status is status
     assert detail in r[Check.REACHABLE].detail
+
+
+# --- v0.16: queue and certificates over JMAP -----------------------------------------------
+
+
+def _jmap_server(lab: Lab, ca: CertAuthority, tmp: Path, **state: Any) -> tuple[Ports, HttpState]:
+    fake = FakeStalwart(tmp)
+    fake.seed_admin(HOST, "admin-secret")
+    http = HttpState(jmap=fake, queue_status=404, **state)
+    _, https = lab.tls_listener(ca.server_context(HOST), http=http)
+    return Ports(https=https), http
+
+
+@pytest.mark.parametrize("version", ["v0.16.18", None])  # None: REST 404, then JMAP
+def test_queue_over_jmap_on_016(
+    version: str | None, lab: Lab, ca: CertAuthority, healthy: SimServer, tmp_path: Path
+) -> None:
+    ports, http = _jmap_server(lab, ca, tmp_path)
+    now = datetime.now(UTC)
+    for minutes in (5, 95, 10):
+        created = (now - timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+        http.jmap.add("QueuedMessage", createdAt=created, recipients={"0": {"address": "x@y"}})
+    config = config_for(ports, ca, checks=frozenset({Check.QUEUE}))
+    r = run(target(healthy, None, stalwart_version=version), config)[Check.QUEUE]
+    assert r.status is Status.WARNING, r.detail  # oldest 95 min > 60 min warning
+    assert r.value == 3
+    assert r.data["oldest_age_seconds"] == pytest.approx(95 * 60, abs=30)
+    assert "x:QueuedMessage/query" in http.jmap.methods
+    assert "x:QueuedMessage/get" in http.jmap.methods
+    # admin@<hostname>:admin-secret, the v0.16 admin account
+    assert (
+        http.authorizations[-1]
+        == "Basic " + base64.b64encode(f"admin@{HOST}:admin-secret".encode()).decode()
+    )
+
+
+def test_queue_jmap_error_inside_http_200_is_unknown_with_the_reason(
+    lab: Lab, ca: CertAuthority, healthy: SimServer, tmp_path: Path
+) -> None:
+    ports, http = _jmap_server(lab, ca, tmp_path)
+    http.jmap.recovery_mode = True  # the fake refuses queue reads in recovery mode
+    http.jmap.recovery_admin = (f"admin@{HOST}", "admin-secret")
+    config = config_for(ports, ca, checks=frozenset({Check.QUEUE}))
+    r = run(target(healthy, None, stalwart_version="v0.16.0"), config)[Check.QUEUE]
+    assert r.status is Status.UNKNOWN
+    assert "x:QueuedMessage/query: forbidden" in r.detail
+    bad = run(target(healthy, None, stalwart_version="v0.16.0", admin_password="nope"), config)
+    assert bad[Check.QUEUE].status is Status.UNKNOWN and "401" in bad[Check.QUEUE].detail
+
+
+def test_tls_judges_stalwarts_own_certificates_beside_the_handshake(
+    lab: Lab, ca: CertAuthority, healthy: SimServer, tmp_path: Path
+) -> None:
+    ports, http = _jmap_server(lab, ca, tmp_path)
+    soon = (datetime.now(UTC) + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    cert = http.jmap.add("Certificate", notValidAfter=soon)
+    only_https = replace(healthy.ports, https=ports.https)
+    config = config_for(only_https, ca, checks=frozenset({Check.TLS}))
+    r = run(target(healthy, None, stalwart_version="v0.16.18"), config)[Check.TLS]
+    assert r.status is Status.CRITICAL, r.detail  # the handshake alone is fine (90 days)
+    assert f"managed certificate {cert}: expires in 1.0 days" in r.detail
+    assert r.data["managed"][0]["id"] == cert
+    assert "x:Certificate/get" in http.jmap.methods
+    # v0.15 (no JMAP): the handshake alone, nothing asked.
+    calls = len(http.jmap.methods)
+    old = run(target(healthy, None, stalwart_version="v0.15.5"), config)[Check.TLS]
+    assert old.status is Status.OK and "managed" not in old.data
+    assert len(http.jmap.methods) == calls

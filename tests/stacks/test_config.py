@@ -66,7 +66,7 @@ INVALID = [
     # (stack config key, path inside it or None for the whole value, new value, key named)
     (f"{NS}:workspaceId", None, "", f"{NS}:workspaceId"),
     (f"{NS}:tenantId", None, None, f"{NS}:tenantId"),
-    (f"{NS}:stalwartVersion", None, "v0.16.4", f"{NS}:stalwartVersion"),
+    (f"{NS}:stalwartVersion", None, "v0.16.19", f"{NS}:stalwartVersion"),
     (f"{NS}:stalwartVersion", None, "latest", f"{NS}:stalwartVersion"),
     (f"{NS}:acmeEmail", None, "not-an-email", f"{NS}:acmeEmail"),
     (f"{NS}:sshPublicKey", None, "garbage", f"{NS}:sshPublicKey"),

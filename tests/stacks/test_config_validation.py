@@ -58,10 +58,11 @@ def _changed(items: tuple[T, ...], changes: Changes | None) -> tuple[T, ...]:
     return tuple(out)
 
 
-VERSION_PIN = (
-    "is not a supported pin: use a release tag v0.12.x..v0.15.x "
-    "(v0.16 replaced the REST management API these scripts use)"
+NOT_A_RELEASE = (
+    "is not a Stalwart release (known: v0.12.0..v0.15.5, v0.16.0..v0.16.18); a newer release "
+    "can be allowed with stalwartReleases / PENGUINMAILS_STALWART_RELEASES"
 )
+NOT_A_TAG = "is not a release tag (vMAJOR.MINOR.PATCH, e.g. v0.16.18)"
 PROVIDERS = "hetzner, hostwinds, existing"
 SIZES = "starter, professional, business"
 REGIONS = "eu-central, eu-west, eu-north, us-east, us-west, ap-southeast"
@@ -70,12 +71,15 @@ REGIONS = "eu-central, eu-west, eu-north, us-east, us-west, ap-southeast"
 FAULTS: list[tuple[str, Build, str, str]] = [
     ("workspace-id", fleet(workspace_id=""), f"{NS}:workspaceId", "is required"),
     ("tenant-id", fleet(tenant_id=""), f"{NS}:tenantId", "is required"),
-    ("version-v0.16", fleet(stalwart_version="v0.16.0"), f"{NS}:stalwartVersion",
-     f"'v0.16.0' {VERSION_PIN}"),
+    ("version-no-such-tag", fleet(stalwart_version="v0.15.6"), f"{NS}:stalwartVersion",
+     f"'v0.15.6' {NOT_A_RELEASE}"),
+    ("version-v0.14.2", fleet(stalwart_version="v0.14.2"), f"{NS}:stalwartVersion",
+     f"'v0.14.2' {NOT_A_RELEASE}"),
     ("version-v0.11", fleet(stalwart_version="v0.11.9"), f"{NS}:stalwartVersion",
-     f"'v0.11.9' {VERSION_PIN}"),
+     "'v0.11.9' is older than v0.12.0 (v0.11 and earlier were stalwartlabs/mail-server, with "
+     "another layout and unit name); use v0.12.0 or later"),
     ("version-untagged", fleet(stalwart_version="0.15.5"), f"{NS}:stalwartVersion",
-     f"'0.15.5' {VERSION_PIN}"),
+     f"'0.15.5' {NOT_A_TAG}"),
     ("acme-email", fleet(acme_email="postmaster"), f"{NS}:acmeEmail", "is not an email address"),
     ("server-name", fleet({0: {"name": "MX_1"}}), f"{S}[0].name",
      "must be a DNS label: a-z, 0-9 and '-', 1-63 long"),
@@ -181,7 +185,10 @@ def test_catalog_that_merges_into_nonsense_names_the_catalog() -> None:
 # Values at or just inside each limit: every one is accepted.
 ACCEPTED: list[tuple[str, Build]] = [
     ("version-v0.12.0", fleet(stalwart_version="v0.12.0")),
-    ("version-v0.15.123", fleet(stalwart_version="v0.15.123")),
+    ("version-v0.15.5", fleet(stalwart_version="v0.15.5")),
+    ("version-v0.16.0", fleet(stalwart_version="v0.16.0")),
+    ("version-v0.16.18", fleet(stalwart_version="v0.16.18")),
+    ("version-listed-release", fleet(stalwart_version="v0.16.19", stalwart_releases=("v0.16.19",))),
     ("acme-email", fleet(acme_email="postmaster@example.com")),
     ("server-name-63", fleet({2: {"name": "h" * 63}})),
     ("server-name-digits", fleet({2: {"name": "1-2"}})),
@@ -227,7 +234,7 @@ FIRST_FAULT: list[tuple[str, Build, str, str | None]] = [
     ("tenant-before-version", fleet(tenant_id="", stalwart_version="latest"), f"{NS}:tenantId",
      "is required"),
     ("version-before-acme", fleet(stalwart_version="latest", acme_email="x"),
-     f"{NS}:stalwartVersion", f"'latest' {VERSION_PIN}"),
+     f"{NS}:stalwartVersion", f"'latest' {NOT_A_TAG}"),
     ("acme-before-catalog", fleet(acme_email="x", catalog_overrides=[1]), f"{NS}:acmeEmail",
      "is not an email address"),
     ("catalog-before-servers", fleet({0: {"name": "MX_1"}}, catalog_overrides=[1]),

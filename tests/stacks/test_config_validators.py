@@ -29,8 +29,10 @@ Check = Callable[..., Any]
 REFUSED: list[tuple[Check, tuple[Any, ...], str]] = [
     (c.validate_required, ("",), "is required"),
     (c.validate_stalwart_version, ("v0.15",),
-     "'v0.15' is not a supported pin: use a release tag v0.12.x..v0.15.x "
-     "(v0.16 replaced the REST management API these scripts use)"),
+     "'v0.15' is not a release tag (vMAJOR.MINOR.PATCH, e.g. v0.16.18)"),
+    (c.validate_stalwart_version, ("v0.15.6",),
+     "'v0.15.6' is not a Stalwart release (known: v0.12.0..v0.15.5, v0.16.0..v0.16.18); a newer "
+     "release can be allowed with stalwartReleases / PENGUINMAILS_STALWART_RELEASES"),
     (c.validate_email, ("postmaster@localhost",), "is not an email address"),
     (c.validate_server_name, ("mx.1",), "must be a DNS label: a-z, 0-9 and '-', 1-63 long"),
     (c.validate_hostname, ("mx1.",), "'mx1.' is not a fully qualified name"),
@@ -71,6 +73,7 @@ REFUSED: list[tuple[Check, tuple[Any, ...], str]] = [
 ACCEPTED: list[tuple[Check, tuple[Any, ...]]] = [
     (c.validate_required, ("w",)),
     (c.validate_stalwart_version, ("v0.13.4",)),
+    (c.validate_stalwart_version, ("v0.16.18",)),
     (c.validate_email, ("postmaster@example.com",)),
     (c.validate_server_name, ("mx-1",)),
     (c.validate_hostname, ("mx1.mail.example.net",)),
@@ -134,6 +137,7 @@ def test_every_check_has_a_refused_and_an_accepted_case() -> None:
         "validate_mailboxes",
         "validate_mailbox",
         "validate_dns",  # tests/stacks/test_dns.py
+        "validate_pin_changes",
     }
     assert {r[0].__name__ for r in REFUSED} == checks - composite
     assert {a[0].__name__ for a in ACCEPTED} == checks - composite
@@ -153,6 +157,24 @@ def test_workspace_fields() -> None:
     with pytest.raises(ConfigError) as err:
         c.validate_workspace("w", "t", "v0.15.5", "ops")
     assert err.value.key == f"{NS}:acmeEmail"
+
+
+def test_pin_changes_across_the_016_line_are_refused() -> None:
+    from tests.support.stack_fleet import fleet_config
+
+    config = fleet_config(servers=(server("mx1"), server("mx2", stalwart_version="v0.16.0")))
+    c.validate_pin_changes(config, None)
+    c.validate_pin_changes(config, {"mx1": {"stalwart_version": "v0.16.1"}})
+    with pytest.raises(ConfigError) as err:
+        c.validate_pin_changes(config, {"mx2": {"stalwart_version": "v0.14.1"}})
+    assert err.value.key == f"{NS}:servers[1].stalwartVersion"
+    assert err.value.reason.startswith(
+        "server mx2: cannot move from v0.14.1 to v0.16.0 in place: 0.16 needs an offline migration"
+    )
+    old = fleet_config(servers=(server("mx1", stalwart_version="v0.15.5"),))
+    with pytest.raises(ConfigError) as err:
+        c.validate_pin_changes(old, {"mx1": {"stalwart_version": "v0.16.0"}})
+    assert "0.16 data cannot be read by 0.15" in err.value.reason
 
 
 def test_catalog_merges_overrides_or_names_the_catalog() -> None:

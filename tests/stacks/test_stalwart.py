@@ -46,8 +46,31 @@ def test_one_install_per_server_pinned_with_hostname(run) -> None:  # type: igno
         create = command.input("create")
         assert f"PM_VERSION={DEFAULT_STALWART_VERSION}" in create
         assert f"PM_HOSTNAME={name.split('-')[0]}.mail.example.net" in create
-        assert "tls-alpn-01" in create  # ACME for the hostname
+        assert "TlsAlpn01" in create  # ACME for the hostname (v0.16: x:AcmeProvider)
+        assert "/usr/local/bin/stalwart" in create  # the v0.16 layout
         assert command.input("update") == create  # a changed pin re-runs it in place
+        firewall = "table inet penguinmails" in create
+        assert firewall == (name != "mx1-stalwart")  # nftables where no Hetzner firewall is
+
+
+def test_a_rest_pin_gets_the_rest_scripts() -> None:
+    config = fleet_config(
+        servers=(server("mx1"), server("mx2", stalwart_version="v0.15.5")),
+        domains=(domain("example.com"),),
+    )
+    commands = {c.name: c for c in evaluate(config).recorder.of_type(COMMAND)}
+    old = commands["mx2-stalwart"].input("create")
+    assert "PM_VERSION=v0.15.5" in old and "/opt/stalwart" in old and "tls-alpn-01" in old
+    assert "/api/principal" in commands["mx2-domain-example.com"].input("create")
+    new = commands["mx1-domain-example.com"].input("create")
+    assert "x:DkimSignature/set" in new and "/api/" not in new
+    assert "admin_domain" in new and "mx1.mail.example.net" in new
+
+
+def test_command_outputs_are_secret_and_not_logged(run) -> None:  # type: ignore[no-untyped-def]
+    for command in run.recorder.of_type(COMMAND):
+        assert command.input("logging") == "none", command.name
+        assert command.input("addPreviousOutputInEnv") is False, command.name
 
 
 def test_domains_on_every_server_with_their_dkim_selector(run) -> None:  # type: ignore[no-untyped-def]
@@ -109,3 +132,9 @@ def _nested_secret(value: object) -> bool:
     if isinstance(value, dict):
         return any(_nested_secret(v) for v in value.values())
     return False
+
+
+def test_only_the_install_waits_long_for_ssh(run) -> None:  # type: ignore[no-untyped-def]
+    for command in run.recorder.of_type(COMMAND):
+        limit = command.input("connection")["dialErrorLimit"]
+        assert limit == (30 if command.name.endswith("-stalwart") else 8), command.name

@@ -4,6 +4,7 @@ serving Stalwart's HTTP endpoints, a DNS server (dnspython over UDP), a port tha
 answers (a closed port is `tests.support.ports.free_port()`)."""
 
 import asyncio
+import base64
 import json
 import ssl
 import threading
@@ -31,6 +32,10 @@ class HttpState:
     queue_items: list[dict[str, Any]] = field(default_factory=list)
     queue_total: int | None = None
     authorizations: list[str | None] = field(default_factory=list)
+    # v0.16: `POST /jmap/` answered by this fake's management logic (tests/support/stalwart.py).
+    jmap: Any = None
+    # v0.12-v0.15 `GET /api/logs` items; None: 404.
+    log_items: list[dict[str, Any]] | None = None
 
 
 class Lab:
@@ -117,7 +122,13 @@ class Lab:
                     await reader.read()
                     return
                 head = (await reader.readuntil(b"\r\n\r\n")).decode()
-                writer.write(_http_answer(head, http))
+                length = 0
+                for line in head.split("\r\n")[1:]:
+                    name, _, value = line.partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value.strip())
+                body = await reader.readexactly(length) if length else b""
+                writer.write(_http_answer(head, http, body))
                 await writer.drain()
             except (OSError, asyncio.IncompleteReadError, ssl.SSLError):
                 pass
@@ -185,15 +196,30 @@ class Lab:
         return int(transport.get_extra_info("sockname")[1])
 
 
-def _http_answer(head: str, state: HttpState) -> bytes:
+def _http_answer(head: str, state: HttpState, request_body: bytes = b"") -> bytes:
     request_line, *header_lines = head.split("\r\n")
     path = request_line.split(" ")[1]
     headers = {}
     for line in header_lines:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
+    ctype = "application/json"
     if path == "/healthz/ready":
         status, body = state.ready_status, b""
+    elif path == "/jmap/" and state.jmap is not None:
+        state.authorizations.append(headers.get("authorization"))
+        auth = headers.get("authorization", "")
+        creds = None
+        if auth.startswith("Basic "):
+            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            creds = (user, password)
+        status, answer = state.jmap.jmap_http(creds, headers.get("content-type", ""), request_body)
+        body = json.dumps(answer).encode()
+    elif path.startswith("/api/logs") and state.log_items is not None:
+        state.authorizations.append(headers.get("authorization"))
+        status = 200
+        logs = {"data": {"items": state.log_items, "total": len(state.log_items)}}
+        body = json.dumps(logs).encode()
     elif path.startswith("/api/queue/messages"):
         state.authorizations.append(headers.get("authorization"))
         total = len(state.queue_items) if state.queue_total is None else state.queue_total
@@ -202,7 +228,8 @@ def _http_answer(head: str, state: HttpState) -> bytes:
     else:
         status, body = 404, b""
     return (
-        f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        f"HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n".encode()
         + body
     )
 

@@ -140,7 +140,9 @@ class Recorder(Mocks):
                 ipv4Address=f"192.0.2.{n}", ipv6Address=f"2001:db8:0:{n}::1", status="running"
             )
         if args.typ == "pulumi-python:dynamic/hostwinds:Instance":
-            out.update(service_id=str(n), main_ip=f"203.0.113.{n}", ipv6="", status="running")
+            out.update(service_id=str(n))
+        if args.typ == "pulumi-python:dynamic/hostwinds:Ready":
+            out.update(main_ip=f"203.0.113.{n}", ipv6="", status="running", ptr="not set: x")
         return str(1000 + n), out
 
     def of_type(self, type_: str) -> list[Registered]:
