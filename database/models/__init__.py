@@ -6,6 +6,7 @@ nothing here imports upward."""
 from database.models.dns_records import DnsRecord
 from database.models.events import Event
 from database.models.health import HealthCheckResult, HealthCheckState
+from database.models.hosts import WorkerHost
 from database.models.idempotency import IdempotencyKey
 from database.models.inboxes import Inbox
 from database.models.mail_domains import DomainClaim, DomainOwner, MailDomain
@@ -34,5 +35,6 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WorkerHost",
     "Workspace",
 ]
