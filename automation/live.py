@@ -75,6 +75,7 @@ class LiveEngine:
         plugins: dict[str, str] | None = None,
         program: Callable[[], Any] | None = None,
         settings: Settings | None = None,
+        backend: Backend | None = None,
     ) -> None:
         from settings import get_settings
 
@@ -82,7 +83,9 @@ class LiveEngine:
         self._settings = s
         here = host_dir(s)
         self.command = command or s.pulumi_command
-        self.backend = Backend(backend_url, "argument") if backend_url else resolve(s)
+        if backend is None:
+            backend = Backend(backend_url, "argument") if backend_url else resolve(s)
+        self.backend = backend
         if passphrase is None and s.pulumi_config_passphrase is not None:
             passphrase = s.pulumi_config_passphrase.get_secret_value()
         self._passphrase = passphrase

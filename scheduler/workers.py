@@ -92,6 +92,11 @@ class OperationWorkers:
 
     def start(self) -> None:
         if self.count > 0:
+            log.info(
+                "host %s: live stacks keep Pulumi state in %s",
+                self.host,
+                backends.resolve(self.settings).display,  # never the password
+            )
             # Registered before the first claim, so a host that starts beside another sees it.
             try:
                 self.beat()
