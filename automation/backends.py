@@ -16,7 +16,9 @@ Resolution (`resolve`), first match wins:
    `PGPASSWORD` in its environment (libpq's variable, which Go's Postgres drivers read too), so
    the URL can be shown, logged and written into a work dir's settings.
 4. Otherwise (the embedded Postgres, which only this machine reaches): a file backend in
-   `DATA_DIR/pulumi/state`.
+   `DATA_DIR/pulumi/state`. That file backend also stays when DATABASE_URL is set but it
+   already holds stacks (an installation from before the postgres default): switching would
+   show those stacks empty and order every server again. Move them first (docs/deployment.md).
 
 A file backend is machine-local: `check` refuses live stacks on it once workers of another host
 are registered against the same database (`domain.hosts.service`).
@@ -139,10 +141,19 @@ def resolve(settings: Settings, environ: Mapping[str, str] | None = None) -> Bac
         return Backend(settings.pulumi_backend_url, "setting")
     if environ.get("PULUMI_BACKEND_URL"):
         return Backend(environ["PULUMI_BACKEND_URL"], "environment")
-    if settings.database_url:
+    state = Path(settings.data_dir).resolve() / "pulumi" / "state"
+    if settings.database_url and not holds_stacks(state):
         return postgres_url(settings.database_url, settings.pulumi_state_table)
-    state = (Path(settings.data_dir).resolve() / "pulumi" / "state").as_uri()
-    return Backend(state, "default")
+    # The embedded default; or stacks already kept in the file backend before the database
+    # became the default: switching under them would show empty stacks and order every server
+    # again, so they stay until moved (docs/deployment.md, "Moving file state to Postgres").
+    return Backend(state.as_uri(), "default" if not settings.database_url else "existing-file")
+
+
+def holds_stacks(state: Path) -> bool:
+    """A file backend directory with at least one stack in it."""
+    stacks = state / ".pulumi" / "stacks"
+    return stacks.is_dir() and any(p.is_file() for p in stacks.rglob("*.json*"))
 
 
 def host_name(settings: Settings) -> str:

@@ -76,6 +76,19 @@ def test_postgres_options_are_carried_over_and_the_table_is_configurable(
     ]
 
 
+def test_stacks_already_in_the_file_backend_keep_it_until_moved(
+    plain: OverrideSettings, tmp_path: Path
+) -> None:
+    plain(database_url="postgresql+psycopg://u:pw@db/pm")
+    state = tmp_path / "pulumi" / "state"
+    (state / ".pulumi" / "stacks" / "penguinmails").mkdir(parents=True)
+    # An empty file backend (created, never used) does not hold anything back.
+    assert resolve(get_settings(), NO_ENV).kind == "postgres"
+    (state / ".pulumi" / "stacks" / "penguinmails" / "ws-1.json").write_text("{}")
+    kept = resolve(get_settings(), NO_ENV)
+    assert (kept.url, kept.source, kept.local) == (state.resolve().as_uri(), "existing-file", True)
+
+
 @pytest.mark.parametrize(
     ("database_url", "url", "env"),
     [

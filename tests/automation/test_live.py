@@ -251,18 +251,30 @@ def test_two_engines_on_separate_data_dirs_share_one_stack_and_one_lock(
             program=program,
         )
 
+    from dataclasses import replace
+
+    from tests.support.stack_fleet import ADMIN_PASSWORD, SSH_PRIVATE, SSH_PUBLIC
+
+    # With secret config: host B's fresh work dir must encrypt it for the same stack.
+    config = replace(
+        minimal_config(),
+        stalwart_admin_password=ADMIN_PASSWORD,
+        ssh_public_key=SSH_PUBLIC,
+        ssh_private_key=SSH_PRIVATE,
+    )
     a, b = host("host-a", exporting), host("host-b", exporting)
-    a.up("ws-shared", minimal_config())
+    a.up("ws-shared", config)
     # One stack: host B sees host A's outputs and has nothing to change.
     assert b.outputs("ws-shared")["workspace"] == "ws-live-test"
-    assert b.up("ws-shared", minimal_config()).changes == []
+    assert b.up("ws-shared", config).changes == []
+    assert a.up("ws-shared", config).changes == []
     # One lock: host A's update holds the stack; host B's is refused meanwhile.
     slow = host("host-a", holding)
     failure: list[BaseException] = []
 
     def run_slow() -> None:
         try:
-            slow.up("ws-shared", minimal_config())
+            slow.up("ws-shared", config)
         except BaseException as exc:  # reported below
             failure.append(exc)
 
@@ -271,7 +283,7 @@ def test_two_engines_on_separate_data_dirs_share_one_stack_and_one_lock(
     try:
         assert started.wait(120), "host A's update did not start"
         with pytest.raises(StackLocked):
-            b.up("ws-shared", minimal_config())
+            b.up("ws-shared", config)
     finally:
         release.set()
         runner.join(180)
@@ -281,4 +293,4 @@ def test_two_engines_on_separate_data_dirs_share_one_stack_and_one_lock(
         assert conn.scalar(select(func.count()).select_from(sql_table(table)))
     engine.dispose()
     assert not (tmp_path / "host-a" / "pulumi" / "state").exists()
-    a.destroy("ws-shared", minimal_config())
+    a.destroy("ws-shared", config)
