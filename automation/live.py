@@ -182,6 +182,9 @@ class LiveEngine:
     def _translate(self, exc: Exception) -> EngineError:
         return _translate(exc, secrets=self.backend.env.values())
 
+    def _scrub(self, text: str) -> str:
+        return scrub(text, self.backend.env.values())
+
     def install_plugins(self) -> list[str]:
         """Install the pinned provider plugins into this host's PULUMI_HOME, once per host: the
         worker calls it at start; a run calls it again, which is then a no-op. Processes of one
@@ -219,7 +222,7 @@ class LiveEngine:
             check=False,
         )
         if done.returncode != 0:
-            reason = done.stderr.decode(errors="replace")[-500:]
+            reason = self._scrub(done.stderr.decode(errors="replace"))[-500:]
             raise ProviderError(f"installing the {plugin} {pinned} plugin failed: {reason}")
 
     def _set_config(self, stack: Any, config: FleetConfig) -> None:
@@ -255,7 +258,7 @@ class LiveEngine:
             check=False,
         )
         if done.returncode != 0:
-            reason = done.stderr.decode(errors="replace")[-500:]
+            reason = self._scrub(done.stderr.decode(errors="replace"))[-500:]
             raise EngineError(f"setting secret config {key} failed: {reason}", field=key)
 
     # The Engine interface ------------------------------------------------------------------------
@@ -370,13 +373,18 @@ class _Recorder:
             self._line(f"done in {summary.duration_seconds}s: {counts or 'no changes'}")
 
 
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """The CLI may echo a connection string back: never keep a password in what we record."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
 def _translate(exc: Exception, secrets: Iterable[str] = ()) -> EngineError:
     from pulumi import automation as auto
 
-    text = str(exc)
-    for secret in secrets:  # the CLI may echo a connection string back: never keep a password
-        if secret:
-            text = text.replace(secret, "***")
+    text = scrub(str(exc), secrets)
     tail = text[-1500:]
     if isinstance(exc, auto.errors.ConcurrentUpdateError):
         return StackLocked("another update is running on this stack; try again later")
