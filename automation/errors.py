@@ -5,7 +5,9 @@ PenguinMailsError
     ├── PulumiNotInstalled (503; permanent: says how to install the CLI)
     ├── StackLocked (409; transient: another update holds the stack)
     ├── StackConfigError (422; permanent: names the config key at fault)
-    └── ProviderError (502; transient unless the provider's answer is clearly permanent)
+    ├── ProviderError (502; transient unless the provider's answer is clearly permanent)
+    └── SharedStateRequired (409; permanent: a machine-local Pulumi backend on a multi-host
+        deployment; says which backend to set)
 """
 
 from typing import Any
@@ -60,3 +62,12 @@ class ProviderError(EngineError):
     status_code = 502
     code = "provider_error"
     transient = True
+
+
+class SharedStateRequired(EngineError):
+    """A live stack refused before it ran: this host's Pulumi state is machine-local and other
+    hosts' workers share the database (`automation.backends.check`)."""
+
+    status_code = 409
+    code = "machine_local_pulumi_state"
+    transient = False

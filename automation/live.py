@@ -6,27 +6,33 @@
   answers `ConcurrentUpdateError`, which becomes `StackLocked` (transient).
 - The program is `stacks.program.fleet` run inline, fed from the stack config exactly as
   `pulumi preview` by hand would be (project `penguinmails`, same keys).
-- State: a file backend in DATA_DIR/pulumi/state unless a backend URL is set; secrets: the
-  passphrase provider, the passphrase passed in the environment, never as an argument.
+- State: `automation.backends.resolve` (a set backend URL; else, with DATABASE_URL, that
+  Postgres through Pulumi's postgres backend; else a file backend in DATA_DIR/pulumi/state),
+  given to the CLI as PULUMI_BACKEND_URL; secrets: the passphrase provider, the passphrase
+  passed in the environment, never as an argument.
 - Config: plain keys through `set_all_config`; secret keys one by one through
   `pulumi config set --secret` reading the value from stdin, so no secret is ever on a command line.
-- Plugins: pinned, installed once per process before the first run (parallel installs into one
-  PULUMI_HOME interfere: pulumi#22784).
+- Plugins: pinned, installed once per host (the worker does it at start) into this host's own
+  PULUMI_HOME under DATA_DIR/pulumi/hosts/HOST, under a file lock: parallel installs into one
+  PULUMI_HOME interfere (pulumi#22784).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from automation.backends import Backend, host_dir, resolve
 from automation.engine import OPS, EventCallback, ResourceChange, StackResult, summarize
 from automation.errors import (
     EngineError,
@@ -35,6 +41,7 @@ from automation.errors import (
     StackConfigError,
     StackLocked,
 )
+from settings import Settings
 from stacks.config import NS, FleetConfig
 from stacks.plugins import default_plugins, parse_plugins
 
@@ -58,23 +65,23 @@ class LiveEngine:
         work_root: Path | None = None,
         plugins: dict[str, str] | None = None,
         program: Callable[[], Any] | None = None,
+        settings: Settings | None = None,
+        backend: Backend | None = None,
     ) -> None:
         from settings import get_settings
 
-        s = get_settings()
-        data = Path(s.data_dir).resolve() / "pulumi"
+        s = settings or get_settings()
+        self._settings = s
+        here = host_dir(s)
         self.command = command or s.pulumi_command
-        self.backend_url = (
-            backend_url
-            or s.pulumi_backend_url
-            or os.environ.get("PULUMI_BACKEND_URL")
-            or (data / "state").as_uri()
-        )
+        if backend is None:
+            backend = Backend(backend_url, "argument") if backend_url else resolve(s)
+        self.backend = backend
         if passphrase is None and s.pulumi_config_passphrase is not None:
             passphrase = s.pulumi_config_passphrase.get_secret_value()
         self._passphrase = passphrase
-        self.pulumi_home = Path(pulumi_home or s.pulumi_home or data / "home")
-        self.work_root = Path(work_root or s.pulumi_work_root or data / "workspaces")
+        self.pulumi_home = Path(pulumi_home or s.pulumi_home or here / "home")
+        self.work_root = Path(work_root or s.pulumi_work_root or here / "workspaces")
         if plugins is None:
             plugins = parse_plugins(s.pulumi_plugins)
         self.plugins = plugins if plugins is not None else default_plugins()
@@ -82,15 +89,18 @@ class LiveEngine:
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
+    @property
+    def backend_url(self) -> str:
+        return self.backend.url
+
     # Plumbing ----------------------------------------------------------------------------------
 
     @property
     def passphrase(self) -> str:
         if self._passphrase is None:
             from kit.secret_key import resolve_secret_key
-            from settings import get_settings
 
-            key = resolve_secret_key(get_settings())
+            key = resolve_secret_key(self._settings)
             self._passphrase = hashlib.sha256(b"penguinmails-pulumi:" + key.encode()).hexdigest()
         return self._passphrase
 
@@ -101,7 +111,10 @@ class LiveEngine:
         return found
 
     def env(self) -> dict[str, str]:
+        """The CLI's environment beside os.environ: the backend (and its password, for a
+        backend derived from DATABASE_URL, as PGPASSWORD), the passphrase, this host's home."""
         return {
+            **self.backend.env,
             "PULUMI_BACKEND_URL": self.backend_url,
             "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
             "PULUMI_HOME": str(self.pulumi_home),
@@ -135,8 +148,8 @@ class LiveEngine:
         work_dir = self.work_root / stack_name
         work_dir.mkdir(parents=True, exist_ok=True)
         self.pulumi_home.mkdir(parents=True, exist_ok=True)
-        if self.backend_url.startswith("file://"):
-            Path(self.backend_url.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+        if self.backend.path is not None:
+            self.backend.path.mkdir(parents=True, exist_ok=True)
         root = str(pulumi_path.parent.parent) if pulumi_path.parent.name == "bin" else None
         try:
             cli = auto.PulumiCommand(root=root)
@@ -146,11 +159,9 @@ class LiveEngine:
                 env_vars=self.env(),
                 secrets_provider="passphrase",
                 pulumi_command=cli,
-                project_settings=auto.ProjectSettings(
-                    name=PROJECT,
-                    runtime="python",
-                    backend=auto.ProjectBackend(url=self.backend_url),
-                ),
+                # The backend comes from PULUMI_BACKEND_URL in env_vars, not the project file,
+                # so nothing of it is written into the work dir.
+                project_settings=auto.ProjectSettings(name=PROJECT, runtime="python"),
             )
             stack = auto.create_or_select_stack(
                 stack_name, project_name=PROJECT, program=self._program_fn(), opts=opts
@@ -158,18 +169,55 @@ class LiveEngine:
         except FileNotFoundError as exc:
             raise PulumiNotInstalled(self.command) from exc
         except auto.errors.CommandError as exc:
-            raise _translate(exc) from exc
-        self._install_plugins(stack)
+            raise self._translate(exc) from exc
+        self.install_plugins()
         return stack
 
-    def _install_plugins(self, stack: Any) -> None:
+    def _translate(self, exc: Exception) -> EngineError:
+        return _translate(exc, secrets=self.backend.env.values())
+
+    def _scrub(self, text: str) -> str:
+        return scrub(text, self.backend.env.values())
+
+    def install_plugins(self) -> list[str]:
+        """Install the pinned provider plugins into this host's PULUMI_HOME, once per host: the
+        worker calls it at start; a run calls it again, which is then a no-op. Processes of one
+        host take turns under a file lock (parallel installs into one home interfere,
+        pulumi#22784) and skip what the marker file says is there. Returns what was installed."""
+        marker = self.pulumi_home / "penguinmails-plugins.json"
         with _plugins_lock:
-            for plugin, pinned in sorted(self.plugins.items()):
-                key = f"{self.pulumi_home}:{plugin}:{pinned}"
-                if key in _plugins_installed:
-                    continue
-                stack.workspace.install_plugin(plugin, pinned)
-                _plugins_installed.add(key)
+            if self.plugins and all(
+                f"{self.pulumi_home}:{p}:{v}" in _plugins_installed for p, v in self.plugins.items()
+            ):
+                return []
+            self.pulumi_home.mkdir(parents=True, exist_ok=True)
+            installed: list[str] = []
+            with open(self.pulumi_home / "plugins.lock", "a+") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                try:
+                    done = json.loads(marker.read_text()) if marker.exists() else {}
+                except ValueError:
+                    done = {}
+                for plugin, pinned in sorted(self.plugins.items()):
+                    if done.get(plugin) != pinned:
+                        self._plugin_install(plugin, pinned)
+                        done[plugin] = pinned
+                        marker.write_text(json.dumps(done, sort_keys=True))
+                        installed.append(f"{plugin} {pinned}")
+                    _plugins_installed.add(f"{self.pulumi_home}:{plugin}:{pinned}")
+            return installed
+
+    def _plugin_install(self, plugin: str, pinned: str) -> None:
+        done = subprocess.run(
+            [self._pulumi_path(), "plugin", "install", "resource", plugin, pinned],
+            env={**os.environ, **self.env(), "PULUMI_AUTOMATION_API": "true"},
+            capture_output=True,
+            timeout=600,
+            check=False,
+        )
+        if done.returncode != 0:
+            reason = self._scrub(done.stderr.decode(errors="replace"))[-500:]
+            raise ProviderError(f"installing the {plugin} {pinned} plugin failed: {reason}")
 
     def _set_config(self, stack: Any, config: FleetConfig) -> None:
         from pulumi import automation as auto
@@ -204,7 +252,7 @@ class LiveEngine:
             check=False,
         )
         if done.returncode != 0:
-            reason = done.stderr.decode(errors="replace")[-500:]
+            reason = self._scrub(done.stderr.decode(errors="replace"))[-500:]
             raise EngineError(f"setting secret config {key} failed: {reason}", field=key)
 
     # The Engine interface ------------------------------------------------------------------------
@@ -237,7 +285,7 @@ class LiveEngine:
             try:
                 return {k: v.value for k, v in stack.outputs().items()}
             except auto.errors.CommandError as exc:
-                raise _translate(exc) from exc
+                raise self._translate(exc) from exc
 
     def _run(
         self, kind: str, stack_name: str, config: FleetConfig, on_event: EventCallback | None
@@ -271,7 +319,7 @@ class LiveEngine:
                     counts = self._destroy(stack, common, recorder)
                 outputs = {} if kind == "destroy" else stack.outputs()
             except auto.errors.CommandError as exc:
-                raise _translate(exc) from exc
+                raise self._translate(exc) from exc
         result.outputs = {k: v.value for k, v in outputs.items()}
         summary = summarize(result.changes, int(counts.get("same", 0)))
         for op in OPS:  # the engine's own counts win where they disagree with the event stream
@@ -371,10 +419,18 @@ class _Recorder:
             self._line(f"done in {summary.duration_seconds}s: {counts or 'no changes'}")
 
 
-def _translate(exc: Exception) -> EngineError:
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """The CLI may echo a connection string back: never keep a password in what we record."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def _translate(exc: Exception, secrets: Iterable[str] = ()) -> EngineError:
     from pulumi import automation as auto
 
-    text = str(exc)
+    text = scrub(str(exc), secrets)
     tail = text[-1500:]
     if isinstance(exc, auto.errors.ConcurrentUpdateError):
         return StackLocked("another update is running on this stack; try again later")

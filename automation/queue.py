@@ -25,10 +25,10 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from automation import desired_state
+from automation import backends, desired_state
 from automation.engine import Engine, StackResult
 from automation.engines import engine_for
-from automation.errors import EngineError
+from automation.errors import EngineError, SharedStateRequired
 from database.models.operations import Operation
 from database.models.workspaces import Workspace
 from database.outage import classify, outage, reason
@@ -270,6 +270,21 @@ def run_one(worker_id: str, engines: EngineFactory | None = None) -> bool:
     return True
 
 
+def refuse_unshared_state(session: Session) -> None:
+    """A live stack is refused, before the engine runs, while this host's Pulumi state is a
+    machine-local file backend and workers of another host share the database: that host
+    would see its own empty copy of the stack, order every server again, and never see this
+    host's stack lock. The operation fails at once (permanent, `machine_local_pulumi_state`)
+    with the message naming the backend to set; sandbox stacks (state in Postgres) run."""
+    settings = get_settings()
+    if settings.engine_override == "noop":
+        return
+    finding = backends.check(session, settings)
+    if finding is not None:
+        log.error("%s", finding.message)
+        raise SharedStateRequired(finding.message, hosts=finding.hosts)
+
+
 def execute(claimed: _Claimed, worker_id: str, engines: EngineFactory) -> None:
     lines: list[str] = []
     beat = _Heartbeat(claimed.id, worker_id)
@@ -283,6 +298,8 @@ def execute(claimed: _Claimed, worker_id: str, engines: EngineFactory) -> None:
                 config = desired_state.build_fleet_config(session, workspace)
                 engine = engines(workspace)
                 stack_name = workspace.stack_name
+                if not workspace.sandbox:
+                    refuse_unshared_state(session)
             run = getattr(engine, claimed.kind)
             result = run(stack_name, config, on_event=lines.append)
         except Exception as exc:  # every failure is recorded on the operation, never lost

@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from cli import dns, health, keys, processes, stack, tenants
+from cli import dns, health, hosts, keys, processes, stack, tenants
 from kit.errors import PenguinMailsError
 from settings import get_settings
 
-COMMAND_MODULES = [processes, tenants, dns, health, stack, keys]
+COMMAND_MODULES = [processes, tenants, dns, health, stack, keys, hosts]
 
 
 def build_parser() -> argparse.ArgumentParser:

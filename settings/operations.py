@@ -18,6 +18,24 @@ class OperationSettings(BaseSettings):
         description="How long a claimed operation stays a worker's without a heartbeat; after "
         "that another worker takes it over.",
     )
+    host_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$",
+        description="This machine's name in worker heartbeats, lease owners and per-host Pulumi "
+        "directories. Unset: the system host name. Give each machine its own.",
+    )
+    host_heartbeat_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="How often a worker process records that it is alive (`worker_hosts`).",
+    )
+    host_stale_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="A worker not seen for this long no longer counts as registered; its row is "
+        "pruned. Keep it at several heartbeat intervals.",
+    )
     poll_interval_seconds: float = Field(
         default=0.25, gt=0, description="How often an idle worker looks for queued operations."
     )

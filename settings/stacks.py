@@ -14,8 +14,18 @@ class StackSettings(BaseSettings):
     pulumi_backend_url: str | None = Field(
         default=None,
         description=(
-            "Pulumi state backend for live stacks (file://, s3://, https://api.pulumi.com, ...). "
-            "Unset: PULUMI_BACKEND_URL from the environment, else file://DATA_DIR/pulumi/state."
+            "Pulumi state backend for live stacks (postgres://, file://, s3://, azblob://, gs://, "
+            "https://api.pulumi.com). Unset: PULUMI_BACKEND_URL from the environment; else, with "
+            "DATABASE_URL set, that Postgres (table PULUMI_STATE_TABLE); else (the embedded "
+            "default) file://DATA_DIR/pulumi/state. See automation/backends.py."
+        ),
+    )
+    pulumi_state_table: str = Field(
+        default="pulumi_state",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$",
+        description=(
+            "Table of the DATABASE_URL Postgres that holds live stacks' Pulumi state when no "
+            "backend is set (Pulumi's DIY postgres backend creates it on first use)."
         ),
     )
     pulumi_config_passphrase: SecretStr | None = Field(
@@ -28,12 +38,16 @@ class StackSettings(BaseSettings):
     )
     pulumi_home: Path | None = Field(
         default=None,
-        description="PULUMI_HOME for the live engine (plugins). Unset: DATA_DIR/pulumi/home.",
+        description=(
+            "PULUMI_HOME for the live engine (plugins). Unset: DATA_DIR/pulumi/hosts/HOST/home, "
+            "one per host so a data directory on shared storage is never shared by two hosts."
+        ),
     )
     pulumi_work_root: Path | None = Field(
         default=None,
         description=(
-            "Directory holding one work dir per live stack. Unset: DATA_DIR/pulumi/workspaces."
+            "Directory holding one work dir per live stack. Unset: "
+            "DATA_DIR/pulumi/hosts/HOST/workspaces."
         ),
     )
     pulumi_plugins: str | None = Field(

@@ -7,6 +7,7 @@ from database.models.dns_connections import DnsConnection
 from database.models.dns_records import DnsRecord
 from database.models.events import Event
 from database.models.health import HealthCheckResult, HealthCheckState
+from database.models.hosts import WorkerHost
 from database.models.idempotency import IdempotencyKey
 from database.models.inboxes import Inbox
 from database.models.mail_domains import DomainClaim, DomainOwner, MailDomain
@@ -36,5 +37,6 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "WorkerHost",
     "Workspace",
 ]

@@ -255,3 +255,131 @@ def test_destroy_failing_for_another_reason_is_not_hidden() -> None:
 
     with pytest.raises(auto.errors.CommandError):
         LiveEngine._destroy(Broken(), {}, _Recorder(StackResult(), None))
+
+
+def test_plugins_are_installed_once_per_host_and_never_into_another_hosts_home(
+    tmp_path: Path,
+) -> None:
+    """With a stand-in CLI that records its calls: two processes' engines on one host (one
+    PULUMI_HOME) install each pinned plugin once; another host's home gets its own install."""
+    import os
+    import stat
+
+    calls = tmp_path / "calls.txt"
+    fake = tmp_path / "fake-pulumi"
+    fake.write_text(f'#!/bin/sh\necho "$PULUMI_HOME $*" >> {calls}\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    pins = {"hcloud": "v1.0.0", "command": "v2.0.0"}
+
+    def host(name: str) -> LiveEngine:
+        return LiveEngine(
+            command=str(fake),
+            backend_url=(tmp_path / "state").as_uri(),
+            passphrase="p",
+            pulumi_home=tmp_path / name / "home",
+            work_root=tmp_path / name / "work",
+            plugins=dict(pins),
+        )
+
+    first = host("host-a").install_plugins()
+    assert first == ["command v2.0.0", "hcloud v1.0.0"]
+    assert host("host-a").install_plugins() == []  # same host: already there
+    # A second process on the same host: nothing cached in memory, the marker file says so.
+    from automation import live as live_module
+
+    live_module._plugins_installed.clear()
+    assert host("host-a").install_plugins() == []
+    assert host("host-b").install_plugins() == first
+    lines = calls.read_text().splitlines()
+    home_a, home_b = tmp_path / "host-a" / "home", tmp_path / "host-b" / "home"
+    assert lines == [
+        f"{home_a} plugin install resource command v2.0.0",
+        f"{home_a} plugin install resource hcloud v1.0.0",
+        f"{home_b} plugin install resource command v2.0.0",
+        f"{home_b} plugin install resource hcloud v1.0.0",
+    ]
+    assert os.path.exists(home_a / "penguinmails-plugins.json")
+
+
+@needs_pulumi
+def test_two_engines_on_separate_data_dirs_share_one_stack_and_one_lock(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Two hosts (separate data dirs, homes and work dirs) on the postgres backend derived from
+    the database URL: what one host's `up` built is the other's stack, and while one host's
+    update runs, the other's is refused by the backend's lock (StackLocked, transient)."""
+    import threading
+    import uuid
+
+    import pulumi
+    from sqlalchemy import create_engine, func, select
+    from sqlalchemy import table as sql_table
+
+    from automation.backends import postgres_url
+
+    table = f"pulumi_state_{uuid.uuid4().hex[:8]}"
+    backend = postgres_url(database_url, table)
+    started, release = threading.Event(), threading.Event()
+
+    def exporting() -> None:
+        config = FleetConfig.from_pulumi()
+        pulumi.export("workspace", config.workspace_id)
+
+    def holding() -> None:
+        exporting()
+        started.set()
+        release.wait(120)
+
+    def host(name: str, program: Any) -> LiveEngine:
+        return LiveEngine(
+            backend=backend,
+            passphrase="one-passphrase-for-every-host",
+            pulumi_home=tmp_path / name / "pulumi" / "home",
+            work_root=tmp_path / name / "pulumi" / "workspaces",
+            plugins={},
+            program=program,
+        )
+
+    from dataclasses import replace
+
+    from tests.support.stack_fleet import ADMIN_PASSWORD, SSH_PRIVATE, SSH_PUBLIC
+
+    # With secret config: host B's fresh work dir must encrypt it for the same stack.
+    config = replace(
+        minimal_config(),
+        stalwart_admin_password=ADMIN_PASSWORD,
+        ssh_public_key=SSH_PUBLIC,
+        ssh_private_key=SSH_PRIVATE,
+    )
+    a, b = host("host-a", exporting), host("host-b", exporting)
+    a.up("ws-shared", config)
+    # One stack: host B sees host A's outputs and has nothing to change.
+    assert b.outputs("ws-shared")["workspace"] == "ws-live-test"
+    assert b.up("ws-shared", config).changes == []
+    assert a.up("ws-shared", config).changes == []
+    # One lock: host A's update holds the stack; host B's is refused meanwhile.
+    slow = host("host-a", holding)
+    failure: list[BaseException] = []
+
+    def run_slow() -> None:
+        try:
+            slow.up("ws-shared", config)
+        except BaseException as exc:  # reported below
+            failure.append(exc)
+
+    runner = threading.Thread(target=run_slow)
+    runner.start()
+    try:
+        assert started.wait(120), "host A's update did not start"
+        with pytest.raises(StackLocked):
+            b.up("ws-shared", config)
+    finally:
+        release.set()
+        runner.join(180)
+    assert not failure, failure
+    engine = create_engine(database_url)
+    with engine.connect() as conn:  # the state is in the database, in the named table
+        assert conn.scalar(select(func.count()).select_from(sql_table(table)))
+    engine.dispose()
+    assert not (tmp_path / "host-a" / "pulumi" / "state").exists()
+    a.destroy("ws-shared", config)
