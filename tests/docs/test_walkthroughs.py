@@ -123,7 +123,9 @@ def readme_commands() -> list[list[str]]:
             words = code.replace("[", "").replace("]", "").split()
             if words[0] != "penguinmails":
                 words = ["penguinmails", *words] if words[0] in {"apikey", "stack"} else []
-            argv = [fill.get(w, w) for w in words[1:] if w not in {"/", "|"}]
+            # `a\|b` offers alternatives (the first is taken); `...` repeats the option before it.
+            words = [w.split("\\|")[0] for w in words if w not in {"/", "|", "..."}]
+            argv = [fill.get(w, w) for w in words[1:]]
             if argv:
                 commands.append(argv)
     return commands
