@@ -66,7 +66,7 @@ class ProviderError(EngineError):
 
 class SharedStateRequired(EngineError):
     """A live stack refused before it ran: this host's Pulumi state is machine-local and other
-    hosts' workers share the database (`automation.backends.check`)."""
+    hosts' workers share the database (`domain.hosts.backends.check`)."""
 
     status_code = 409
     code = "machine_local_pulumi_state"

@@ -6,7 +6,7 @@
   answers `ConcurrentUpdateError`, which becomes `StackLocked` (transient).
 - The program is `stacks.program.fleet` run inline, fed from the stack config exactly as
   `pulumi preview` by hand would be (project `penguinmails`, same keys).
-- State: `automation.backends.resolve` (a set backend URL; else, with DATABASE_URL, that
+- State: `domain.hosts.backends.resolve` (a set backend URL; else, with DATABASE_URL, that
   Postgres through Pulumi's postgres backend; else a file backend in DATA_DIR/pulumi/state),
   given to the CLI as PULUMI_BACKEND_URL; secrets: the passphrase provider, the passphrase
   passed in the environment, never as an argument.
@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from automation.backends import Backend, host_dir, resolve
 from automation.engine import OPS, EventCallback, ResourceChange, StackResult, summarize
 from automation.errors import (
     EngineError,
@@ -41,6 +40,7 @@ from automation.errors import (
     StackConfigError,
     StackLocked,
 )
+from domain.hosts.backends import Backend, host_dir, resolve
 from settings import Settings
 from stacks.config import NS, FleetConfig
 from stacks.plugins import default_plugins, parse_plugins

@@ -25,7 +25,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from automation import backends, desired_state
+from automation import desired_state
 from automation.engine import Engine, StackResult
 from automation.engines import engine_for
 from automation.errors import EngineError, SharedStateRequired
@@ -34,6 +34,7 @@ from database.models.workspaces import Workspace
 from database.outage import classify, outage, reason
 from database.session import session_scope
 from database.transactions import is_disconnect, is_retryable, run_in_transaction
+from domain.hosts import backends
 from domain.operations.results import RunOutputs, apply_destroyed, apply_failure, apply_success
 from domain.operations.service import lock_queued_up, settle
 from domain.operations.states import OPERATION, OperationStatus

@@ -5,9 +5,9 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from automation import backends
 from cli.processes import prepare
 from database.session import session_scope
+from domain.hosts import backends
 from domain.hosts import service as hosts
 from kit.time import utcnow
 from settings import get_settings

@@ -85,16 +85,19 @@ def _ssh_key(args: argparse.Namespace) -> int:
 
 
 def _preflight(args: argparse.Namespace) -> int:
+    from domain.hosts import backends
     from domain.workspaces import preflight
     from domain.workspaces import service as workspaces
     from settings import get_settings
 
     prepare()
+    settings = get_settings()
     with session_scope() as session:
         workspace = find_workspace(session, args.workspace)
         providers = workspaces.providers(session, workspace)
         sandbox = workspace.sandbox
-    report = preflight.check(get_settings(), providers, sandbox=sandbox)
+        finding = backends.deployment_finding(session, settings)
+    report = preflight.check(settings, providers, sandbox=sandbox, hosts=finding)
     if args.json:
         print(report.model_dump_json())
     else:

@@ -2,7 +2,7 @@
 the sweeps never wait on Pulumi. Any number of these run in any number of processes, on any
 number of hosts: each process records its host in `worker_hosts` (a heartbeat every
 `host_heartbeat_seconds`, stale rows pruned, its own row deleted when it stops), which is how a
-host on a machine-local Pulumi backend knows it is not alone (`automation.backends.check`)."""
+host on a machine-local Pulumi backend knows it is not alone (`domain.hosts.backends.check`)."""
 
 import logging
 import os
@@ -11,9 +11,10 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from automation import backends, queue
+from automation import queue
 from database.outage import classify, outage, reason
 from database.transactions import run_in_transaction
+from domain.hosts import backends
 from domain.hosts import service as hosts
 from kit.time import utcnow
 from settings import Settings

@@ -17,7 +17,7 @@ class StackSettings(BaseSettings):
             "Pulumi state backend for live stacks (postgres://, file://, s3://, azblob://, gs://, "
             "https://api.pulumi.com). Unset: PULUMI_BACKEND_URL from the environment; else, with "
             "DATABASE_URL set, that Postgres (table PULUMI_STATE_TABLE); else (the embedded "
-            "default) file://DATA_DIR/pulumi/state. See automation/backends.py."
+            "default) file://DATA_DIR/pulumi/state. See domain/hosts/backends.py."
         ),
     )
     pulumi_state_table: str = Field(

@@ -7,6 +7,7 @@ from api.deps import CurrentKey, PageDep, SessionDep, SettingsDep
 from api.idempotent import IdempotencyKeyHeader, respond
 from api.retry import RetryingRoute
 from api.schemas import PageOf
+from domain.hosts import backends as hosts
 from domain.workspaces import preflight, service
 from domain.workspaces.schemas import PreflightRead, SshKeyRead, WorkspaceCreate, WorkspaceRead
 
@@ -27,7 +28,9 @@ def create_workspace(
         read = WorkspaceRead.model_validate(workspace)
         if not workspace.sandbox:
             # The same report as GET .../preflight: what a run would miss, before any is queued.
-            read.preflight = preflight.check(settings, None, sandbox=False)
+            read.preflight = preflight.check(
+                settings, None, sandbox=False, hosts=hosts.deployment_finding(session, settings)
+            )
         return 201, read.model_dump(mode="json")
 
     return respond(session, key, idempotency_key, request, body, produce, settings=settings)
@@ -67,7 +70,10 @@ def get_preflight(
 ) -> PreflightRead:
     workspace = service.get(session, key.tenant_id, workspace_id)
     return preflight.check(
-        settings, service.providers(session, workspace), sandbox=workspace.sandbox
+        settings,
+        service.providers(session, workspace),
+        sandbox=workspace.sandbox,
+        hosts=hosts.deployment_finding(session, settings),
     )
 
 

@@ -6,7 +6,7 @@ deletes it when it stops; rows not seen within the stale window are pruned by wh
 next. Both statements are set-based and idempotent: a repeated beat only moves `last_seen_at`
 forward, a repeated prune deletes nothing more.
 
-`shared_state_finding` is the one rule, for the worker's refusal (`automation.backends.check`)
+`shared_state_finding` is the one rule, for the worker's refusal (`domain.hosts.backends.check`)
 and for the preflight: a file backend keeps Pulumi state on one machine, so once workers on two
 hosts share the database, a host with such a backend would see an empty stack for a workspace
 another host built (and order every server again), and neither host's stack lock would see the

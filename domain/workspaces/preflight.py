@@ -14,6 +14,8 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
+from domain.hosts.backends import host_dir, resolve
+from domain.hosts.service import Finding
 from domain.workspaces.schemas import PreflightCheck, PreflightRead
 from settings import Settings
 from stacks.plugins import default_plugins, parse_plugins
@@ -24,16 +26,9 @@ CREDENTIALS = {
 }
 
 
-def _data(settings: Settings) -> Path:
-    return Path(settings.data_dir).resolve() / "pulumi"
-
-
 def backend_url(settings: Settings) -> str:
-    return (
-        settings.pulumi_backend_url
-        or os.environ.get("PULUMI_BACKEND_URL")
-        or (_data(settings) / "state").as_uri()
-    )
+    """The backend the live engine will use: one rule for both (`domain.hosts.backends`)."""
+    return resolve(settings).url
 
 
 def _cli(settings: Settings) -> PreflightCheck:
@@ -62,7 +57,7 @@ def _cli(settings: Settings) -> PreflightCheck:
 
 
 def _plugins(settings: Settings) -> list[PreflightCheck]:
-    home = Path(settings.pulumi_home or _data(settings) / "home")
+    home = Path(settings.pulumi_home or host_dir(settings) / "home")  # as the live engine
     pins = parse_plugins(settings.pulumi_plugins) or default_plugins()
     checks = []
     for name, version in sorted(pins.items()):
@@ -139,14 +134,44 @@ def _backend(settings: Settings) -> PreflightCheck:
     )
 
 
-def check(settings: Settings, providers: set[str] | None, *, sandbox: bool) -> PreflightRead:
+def _shared_state(finding: Finding | None) -> PreflightCheck:
+    if finding is None:
+        return PreflightCheck(
+            name="shared_state",
+            ok=True,
+            setting="PENGUINMAILS_PULUMI_BACKEND_URL",
+            detail="every registered worker host can see every stack's state",
+        )
+    return PreflightCheck(
+        name="shared_state",
+        ok=False,
+        setting="PENGUINMAILS_PULUMI_BACKEND_URL",
+        detail=finding.message,
+    )
+
+
+def check(
+    settings: Settings,
+    providers: set[str] | None,
+    *,
+    sandbox: bool,
+    hosts: Finding | None = None,
+) -> PreflightRead:
     """`providers`: those the workspace's servers use (their credentials are required); None
-    (a workspace without servers yet): every provider's credential, for information."""
+    (a workspace without servers yet): every provider's credential, for information. `hosts`:
+    `domain.hosts.service.shared_state_finding` for this deployment (several worker hosts, one
+    of them on a machine-local backend), None when there is nothing to report."""
     if sandbox:
         return PreflightRead(engine="sandbox", ready=True, checks=[])
     wanted = set(CREDENTIALS) if providers is None else providers
     credentials = _credentials(settings, wanted)
-    checks = [_cli(settings), *_plugins(settings), *credentials, _backend(settings)]
+    checks = [
+        _cli(settings),
+        *_plugins(settings),
+        *credentials,
+        _backend(settings),
+        _shared_state(hosts),
+    ]
     # Missing plugins are not fatal (the engine installs them), nor credentials no server needs.
     ready = all(
         c.ok

@@ -26,7 +26,9 @@ class WorkspaceCreate(BaseModel):
 
 
 class PreflightCheck(BaseModel):
-    name: str = Field(description="pulumi_cli, plugin:<name>, credential:<provider>, backend")
+    name: str = Field(
+        description="pulumi_cli, plugin:<name>, credential:<provider>, backend, shared_state"
+    )
     ok: bool
     detail: str
     setting: str | None = Field(default=None, description="The setting that controls it.")

@@ -129,3 +129,28 @@ def test_destroy_queues_a_destroy_operation(client: TestClient, session: Session
     assert (
         client.post(f"/api/v1/workspaces/{ws.id}/destroy", headers=other.headers).status_code == 404
     )
+
+
+def test_preflight_reports_worker_hosts_that_would_not_share_state(
+    client: TestClient, session: Session, live_env: Path
+) -> None:
+    """Two worker hosts on one database, one keeping its Pulumi state on its own machine: the
+    preflight says so (and names the setting) before any live run is refused for it."""
+    from datetime import UTC, datetime
+
+    from domain.hosts import service as hosts
+
+    tenant = create_tenant(session)
+    ws = create_workspace(session, tenant, sandbox=False)
+    url = f"/api/v1/workspaces/{ws.id}/preflight"
+    alone = {c["name"]: c for c in client.get(url, headers=tenant.headers).json()["checks"]}
+    assert alone["shared_state"]["ok"] is True
+    now = datetime.now(UTC)
+    for host, local in (("host-a", True), ("host-b", False)):
+        hosts.beat(session, host=host, pid=1, started_at=now, now=now,
+                   pulumi_backend="file" if local else "postgres", backend_local=local)  # fmt: skip
+    session.flush()
+    checks = {c["name"]: c for c in client.get(url, headers=tenant.headers).json()["checks"]}
+    shared = checks["shared_state"]
+    assert shared["ok"] is False and shared["setting"] == "PENGUINMAILS_PULUMI_BACKEND_URL"
+    assert "host-a" in shared["detail"]

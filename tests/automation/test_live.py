@@ -315,7 +315,7 @@ def test_two_engines_on_separate_data_dirs_share_one_stack_and_one_lock(
     from sqlalchemy import create_engine, func, select
     from sqlalchemy import table as sql_table
 
-    from automation.backends import postgres_url
+    from domain.hosts.backends import postgres_url
 
     table = f"pulumi_state_{uuid.uuid4().hex[:8]}"
     backend = postgres_url(database_url, table)

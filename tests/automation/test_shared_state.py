@@ -8,10 +8,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, select, text
 
-from automation import backends, queue
+from automation import queue
 from database.models.operations import Operation
 from database.models.servers import VpsServer
 from database.session import session_scope
+from domain.hosts import backends
 from domain.hosts import service as hosts
 from domain.operations import service as operations
 from kit.time import utcnow

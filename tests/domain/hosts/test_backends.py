@@ -1,4 +1,4 @@
-"""Where the live engine keeps Pulumi state (`automation.backends.resolve`), every case: the
+"""Where the live engine keeps Pulumi state (`domain.hosts.backends.resolve`), every case: the
 embedded default, the operator's own Postgres (options, odd characters, sockets, IPv6), an
 explicit file/s3/azblob/gs/Pulumi Cloud URL, PULUMI_BACKEND_URL, and what reaches the CLI."""
 
@@ -7,8 +7,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from automation.backends import Backend, host_dir, host_name, postgres_url, redact, resolve
 from automation.live import LiveEngine
+from domain.hosts.backends import Backend, host_dir, host_name, postgres_url, redact, resolve
 from settings import get_settings
 from tests.support.fixtures import OverrideSettings
 
