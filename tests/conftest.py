@@ -8,14 +8,18 @@ real commits (other processes, threads) use `committed` and the tables are empti
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, pool, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,12 +95,10 @@ def committed(engine: Engine) -> Iterator[Engine]:
         conn.execute(text(f"TRUNCATE {tables} CASCADE"))
 
 
-@pytest.fixture
-def client(session: Session) -> Iterator[TestClient]:
-    from api.app import create_app
+@contextmanager
+def client_for(app: "FastAPI", session: Session) -> Iterator[TestClient]:
+    """A TestClient on `app` whose requests share the test's session."""
     from api.deps import get_session, get_transaction
-
-    app = create_app()
 
     def _session() -> Iterator[Session]:
         # A savepoint per request: a failed request undoes only its own writes, as in production.
@@ -121,4 +123,21 @@ def client(session: Session) -> Iterator[TestClient]:
     app.dependency_overrides[get_session] = _session
     app.dependency_overrides[get_transaction] = lambda: _in_savepoint
     with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def client(session: Session) -> Iterator[TestClient]:
+    from api.app import create_app
+
+    with client_for(create_app(), session) as c:
+        yield c
+
+
+@pytest.fixture
+def console(session: Session) -> Iterator[TestClient]:
+    """The served application (API and console) on the test's session."""
+    from cli.web import create_app
+
+    with client_for(create_app(), session) as c:
         yield c
