@@ -98,9 +98,7 @@ def workspace_page(
         "inboxes_page": inbox_page,
         "inboxes_pages": _pages(inbox_total, size),
         "domains": overview.domains(session, who.tenant_id, workspace_id),
-        "domain_inbox": overview.first_inbox_of_domains(session, who.tenant_id, workspace_id),
         "preview": OperationRead.of(previews[0]) if previews else None,
-        "counts": overview.workspace_counts(session, who.tenant_id, [workspace_id])[workspace_id],
     }
     return render(request, "workspace.html", context)
 

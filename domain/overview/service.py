@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Integer, and_, case, func, select
+from sqlalchemy import Integer, String, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from database.models.dns_records import DnsRecord
@@ -39,6 +39,7 @@ class DomainState:
     required: int
     verified: int
     last_verified_at: datetime | None
+    first_inbox_id: uuid.UUID | None = None  # whose records page shows the domain's records
 
     @property
     def verification(self) -> str:
@@ -109,20 +110,35 @@ def workspace_counts(
 def _domain_states(
     session: Session, tenant_id: uuid.UUID, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[DomainState]]:
+    # Per inbox first (one pass over the records, grouped by the indexed inbox_id), then per
+    # domain over the inboxes: a count(DISTINCT) over every record cost 3x as much at 60,000.
     required = DnsRecord.required.is_(True)
     verified = case((and_(required, DnsRecord.verification_status == "verified"), 1), else_=0)
-    records = (
+    per_inbox = (
         select(
-            Inbox.workspace_id.label("workspace_id"),
+            DnsRecord.inbox_id.label("inbox_id"),
             DnsRecord.domain.label("domain"),
-            func.count(func.distinct(Inbox.id)).label("inboxes"),
-            func.sum(case((required, 1), else_=0)).cast(Integer).label("required"),
-            func.sum(verified).cast(Integer).label("verified"),
+            func.sum(case((required, 1), else_=0)).label("required"),
+            func.sum(verified).label("verified"),
             func.max(DnsRecord.last_verified_at).label("last_verified_at"),
         )
         .join(Inbox, Inbox.id == DnsRecord.inbox_id)
         .where(Inbox.tenant_id == tenant_id, Inbox.workspace_id.in_(ids))
-        .group_by(Inbox.workspace_id, DnsRecord.domain)
+        .group_by(DnsRecord.inbox_id, DnsRecord.domain)
+        .subquery()
+    )
+    records = (
+        select(
+            Inbox.workspace_id.label("workspace_id"),
+            per_inbox.c.domain.label("domain"),
+            func.count().label("inboxes"),
+            func.sum(per_inbox.c.required).cast(Integer).label("required"),
+            func.sum(per_inbox.c.verified).cast(Integer).label("verified"),
+            func.max(per_inbox.c.last_verified_at).label("last_verified_at"),
+            func.min(Inbox.id.cast(String)).label("first_inbox"),
+        )
+        .join(Inbox, Inbox.id == per_inbox.c.inbox_id)
+        .group_by(Inbox.workspace_id, per_inbox.c.domain)
         .subquery()
     )
     rows = session.execute(
@@ -133,6 +149,7 @@ def _domain_states(
             records.c.required,
             records.c.verified,
             records.c.last_verified_at,
+            records.c.first_inbox,
         )
         .outerjoin(
             records,
@@ -145,34 +162,14 @@ def _domain_states(
         .order_by(MailDomain.name)
     )
     out: dict[uuid.UUID, list[DomainState]] = defaultdict(list)
-    for workspace_id, name, inboxes, req, ver, last in rows:
-        out[workspace_id].append(DomainState(name, inboxes or 0, req or 0, ver or 0, last))
+    for workspace_id, name, inboxes, req, ver, last, first in rows:
+        first_id = uuid.UUID(first) if first else None
+        out[workspace_id].append(
+            DomainState(name, inboxes or 0, req or 0, ver or 0, last, first_id)
+        )
     return out
 
 
 def domains(session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID) -> list[DomainState]:
     """The workspace's mail domains with how many of their required records verify."""
     return _domain_states(session, tenant_id, [workspace_id]).get(workspace_id, [])
-
-
-def first_inbox_of_domains(
-    session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID
-) -> dict[str, uuid.UUID]:
-    """One inbox per domain (the first address), whose records page shows the domain's records."""
-    rows = session.execute(
-        select(DnsRecord.domain, func.min(Inbox.email_address))
-        .join(Inbox, Inbox.id == DnsRecord.inbox_id)
-        .where(Inbox.tenant_id == tenant_id, Inbox.workspace_id == workspace_id)
-        .group_by(DnsRecord.domain)
-    )
-    by_address = {address: domain for domain, address in rows}
-    if not by_address:
-        return {}
-    found = session.execute(
-        select(Inbox.email_address, Inbox.id).where(
-            Inbox.tenant_id == tenant_id,
-            Inbox.workspace_id == workspace_id,
-            Inbox.email_address.in_(list(by_address)),
-        )
-    )
-    return {by_address[address]: inbox_id for address, inbox_id in found}
