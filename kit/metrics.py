@@ -4,7 +4,10 @@ read at scrape time instead (`domain.metrics.service`), so every replica reports
 
 from typing import Any
 
-from prometheus_client import Histogram
+from prometheus_client import Histogram, disable_created_metrics
+
+# `_created` series (one timestamp per label set) double the scrape and no dashboard reads them.
+disable_created_metrics()
 
 REQUEST_SECONDS = Histogram(
     "penguinmails_http_request_duration_seconds",
