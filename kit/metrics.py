@@ -7,7 +7,7 @@ from typing import Any
 from prometheus_client import Histogram, disable_created_metrics
 
 # `_created` series (one timestamp per label set) double the scrape and no dashboard reads them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REQUEST_SECONDS = Histogram(
     "penguinmails_http_request_duration_seconds",
