@@ -24,8 +24,8 @@ from api.retry import Handler, RetryingRoute
 from console import session as cookies
 from database.models.tenants import ApiKey
 from domain.tenants import service as tenants
-from domain.validation import unicode_address
-from kit.errors import NotFound, PenguinMailsError, Unauthorized
+from domain.validation import control_character_problem, unicode_address
+from kit.errors import NotFound, PenguinMailsError, Unauthorized, ValidationFailed
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,12 @@ def _error_page(request: Request, exc: PenguinMailsError) -> Response:
     return render(
         request,
         "error.html",
-        {"error": exc, "title": {404: "Not found", 403: "Refused"}.get(exc.status_code, "Error")},
+        {
+            "error": exc,
+            "title": {404: "Not found", 403: "Refused", 422: "Refused"}.get(
+                exc.status_code, "Error"
+            ),
+        },
         status_code=exc.status_code,
     )
 
@@ -119,10 +124,16 @@ class ConsoleRoute(RetryingRoute):
                 response = await inner(request)
             except PenguinMailsError as exc:
                 response = _error_page(request, exc)
-            except RequestValidationError:
+            except RequestValidationError as exc:
                 # Only a malformed path or query reaches here (forms are parsed by the pages):
-                # an id that is not a UUID is no page of this tenant's.
-                response = _error_page(request, NotFound("no such page"))
+                # an id that is not a UUID is no page of this tenant's; a control character
+                # (api.checks) is refused as the API refuses it.
+                first = exc.errors()[0] if exc.errors() else {}
+                if first.get("type") == "control_character":
+                    refused = ValidationFailed(str(first.get("msg", "invalid text")))
+                    response = _error_page(request, refused)
+                else:
+                    response = _error_page(request, NotFound("no such page"))
             except DBAPIError as exc:
                 mapped = database_error(exc)
                 if mapped is None:
@@ -170,7 +181,13 @@ async def form_data(request: Request, settings: SettingsDep) -> dict[str, str]:
     `application/x-www-form-urlencoded` is read, inside the API's body limit."""
     form = await request.form()
     cookies.check_csrf(cookies.read(request, settings), form.get(cookies.CSRF_FIELD))
-    return {k: v for k, v in form.items() if isinstance(v, str) and k != cookies.CSRF_FIELD}
+    values = {k: v for k, v in form.items() if isinstance(v, str) and k != cookies.CSRF_FIELD}
+    # api.checks' rule for JSON bodies, for form bodies: no control character in any value.
+    for name, value in values.items():
+        problem = control_character_problem(name) or control_character_problem(value)
+        if problem is not None:
+            raise ValidationFailed(f"{name}: {problem}", field=name)
+    return values
 
 
 Form = Annotated[dict[str, str], Depends(form_data)]

@@ -20,9 +20,12 @@ def _next(target: str | None) -> str:
 
 @router.get("/sign-in")
 def sign_in_page(request: Request, settings: SettingsDep, next: str | None = None) -> Response:
-    current = cookies.read(request, settings) or cookies.new()
-    response = render(request, "sign_in.html", {"next": _next(next)}, csrf=current.csrf)
-    cookies.write(response, request, settings, cookies.ConsoleSession(csrf=current.csrf))
+    current = cookies.read(request, settings)
+    fresh = current is None
+    session = current if current is not None else cookies.new()
+    response = render(request, "sign_in.html", {"next": _next(next)}, csrf=session.csrf)
+    if fresh:  # an existing session (signed in or not) is kept as it is
+        cookies.write(response, request, settings, session)
     return response
 
 

@@ -283,3 +283,22 @@ def test_every_console_route_runs_the_request_checks() -> None:
     for router in ROUTERS:
         for route in router.routes:
             assert isinstance(route, ConsoleRoute) and isinstance(route, RetryingRoute), route
+
+
+def test_control_characters_in_a_form_or_query_are_refused(
+    console: TestClient, tenant: factories.TenantWithKey
+) -> None:
+    csrf = sign_in(console, tenant.api_key)
+    form = console.post("/console/workspaces", data={"name": "a\x00b", "csrf_token": csrf})
+    assert form.status_code == 422 and "control character" in form.text
+    query = console.get("/console/events", params={"type": "a\x01"})
+    assert query.status_code == 422
+
+
+def test_visiting_sign_in_keeps_the_session(
+    console: TestClient, tenant: factories.TenantWithKey
+) -> None:
+    sign_in(console, tenant.api_key)
+    page = console.get("/console/sign-in")
+    assert "set-cookie" not in page.headers
+    assert console.get("/console", follow_redirects=False).status_code == 200
