@@ -302,3 +302,45 @@ def test_visiting_sign_in_keeps_the_session(
     page = console.get("/console/sign-in")
     assert "set-cookie" not in page.headers
     assert console.get("/console", follow_redirects=False).status_code == 200
+
+
+def test_the_delivery_log_shows_every_attempt() -> None:
+    from datetime import UTC, datetime
+
+    from console.web import templates
+    from domain.webhooks.schemas import AttemptRead, DeliveryRead, WebhookRead
+
+    now = datetime.now(UTC)
+    webhook = WebhookRead(
+        id=uuid.uuid4(),
+        url="https://hooks.example.com/in",
+        description="",
+        event_types=["*"],
+        active=True,
+        consecutive_failures=1,
+        previous_secret_expires_at=None,
+        events_since=now,
+        created_at=now,
+    )
+    delivery = DeliveryRead(
+        id=uuid.uuid4(),
+        event_id=uuid.uuid4(),
+        event_type="health.alert",
+        status="pending",
+        attempts=2,
+        next_attempt_at=now,
+        last_status_code=503,
+        last_error=None,
+        delivered_at=None,
+        created_at=now,
+        log=[
+            AttemptRead(
+                number=1, status_code=None, error="timed out", duration_ms=10000, created_at=now
+            ),
+            AttemptRead(number=2, status_code=503, error=None, duration_ms=12.5, created_at=now),
+        ],
+    )
+    html = templates.get_template("webhook.html").render(
+        webhook=webhook, deliveries=[delivery], total=1, page=1, pages=1, csrf="t", refresh_ms=2000
+    )
+    assert "no answer (timed out), 10000 ms" in html and "503, 12 ms" in html
