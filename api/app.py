@@ -12,6 +12,7 @@ from api import errors, metrics
 from api.limits import BodyLimit
 from api.metrics import RequestTimer
 from api.routers import (
+    dns_publishing,
     dns_records,
     domain_claims,
     events,
@@ -34,6 +35,7 @@ V1_ROUTERS: list[APIRouter] = [
     webhooks.router,
     dns_records.router,
     domain_claims.router,
+    dns_publishing.router,
 ]
 
 

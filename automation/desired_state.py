@@ -6,16 +6,30 @@ server being deleted, or on no server yet, are left out too."""
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Sequence
+
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from automation.errors import StackConfigError
+from database.models.dns_connections import DnsConnection
+from database.models.dns_records import DnsRecord
 from database.models.inboxes import Inbox
 from database.models.mail_domains import MailDomain
 from database.models.servers import VpsServer
 from database.models.workspaces import Workspace
 from settings import get_settings
-from stacks.config import ConfigError, DomainSpec, FleetConfig, MailboxSpec, ServerSpec
+from stacks.config import (
+    ConfigError,
+    DnsConnectionSpec,
+    DnsRecordSpec,
+    DomainSpec,
+    FleetConfig,
+    MailboxSpec,
+    ServerSpec,
+)
 
 DELETING = "deleting"
 # Sandbox fleets need no real credentials; the program still requires a value.
@@ -43,6 +57,8 @@ def build_fleet_config(session: Session, workspace: Workspace) -> FleetConfig:
         .where(or_(Inbox.status.is_(None), Inbox.status != DELETING))
         .order_by(Inbox.email_address)
     ).all()
+
+    connections, records = _dns(session, workspace, domains, {i.id for i in inboxes})
 
     def credential(value: object, provider: str) -> str | None:
         if any(s.provider == provider for s in servers) and workspace.sandbox:
@@ -94,8 +110,68 @@ def build_fleet_config(session: Session, workspace: Workspace) -> FleetConfig:
             ssh_private_key=workspace.ssh_private_key_encrypted,
             hetzner_token=credential(settings.hetzner_token, "hetzner"),
             hostwinds_api_key=credential(settings.hostwinds_api_key, "hostwinds"),
+            dns_connections=connections,
+            dns_records=records,
         )
     except ConfigError as exc:
         raise StackConfigError(
             f"workspace {workspace.id} cannot be deployed: {exc}", field=exc.key
         ) from exc
+
+
+def _dns(
+    session: Session,
+    workspace: Workspace,
+    domains: Sequence[MailDomain],
+    live_inboxes: set[uuid.UUID],
+) -> tuple[tuple[DnsConnectionSpec, ...], tuple[DnsRecordSpec, ...]]:
+    """Every DNS connection of the workspace (a record being removed needs its connection's
+    credentials even when nothing uses it any more), and one record per distinct value of the
+    records of live inboxes whose domain publishes through a connection."""
+    rows = session.scalars(
+        select(DnsConnection)
+        .where(
+            DnsConnection.workspace_id == workspace.id,
+            DnsConnection.tenant_id == workspace.tenant_id,
+        )
+        .order_by(DnsConnection.id)
+        .options(undefer(DnsConnection.credentials_encrypted))
+    ).all()
+    connections = tuple(
+        DnsConnectionSpec(
+            id=str(c.id),
+            kind=c.kind,
+            settings=dict(c.settings),
+            credentials=json.loads(c.credentials_encrypted or "{}"),
+        )
+        for c in rows
+        if c.kind != "manual"
+    )
+    publishing = {c.id for c in connections}
+    by_name: dict[str, tuple[str, MailDomain]] = {}
+    for d in domains:
+        applies = d.dns_connection_id or workspace.dns_connection_id
+        if applies is not None and str(applies) in publishing:
+            by_name[d.name] = (str(applies), d)
+    if not by_name or not live_inboxes:
+        return connections, ()
+    records: dict[str, DnsRecordSpec] = {}
+    for r in session.scalars(
+        select(DnsRecord)
+        .where(DnsRecord.inbox_id.in_(sorted(live_inboxes)), DnsRecord.domain.in_(list(by_name)))
+        .order_by(DnsRecord.domain, DnsRecord.purpose, DnsRecord.id)
+    ):
+        connection_id, domain = by_name[r.domain]
+        spec = DnsRecordSpec(
+            connection=connection_id,
+            domain=r.domain,
+            purpose=r.purpose,
+            type=r.record_type,
+            name=r.record_name,
+            value=r.record_value,
+            ttl=r.ttl or 3600,
+            zone=domain.zone,
+            mx_policy=domain.mx_policy,
+        )
+        records.setdefault(spec.logical_name, spec)
+    return connections, tuple(records.values())

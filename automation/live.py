@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
@@ -117,6 +118,9 @@ class LiveEngine:
             "PULUMI_CONFIG_PASSPHRASE": self.passphrase,
             "PULUMI_HOME": str(self.pulumi_home),
             "PULUMI_SKIP_UPDATE_CHECK": "true",
+            # Dynamic providers (DNS records, Hostwinds) run in a Python the engine starts: this
+            # service's own interpreter, so `stacks` and `dnspublish` import there.
+            "PULUMI_PYTHON_CMD": sys.executable,
         }
 
     def _lock(self, stack_name: str) -> threading.Lock:

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-c", "import sys; from cli.main import main; sys.exit(main())"]
 
 
-def child_env(env: dict[str, str]) -> dict[str, str]:
+def on_this_tree(env: dict[str, str]) -> dict[str, str]:
     """`env` with ROOT first on PYTHONPATH, so child processes import this tree."""
     paths = [str(ROOT), *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
     return {**env, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
@@ -52,7 +52,7 @@ def imported_from(env: dict[str, str]) -> str:
     from (to check that the tree under test is the one that runs)."""
     done = subprocess.run(
         [sys.executable, "-c", "import automation.queue as q; print(q.__file__)"],
-        env=child_env(env),
+        env=on_this_tree(env),
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -212,7 +212,7 @@ class Cluster:
                 "--threads",
                 str(self.worker_threads),
             ],
-            env=child_env(self.env),
+            env=on_this_tree(self.env),
             cwd=ROOT,
             stdout=out or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
@@ -259,16 +259,14 @@ def cluster(
 @contextmanager
 def api_process(env: dict[str, str], log: Path) -> Iterator[str]:
     """`penguinmails api` (this tree's, see CLI) on a free port, ready; stopped afterwards."""
-    import socket
+    from tests.support.ports import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [*CLI, "api", "--port", str(port)],
-            env=child_env(env),
+            env=on_this_tree(env),
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -297,7 +295,7 @@ def api_process(env: dict[str, str], log: Path) -> Iterator[str]:
 def tenant_key(env: dict[str, str], name: str = "faults") -> str:
     done = subprocess.run(
         [*CLI, "tenant", "create", name, "--json"],
-        env=child_env(env),
+        env=on_this_tree(env),
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -284,7 +284,8 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("PENGUINMAILS_LOG_LEVEL", "WARNING")
 
     from domain.mail_domains.service import generate_dkim_key
-    from tests.nsd import Nsd, free_port, nsd_binaries
+    from tests.support.nsd import Nsd, nsd_binaries
+    from tests.support.ports import free_port
 
     binaries = nsd_binaries()
     if binaries is None:

@@ -52,24 +52,23 @@ from benchmarks._fault_harness import (
     settle,
     tenant_key,
 )
+from tests.support.environment import child_env
 
 
 def _env(url: str, data_dir: Path, **settings: object) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PENGUINMAILS_")}
-    env.update(
-        PENGUINMAILS_DATABASE_URL=url,
-        PENGUINMAILS_SECRET_KEY=os.environ["PENGUINMAILS_SECRET_KEY"],
-        PENGUINMAILS_DATA_DIR=str(data_dir),
-        PENGUINMAILS_LOG_LEVEL="WARNING",
-        PENGUINMAILS_POLL_INTERVAL_SECONDS="0.05",
-        PENGUINMAILS_COALESCE_SECONDS="0.2",
-        PENGUINMAILS_RETRY_BACKOFF_SECONDS="0.2",
-        PENGUINMAILS_MAX_ATTEMPTS="20",
-        PENGUINMAILS_DNS_NAMESERVERS="127.0.0.1:9",  # nothing here resolves anything
-    )
-    env.update({f"PENGUINMAILS_{k.upper()}": str(v) for k, v in settings.items()})
+    fields: dict[str, object] = {
+        "database_url": url,
+        "secret_key": os.environ["PENGUINMAILS_SECRET_KEY"],
+        "data_dir": data_dir,
+        "log_level": "WARNING",
+        "poll_interval_seconds": 0.05,
+        "coalesce_seconds": 0.2,
+        "retry_backoff_seconds": 0.2,
+        "max_attempts": 20,
+        "dns_nameservers": "127.0.0.1:9",  # nothing here resolves anything
+    }
     data_dir.mkdir(parents=True, exist_ok=True)
-    return env
+    return child_env(**{**fields, **settings})
 
 
 def _missing(engine: Engine, accepted: list[str]) -> int:

@@ -35,7 +35,7 @@ def _seed(n: int) -> None:
     from domain.tenants import service as tenants
     from domain.workspaces import service as workspaces
     from domain.workspaces.schemas import WorkspaceCreate
-    from tests.factories import create_inbox, create_mail_domain, create_server
+    from tests.support.factories import create_inbox, create_mail_domain, create_server
 
     with session_scope() as s:
         tenant = tenants.create_tenant(s, "bench")
@@ -102,7 +102,8 @@ def _drain(workers: int, n: int) -> float:
 
 
 def _latency(requests: int, clients: int, api_workers: int) -> None:
-    from tests.e2e.serving import create_tenant, free_port
+    from tests.support.ports import free_port
+    from tests.support.serving import create_tenant
 
     env = {**os.environ, "PENGUINMAILS_LOG_LEVEL": "WARNING"}
     key = create_tenant(env, "latency")["api_key"]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from automation.sandbox.engine import SandboxEngine
 from stacks.config import FleetConfig, MailboxSpec, ServerSpec
-from tests.stacks.fleet import MAILBOX_PASSWORD, domain, fleet_config
+from tests.support.stack_fleet import MAILBOX_PASSWORD, domain, fleet_config
 
 
 def fleet(servers: int, mailboxes: int) -> FleetConfig:

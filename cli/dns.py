@@ -233,6 +233,75 @@ def _sweep(_: argparse.Namespace) -> int:
     return 0
 
 
+def _publish(args: argparse.Namespace) -> int:
+    """What publishing DOMAIN through its connection would change (--dry-run: reads the zone,
+    writes nothing), or queue the `up` that publishes it."""
+    from automation.desired_state import build_fleet_config
+    from cli.processes import prepare
+    from cli.stack import find_workspace
+    from database.session import session_scope
+    from dnspublish.backends import DryRun, PublishError
+    from dnspublish.connect import backend_for
+    from dnspublish.publish import publish_record
+    from domain.dns_publishing import service as publishing
+    from stacks import dns as stack_dns
+
+    prepare()
+    settings = get_settings()
+    domain = args.domain.strip().rstrip(".").lower()
+    if not args.dry_run:
+        with session_scope() as session:
+            workspace = find_workspace(session, args.workspace)
+            op = publishing.request_publish(
+                session, workspace.tenant_id, workspace.id, domain, settings=settings
+            )
+        if op is None:
+            print(f"{domain} has no DNS connection (manual): nothing to publish", file=sys.stderr)
+            return 1
+        print(f"queued operation {op}: the next run publishes the records of {domain}")
+        return 0
+    # A short transaction for the desired state; the zone is read with none open.
+    with session_scope() as session:
+        config = build_fleet_config(session, find_workspace(session, args.workspace))
+    records = [r for r in config.dns_records if r.domain == domain]
+    if not records:
+        print(f"{domain}: no records to publish (no DNS connection, or none generated yet)")
+        return 1
+    connections = {c.id: c for c in config.dns_connections}
+    worst = 0
+    for record in records:
+        connection = connections[record.connection]
+        backend = backend_for(
+            connection.kind,
+            connection.settings,
+            connection.credentials,
+            timeout=settings.dns_publish_timeout_seconds,
+        )
+        if backend is None:
+            continue
+        dry = DryRun(backend)
+        want = stack_dns.want_of(stack_dns.inputs(record, connection))
+        try:
+            zone = (record.zone if record.purpose != "ptr" else None) or dry.find_zone(want.fqdn)
+        except PublishError as exc:
+            print(f"{record.purpose:<16} {want.type:<5} {want.fqdn}: error: {exc}")
+            worst = 1
+            continue
+        outcome = publish_record(dry, want, zone=zone, mx_policy=record.mx_policy)
+        print(
+            f"{record.purpose:<16} {want.type:<5} {want.fqdn}: {outcome.status}: {outcome.detail}"
+        )
+        for fqdn, rtype, add, remove in dry.changes:
+            for value in remove:
+                print(f"    - {fqdn} {rtype} {value}")
+            for value in add:
+                print(f"    + {fqdn} {rtype} {value}")
+        if outcome.status in ("error", "conflict"):
+            worst = 1
+    print("(dry run: nothing was changed)")
+    return worst
+
+
 def register(sub: Any) -> None:
     dns = sub.add_parser("dns", help="DNS checks (no database needed) and the DNS sweep")
     dsub = dns.add_subparsers(dest="dns_command", metavar="ACTION", required=True)
@@ -280,5 +349,17 @@ def register(sub: Any) -> None:
     nameservers(p)
     p.set_defaults(handler=_check)
 
+    p = dsub.add_parser(
+        "publish",
+        help="publish a mail domain's records through its DNS connection (needs the database)",
+    )
+    p.add_argument("domain", help="the mail domain, e.g. example.com")
+    p.add_argument("--workspace", required=True, help="workspace id or stack name (ws-...)")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the changes it would make to the zone, change nothing",
+    )
+    p.set_defaults(handler=_publish)
     p = dsub.add_parser("sweep", help="run the dns.verify sweep once (needs the database)")
     p.set_defaults(handler=_sweep)

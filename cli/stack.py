@@ -16,7 +16,7 @@ from database.session import session_scope
 from kit.errors import NotFound
 
 
-def _find(session: Session, ref: str) -> Workspace:
+def find_workspace(session: Session, ref: str) -> Workspace:
     try:
         where = Workspace.id == uuid.UUID(ref)
     except ValueError:
@@ -34,7 +34,7 @@ def _preview(args: argparse.Namespace) -> int:
     prepare()
     # A short transaction for the desired state; none is held while the engine runs.
     with session_scope() as session:
-        workspace = _find(session, args.workspace)
+        workspace = find_workspace(session, args.workspace)
         config = build_fleet_config(session, workspace)
         engine = engine_for(workspace)
         stack_name = workspace.stack_name
@@ -65,7 +65,7 @@ def _outputs(args: argparse.Namespace) -> int:
 
     prepare()
     with session_scope() as session:
-        workspace = _find(session, args.workspace)
+        workspace = find_workspace(session, args.workspace)
         engine = engine_for(workspace)
         stack_name = workspace.stack_name
     print(json.dumps(engine.outputs(stack_name), indent=2, sort_keys=True))

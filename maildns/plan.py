@@ -8,11 +8,13 @@ shorter ones are shown bare, as DNS hosting panels expect them.
 
 import hashlib
 import ipaddress
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dnspublish.backends import txt_join
+
 TXT_CHUNK = 255
+__all__ = ["txt_join"]  # re-exported: the publisher owns it
 
 # purpose -> (type, relative name pattern, required)
 MX, A, AAAA, SPF, DKIM, DMARC, PTR = "mx", "a", "aaaa", "spf", "dkim", "dmarc", "ptr"
@@ -61,16 +63,6 @@ def txt_value(text: str) -> str:
         return text
     chunks = [text[i : i + TXT_CHUNK] for i in range(0, len(text), TXT_CHUNK)]
     return " ".join(f'"{c}"' for c in chunks)
-
-
-def txt_join(value: str) -> str:
-    """A shown TXT value back to the one string a verifier sees (strings concatenated)."""
-    stripped = value.strip()
-    if not stripped.startswith('"'):
-        return stripped
-    return "".join(
-        m.group(1).replace('\\"', '"') for m in re.finditer(r'"((?:[^"\\]|\\.)*)"', value)
-    )
 
 
 def zone_rdata(rtype: str, value: str) -> str:

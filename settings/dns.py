@@ -44,6 +44,28 @@ class DnsSettings(BaseSettings):
     dns_batch_size: int = Field(
         default=5000, ge=1, description="Records one sweep worker claims and checks at a time."
     )
+    dns_publish_first_check_seconds: float = Field(
+        default=3,
+        ge=0,
+        le=300,
+        description="After a run publishes a domain's records: how soon they are checked again "
+        "(the fast path to ready).",
+    )
+    dns_publish_backoff_seconds: str = Field(
+        default="15,60,120,300",
+        description="Then, while they do not verify: the waits between checks, in seconds; past "
+        "the last, the normal interval (PENGUINMAILS_DNS_VERIFY_INTERVAL_SECONDS) applies.",
+    )
+    dns_fast_poll_seconds: float = Field(
+        default=5,
+        ge=1,
+        le=300,
+        description="How often dns.verify looks for due records (it checks only those whose time "
+        "has come, so this is cheap); bounds how late the fast path's checks run.",
+    )
+    dns_publish_timeout_seconds: float = Field(
+        default=3.0, gt=0, le=60, description="How long one request to a DNS service waits."
+    )
     dns_record_ttl: int = Field(
         default=3600, ge=60, description="TTL suggested for the records users publish."
     )

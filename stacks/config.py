@@ -40,6 +40,8 @@ PLAIN_KEYS = (
     "domains",
     "mailboxes",
     "catalog",
+    "dnsConnections",
+    "dnsRecords",
 )
 SECRET_KEYS = (
     "stalwartAdminPassword",
@@ -48,6 +50,7 @@ SECRET_KEYS = (
     "mailboxPasswords",
     "hetznerToken",
     "hostwindsApiKey",
+    "dnsCredentials",
 )
 
 
@@ -96,6 +99,58 @@ class MailboxSpec:
 
 
 @dataclass(frozen=True)
+class DnsConnectionSpec:
+    """A DNS connection the records are published through (`id` as the database names it)."""
+
+    id: str
+    kind: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    credentials: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+
+MULTI_VALUED = ("mx", "srv_submissions", "srv_imaps")
+
+
+@dataclass(frozen=True)
+class DnsRecordSpec:
+    """One record to publish: `name` and `value` as the control plane shows them (names
+    relative to the domain, `@` the apex, absolute with a trailing dot; long TXT values as
+    quoted strings)."""
+
+    connection: str
+    domain: str
+    purpose: str
+    type: str
+    name: str
+    value: str
+    ttl: int = 3600
+    zone: str | None = None
+    mx_policy: str = "keep"
+
+    @property
+    def fqdn(self) -> str:
+        if self.name.endswith("."):
+            return self.name[:-1].lower()
+        if self.name in ("@", ""):
+            return self.domain
+        return f"{self.name}.{self.domain}".lower()
+
+    @property
+    def logical_name(self) -> str:
+        """One resource per name for records that hold one value of ours there (SPF, A, DKIM,
+        DMARC, ...): a new value is an update of it, which swaps ours in place (the SPF keeps the
+        terms both values share). Per value for those a domain may have several of (MX, SRV:
+        one per server)."""
+        import hashlib
+
+        parts = [self.connection, self.type, self.fqdn]
+        if self.purpose in MULTI_VALUED:
+            parts.append(self.value)
+        key = "|".join(parts)
+        return f"dns-{self.domain}-{self.purpose}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+@dataclass(frozen=True)
 class StackConfigValue:
     value: str = field(repr=False)
     secret: bool = False
@@ -116,6 +171,8 @@ class FleetConfig:
     hostwinds_api_key: str | None = field(default=None, repr=False)
     acme_email: str | None = None
     catalog_overrides: Mapping[str, Any] | None = None
+    dns_connections: tuple[DnsConnectionSpec, ...] = ()
+    dns_records: tuple[DnsRecordSpec, ...] = ()
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -158,6 +215,12 @@ class FleetConfig:
                 for m in self.mailboxes
             ],
             "catalog": dict(self.catalog_overrides) if self.catalog_overrides else None,
+            "dnsConnections": [
+                {"id": c.id, "kind": c.kind, "settings": dict(c.settings)}
+                for c in self.dns_connections
+            ]
+            or None,
+            "dnsRecords": [_record_json(r) for r in self.dns_records] or None,
         }
         secret: dict[str, Any] = {
             "stalwartAdminPassword": self.stalwart_admin_password,
@@ -166,6 +229,7 @@ class FleetConfig:
             "mailboxPasswords": {m.address: m.password for m in self.mailboxes},
             "hetznerToken": self.hetzner_token,
             "hostwindsApiKey": self.hostwinds_api_key,
+            "dnsCredentials": {c.id: dict(c.credentials) for c in self.dns_connections} or None,
         }
         out: dict[str, StackConfigValue] = {}
         for values, is_secret in ((plain, False), (secret, True)):
@@ -244,6 +308,24 @@ class FleetConfig:
         catalog = get("catalog")
         if catalog is not None and not isinstance(catalog, dict):
             raise ConfigError(f"{NS}:catalog", "must be an object of overrides")
+        credentials = _opt_map(get("dnsCredentials"), f"{NS}:dnsCredentials")
+        connections = []
+        for i, item in enumerate(_opt_list(get("dnsConnections"), f"{NS}:dnsConnections")):
+            key = f"{NS}:dnsConnections[{i}]"
+            obj = _obj(item, key, {"id", "kind", "settings"})
+            cid = _req_str(obj.get("id"), f"{key}.id")
+            connections.append(
+                DnsConnectionSpec(
+                    id=cid,
+                    kind=_req_str(obj.get("kind"), f"{key}.kind"),
+                    settings=dict(obj.get("settings") or {}),
+                    credentials=dict(credentials.get(cid.lower()) or {}),
+                )
+            )
+        records = tuple(
+            _parse_record(item, f"{NS}:dnsRecords[{i}]")
+            for i, item in enumerate(_opt_list(get("dnsRecords"), f"{NS}:dnsRecords"))
+        )
         return cls(
             workspace_id=workspace_id,
             tenant_id=tenant_id,
@@ -261,6 +343,8 @@ class FleetConfig:
             hostwinds_api_key=_opt_str(get("hostwindsApiKey"), f"{NS}:hostwindsApiKey"),
             acme_email=_opt_str(get("acmeEmail"), f"{NS}:acmeEmail"),
             catalog_overrides=catalog,
+            dns_connections=tuple(connections),
+            dns_records=records,
         )
 
     @classmethod
@@ -274,7 +358,38 @@ class FleetConfig:
 
 
 _CATALOG_KEY = f"{NS}:catalog"
-_OBJECT_KEYS = {"servers", "domains", "mailboxes", "catalog", "dkimPrivateKeys", "mailboxPasswords"}
+_OBJECT_KEYS = {
+    "servers", "domains", "mailboxes", "catalog", "dkimPrivateKeys", "mailboxPasswords",
+    "dnsConnections", "dnsRecords", "dnsCredentials",
+}  # fmt: skip
+_RECORD_KEYS = {
+    "connection", "domain", "purpose", "type", "name", "value", "ttl", "zone", "mxPolicy"
+}  # fmt: skip
+
+
+def _record_json(r: DnsRecordSpec) -> dict[str, Any]:
+    return {
+        "connection": r.connection, "domain": r.domain, "purpose": r.purpose, "type": r.type,
+        "name": r.name, "value": r.value, "ttl": r.ttl, "zone": r.zone, "mxPolicy": r.mx_policy,
+    }  # fmt: skip
+
+
+def _parse_record(item: Any, key: str) -> DnsRecordSpec:
+    obj = _obj(item, key, _RECORD_KEYS)
+    ttl = obj.get("ttl", 3600)
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or int(ttl) != ttl:
+        raise ConfigError(f"{key}.ttl", "must be a whole number of seconds")
+    return DnsRecordSpec(
+        connection=_req_str(obj.get("connection"), f"{key}.connection"),
+        domain=_req_str(obj.get("domain"), f"{key}.domain").lower(),
+        purpose=_req_str(obj.get("purpose"), f"{key}.purpose"),
+        type=_req_str(obj.get("type"), f"{key}.type").upper(),
+        name=_req_str(obj.get("name"), f"{key}.name"),
+        value=_req_str(obj.get("value"), f"{key}.value"),
+        ttl=int(ttl),
+        zone=_opt_str(obj.get("zone"), f"{key}.zone"),
+        mx_policy=_opt_str(obj.get("mxPolicy"), f"{key}.mxPolicy") or "keep",
+    )
 
 
 def _server_json(s: ServerSpec) -> dict[str, Any]:
@@ -368,6 +483,45 @@ def _validate(c: FleetConfig) -> None:
     )
     domain_names = validate_domains(c.domains)
     validate_mailboxes(c.mailboxes, domain_names, server_names)
+    validate_dns(c.dns_connections, c.dns_records, domain_names)
+
+
+# DNS publishing
+
+
+DNS_KINDS = ("rfc2136", "lexicon", "cloudflare", "hetzner", "manual")
+DNS_TYPES = ("A", "AAAA", "MX", "TXT", "PTR", "SRV", "CNAME")
+
+
+def validate_dns(
+    connections: Sequence[DnsConnectionSpec],
+    records: Sequence[DnsRecordSpec],
+    domains: Collection[str],
+) -> None:
+    ids: set[str] = set()
+    for i, c in enumerate(connections):
+        key = f"{NS}:dnsConnections[{i}]"
+        validate_unused(c.id, ids, f"{key}.id", "is listed twice")
+        if c.kind not in DNS_KINDS:
+            raise ConfigError(f"{key}.kind", f"must be one of {', '.join(DNS_KINDS)}")
+        if c.kind == "rfc2136":
+            for name in ("server", "tsig_key_name"):
+                if not c.settings.get(name):
+                    raise ConfigError(f"{key}.settings.{name}", "is required for rfc2136")
+        ids.add(c.id)
+    names: set[str] = set()
+    for i, r in enumerate(records):
+        key = f"{NS}:dnsRecords[{i}]"
+        if r.connection not in ids:
+            raise ConfigError(f"{key}.connection", f"no DNS connection {r.connection!r}")
+        if r.domain not in domains:
+            raise ConfigError(f"{key}.domain", f"domain {r.domain!r} is not in {NS}:domains")
+        if r.type not in DNS_TYPES:
+            raise ConfigError(f"{key}.type", f"must be one of {', '.join(DNS_TYPES)}")
+        if r.mx_policy not in ("keep", "replace"):
+            raise ConfigError(f"{key}.mxPolicy", "must be keep or replace")
+        validate_unused(r.logical_name, names, f"{key}.value", "is listed twice")
+        names.add(r.logical_name)
 
 
 # Workspace fields

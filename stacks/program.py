@@ -7,6 +7,7 @@ from typing import Any
 
 import pulumi
 
+from stacks import dns
 from stacks.config import FleetConfig, ServerSpec
 from stacks.hetzner import HetznerFleet, Host
 from stacks.hostwinds.provider import Instance
@@ -57,6 +58,7 @@ def fleet(config: FleetConfig) -> dict[str, Any]:
     admin_password = pulumi.Output.secret(config.stalwart_admin_password or "")
     hetzner = HetznerFleet(config) if any(s.provider == "hetzner" for s in config.servers) else None
     installs: dict[str, StalwartServer] = {}
+    hosts: list[pulumi.Resource | None] = []
     servers: dict[str, Any] = {}
     for server in config.servers:
         if server.provider == "hetzner":
@@ -68,6 +70,7 @@ def fleet(config: FleetConfig) -> dict[str, Any]:
             host = _hostwinds(config, server)
         else:
             host = _existing(server)
+        hosts.append(host.resource)
         stalwart = StalwartServer(config, server, host, private_key, admin_password)
         for domain in config.domains:
             stalwart.domain(domain)
@@ -90,6 +93,9 @@ def fleet(config: FleetConfig) -> dict[str, Any]:
             "smtp": {"host": hostname, **SUBMISSION, "username": mailbox.address},
             "imap": {"host": hostname, **IMAPS, "username": mailbox.address},
         }
+    # After the servers: a record names their addresses, which exist only once they do.
+    records = dns.records(config, [h for h in hosts if h is not None])
     pulumi.export("servers", servers)
     pulumi.export("mailboxes", mailboxes)
-    return {"servers": servers, "mailboxes": mailboxes}
+    pulumi.export("dns", records)
+    return {"servers": servers, "mailboxes": mailboxes, "dns": records}

@@ -7,10 +7,8 @@ real commits (other processes, threads) use `committed` and the tables are empti
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,12 +16,14 @@ from sqlalchemy import Engine, create_engine, pool, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-if TYPE_CHECKING:
-    from fastapi import FastAPI
+from tests.support.clients import client_for
+from tests.support.environment import TEST_SECRET_KEY
+from tests.support.fixtures import (  # noqa: F401 - shared by every folder
+    embedded_dir,
+    override_settings,  # the one way to change settings
+)
 
-T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
-TEST_SECRET_KEY = "test-secret-key-not-for-production"
 
 
 def _server_url() -> str:
@@ -95,37 +95,6 @@ def committed(engine: Engine) -> Iterator[Engine]:
         conn.execute(text(f"TRUNCATE {tables} CASCADE"))
 
 
-@contextmanager
-def client_for(app: "FastAPI", session: Session) -> Iterator[TestClient]:
-    """A TestClient on `app` whose requests share the test's session."""
-    from api.deps import get_session, get_transaction
-
-    def _session() -> Iterator[Session]:
-        # A savepoint per request: a failed request undoes only its own writes, as in production.
-        nested = session.begin_nested()
-        try:
-            yield session
-            nested.commit()
-        except BaseException:
-            nested.rollback()
-            raise
-
-    def _in_savepoint(fn: Callable[[Session], T]) -> T:
-        nested = session.begin_nested()
-        try:
-            result = fn(session)
-            nested.commit()
-            return result
-        except BaseException:
-            nested.rollback()
-            raise
-
-    app.dependency_overrides[get_session] = _session
-    app.dependency_overrides[get_transaction] = lambda: _in_savepoint
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
-
-
 @pytest.fixture
 def client(session: Session) -> Iterator[TestClient]:
     from api.app import create_app
@@ -136,7 +105,7 @@ def client(session: Session) -> Iterator[TestClient]:
 
 @pytest.fixture
 def console(session: Session) -> Iterator[TestClient]:
-    """The served application (API and console) on the test's session."""
+    """The served application (the API with the console) on the test's session."""
     from cli.web import create_app
 
     with client_for(create_app(), session) as c:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from automation.engine import EventCallback, ResourceChange, StackResult, summarize
 from automation.errors import EngineError, StackConfigError
-from automation.sandbox.simulate import AddressPool, SimulatedCloud, rank
+from automation.sandbox.simulate import DNS_RECORD, AddressPool, SimulatedCloud, rank
 from automation.sandbox.state import MemoryStore, PostgresStore, StackState, StateStore
 from stacks.config import ConfigError, FleetConfig
 
@@ -57,6 +57,7 @@ class SandboxEngine:
         self.ipv4_ranges = ipv4_ranges
         self.ipv6_range = ipv6_range
         self._digest_key = digest_key
+        self.dns_timeout = 3.0
 
     @classmethod
     def in_memory(cls, **kwargs: Any) -> SandboxEngine:
@@ -102,6 +103,8 @@ class SandboxEngine:
         result = StackResult(changes=changes, summary=summarize(changes, 0), outputs={})
         for change in changes:
             _emit(result, on_event, f"- {change.op} {change.type} {change.name}")
+        for line in _unpublish(list(state.resources.values()), config, self.dns_timeout)[1]:
+            _emit(result, on_event, line)
         if state.version:
             self.store.drop(stack_name, state.version)
         _emit(result, on_event, f"destroy: {len(changes)} deleted")
@@ -128,6 +131,8 @@ class SandboxEngine:
             digest_key=self.digest_key,
             pool=AddressPool(self.ipv4_ranges, self.ipv6_range, taken),
             next_id=prior.next_id,
+            publish=save,
+            dns_timeout=self.dns_timeout,
         )
         started = time.perf_counter()
         outputs = run_program(stack_name, config, cloud)
@@ -142,12 +147,20 @@ class SandboxEngine:
             reverse=True,
         )
         changes += [ResourceChange("delete", r["type"], r["name"]) for r in gone]
+        unpublish_log: list[str] = []
+        if save:
+            # Our records of what the run no longer declares come out of the zone; one that
+            # cannot be removed now stays in the state, so the next run tries again.
+            kept_back, unpublish_log = _unpublish(gone, config, self.dns_timeout)
+            kept += kept_back
         same = sum(1 for s in steps if s.op == "same")
         result = StackResult(changes=changes, summary=summarize(changes, same), outputs=outputs)
         verb = "up" if save else "preview"
         for change in changes:
             mark = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}[change.op]
             _emit(result, on_event, f"{mark} {change.op} {change.type} {change.name}")
+        for line in unpublish_log:
+            _emit(result, on_event, line)
         if save:
             self.store.save(
                 stack_name,
@@ -165,6 +178,36 @@ class SandboxEngine:
             f"{verb}: {len(kept)} resources evaluated in {elapsed:.2f}s ({counts or 'nothing'})",
         )
         return result
+
+
+def _unpublish(
+    resources: list[dict[str, Any]], config: FleetConfig, timeout: float
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Remove the DNS records among `resources` from their zones, with the credentials of
+    their connection in `config`. Returns the ones that could not be removed, and a log."""
+    from dnspublish.backends import PublishError
+    from stacks import dns
+
+    credentials = {c.id: dict(c.credentials) for c in config.dns_connections}
+    failed: list[dict[str, Any]] = []
+    log: list[str] = []
+    for resource in resources:
+        if resource["type"] != DNS_RECORD:
+            continue
+        outputs = resource.get("outputs", {})
+        connection = str(outputs.get("connection_id", ""))
+        if outputs.get("status") != "published":
+            continue
+        if connection not in credentials:
+            log.append(f"dns: {resource['name']}: its connection is gone; left in the zone")
+            continue
+        try:
+            done = dns.remove(outputs, credentials[connection], timeout=timeout)
+            log.append(f"dns: {resource['name']}: {done}")
+        except PublishError as exc:
+            failed.append(resource)
+            log.append(f"dns: {resource['name']}: could not remove, tried again next run: {exc}")
+    return failed, log
 
 
 def _emit(result: StackResult, on_event: EventCallback | None, line: str) -> None:

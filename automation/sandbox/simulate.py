@@ -23,6 +23,7 @@ from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 from automation.sandbox.state import StackState
 
 SERVER = "hcloud:index/server:Server"
+DNS_RECORD = "pulumi-python:dynamic/dns:Record"
 HOSTWINDS = "pulumi-python:dynamic/hostwinds:Instance"
 COMMAND = "command:remote:Command"
 DYNAMIC_PROVIDER_KEY = "__provider"
@@ -45,6 +46,7 @@ RANK = {
     SERVER: 2,
     HOSTWINDS: 2,
     "hcloud:index/rdns:Rdns": 3,
+    DNS_RECORD: 6,
 }
 
 
@@ -119,6 +121,10 @@ class SimulatedCloud(Mocks):
     steps: list[Step] = field(default_factory=list)
     secret_inputs: dict[str, set[str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    # DNS records are the one resource the sandbox makes real: with `publish` (an `up`, never a
+    # preview) their create writes into the connection's DNS service (`stacks.dns.apply`).
+    publish: bool = False
+    dns_timeout: float = 3.0
 
     def __post_init__(self) -> None:
         # The runtime calls new_resource from several executor threads at once.
@@ -159,11 +165,18 @@ class SimulatedCloud(Mocks):
             changed = {k for k in set(old) | set(digests) if old.get(k) != digests.get(k)}
             if not changed:
                 op = "same"
+                if args.typ == DNS_RECORD and prev.get("outputs", {}).get("status") not in (
+                    "published",
+                    "manual",
+                ):
+                    op = "update"  # the last try did not publish it: try again
             elif changed & REPLACE_ON.get(args.typ, frozenset()):
                 op = "replace"
             else:
                 op = "update"
-        if op in ("create", "replace"):
+        if args.typ == DNS_RECORD:
+            id_, outputs = self._dns_record(args, _plain(inputs), op, prev)
+        elif op in ("create", "replace"):
             id_, outputs = self._provision(args, _plain(inputs))
         else:
             assert prev is not None
@@ -177,6 +190,26 @@ class SimulatedCloud(Mocks):
         }
         self.steps.append(Step(op, args.typ, args.name))
         return id_, {**args.inputs, **outputs}
+
+    def _dns_record(
+        self, args: MockResourceArgs, inputs: dict[str, Any], op: str, prev: dict[str, Any] | None
+    ) -> tuple[str, dict[str, Any]]:
+        """Published for real on an `up`; a preview says what would happen. The stored outputs
+        are the inputs without the credentials, plus the outcome (what `remove` needs)."""
+        from stacks import dns
+
+        plain = {k: v for k, v in inputs.items() if k != "credentials"}
+        plain = {k: v for k, v in plain.items() if k not in dns.OUTCOME_KEYS}
+        id_ = f"{inputs.get('fqdn')}/{inputs.get('type')}/{inputs.get('purpose')}"
+        if op == "same" and prev is not None:
+            return str(prev["id"]), dict(prev.get("outputs", {}))
+        if not self.publish:
+            before = dict(prev.get("outputs", {})) if prev else {}
+            waiting = {k: before.get(k) for k in dns.OUTCOME_KEYS}
+            waiting.update({"status": "pending", "detail": "would be published by the next up"})
+            return id_, {**plain, **waiting}
+        previous = dict(prev.get("outputs", {})) if prev and op == "update" else None
+        return id_, {**plain, **dns.apply(inputs, timeout=self.dns_timeout, previous=previous)}
 
     def _provision(
         self, args: MockResourceArgs, inputs: dict[str, Any]

@@ -3,6 +3,7 @@
 a table that was not loaded. The domain layer and the engines import their models from here;
 nothing here imports upward."""
 
+from database.models.dns_connections import DnsConnection
 from database.models.dns_records import DnsRecord
 from database.models.events import Event
 from database.models.health import HealthCheckResult, HealthCheckState
@@ -18,6 +19,7 @@ from database.models.workspaces import Workspace
 
 __all__ = [
     "ApiKey",
+    "DnsConnection",
     "DnsRecord",
     "DomainClaim",
     "DomainOwner",

@@ -48,3 +48,10 @@ class DnsRecord(IdMixin, Base):
     # When the sweep next looks at the record. Claiming a record pushes it forward by the claim
     # time, so it doubles as the lease that keeps two workers off the same record.
     next_check_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    # DNS publishing (`domain.dns_publishing.states.PUBLISH`): manual (no connection), pending,
+    # published, conflict or error, with what the DNS service said.
+    publish_status: Mapped[str] = mapped_column(
+        String(16), default="manual", server_default=text("'manual'")
+    )
+    publish_detail: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None]

@@ -24,6 +24,14 @@ class MailDomain(IdMixin, TimestampsMixin, Base):
     dkim_algorithm: Mapped[str] = mapped_column(String(16), default="rsa")
     dkim_public_key: Mapped[str] = mapped_column(Text)
     dkim_private_key_encrypted: Mapped[str] = mapped_column(EncryptedText)
+    # DNS publishing: a connection of its own (else the workspace's default), the zone the
+    # records go in (found by walking SOA records up from the name when unset), and whether a
+    # foreign MX is replaced (`replace`) or reported as a conflict (`keep`).
+    dns_connection_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("dns_connections.id", ondelete="SET NULL")
+    )
+    zone: Mapped[str | None] = mapped_column(String(255))
+    mx_policy: Mapped[str] = mapped_column(String(16), default="keep", server_default="keep")
 
 
 class DomainOwner(TimestampsMixin, Base):

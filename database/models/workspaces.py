@@ -21,6 +21,11 @@ class Workspace(IdMixin, TimestampsMixin, Base):
     ssh_public_key: Mapped[str | None] = mapped_column(Text)
     ssh_private_key_encrypted: Mapped[str | None] = mapped_column(EncryptedText)
     stalwart_admin_password_encrypted: Mapped[str | None] = mapped_column(EncryptedText)
+    # Where the records of its mail domains are published unless a domain says otherwise;
+    # none: by hand (`manual`).
+    dns_connection_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("dns_connections.id", ondelete="SET NULL", use_alter=True)
+    )
 
     @property
     def engine(self) -> str:

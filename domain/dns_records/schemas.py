@@ -24,8 +24,20 @@ class DnsRecordRead(BaseModel):
     domain: str
     ttl: int | None
     zone_line: str = Field(description="The record as one zone-file line.")
+    publish: "RecordPublish" = Field(
+        description="Whether the record is published through a DNS connection, and how that went."
+    )
 
 
 class DnsRecordsView(BaseModel):
     records: list[DnsRecordRead]
     all_verified: bool = Field(description="Every required record is verified.")
+
+
+class RecordPublish(BaseModel):
+    status: str = Field(description="manual, pending, published, conflict or error.")
+    detail: str | None = Field(description="What was done, or what the DNS service said.")
+    published_at: datetime | None
+
+
+DnsRecordRead.model_rebuild()

@@ -23,7 +23,8 @@ from database.models.servers import VpsServer
 from database.models.workspaces import Workspace
 from database.scoping import get_owned
 from database.transactions import Transaction
-from domain.dns_records.schemas import DnsRecordRead, DnsRecordsView
+from domain.dns_publishing.states import PUBLISH, PublishStatus
+from domain.dns_records.schemas import DnsRecordRead, DnsRecordsView, RecordPublish
 from domain.events import catalogue
 from domain.events import service as events
 from domain.inboxes.states import INBOX, InboxStatus
@@ -88,6 +89,9 @@ def _write_plan(
             continue
         row.record_type, row.record_name, row.record_value = p.type, p.name, p.value
         row.domain = p.domain
+        if row.publish_status != PublishStatus.MANUAL:
+            PUBLISH.move(row, PublishStatus.PENDING)  # the new value waits for the next run
+            row.publish_detail, row.published_at = None, None
         row.verification_status, row.detail = RecordStatus.PENDING.value, None
         row.last_verified_at, row.next_check_at = None, now
         written += 1
@@ -214,6 +218,9 @@ def _view(session: Session, inbox: Inbox) -> DnsRecordsView:
             purpose=r.purpose,
             domain=r.domain,
             ttl=r.ttl,
+            publish=RecordPublish(
+                status=r.publish_status, detail=r.publish_detail, published_at=r.published_at
+            ),
             zone_line=plan.PlannedRecord(
                 r.purpose,
                 r.record_type,
@@ -328,6 +335,40 @@ def apply_checks(
         {"now": now, "ids": ids, "vals": values, "sts": statuses, "dets": details,
          "vat": verified_at, "nxt": nexts},
     )  # fmt: skip
+    # The fast path: a record we published that does not verify yet is checked again at the
+    # next backoff step since its publication (15 s, 1 min, 2 min, 5 min), not a whole
+    # interval later, so propagation is seen as soon as it happens.
+    steps = _backoff(settings.dns_publish_backoff_seconds)
+    if steps:
+        marks = [float(sum(steps[: i + 1])) for i in range(len(steps))]
+        session.execute(
+            text(
+                """
+                UPDATE dns_records r
+                SET next_check_at = GREATEST(
+                    CAST(:now AS timestamptz) + interval '1 second',
+                    r.published_at + make_interval(secs => (
+                        SELECT min(m) FROM unnest(CAST(:marks AS float8[])) AS m
+                        WHERE m > EXTRACT(EPOCH FROM (CAST(:now AS timestamptz) - r.published_at))
+                    )))
+                WHERE r.id = ANY(CAST(:ids AS uuid[])) AND r.published_at IS NOT NULL
+                  AND r.publish_status = :published AND r.verification_status <> 'verified'
+                  AND EXTRACT(EPOCH FROM (CAST(:now AS timestamptz) - r.published_at)) < :last
+                """
+            ),
+            {"now": now, "marks": marks, "ids": ids, "last": marks[-1],
+             "published": PublishStatus.PUBLISHED.value},
+        )  # fmt: skip
+
+
+def _backoff(text_value: str) -> list[float]:
+    out = []
+    for part in text_value.split(","):
+        try:
+            out.append(max(1.0, float(part)))
+        except ValueError:
+            continue
+    return out
 
 
 _NOT_VERIFIED = """EXISTS (SELECT 1 FROM dns_records r WHERE r.inbox_id = i.id AND r.required

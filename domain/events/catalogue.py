@@ -69,6 +69,27 @@ DNS_REGRESSED = EventType(
         "records": [{"purpose": "dkim", "status": "missing", "detail": "NXDOMAIN"}],
     },
 )
+DNS_PUBLISH_FAILED = EventType(
+    "dns.publish_failed",
+    "A run could not publish some records of a mail domain through its DNS connection: the DNS "
+    "service refused or could not be reached (`error`), or the zone holds something we must not "
+    "replace (`conflict`, e.g. a foreign MX). `data.records` lists which and what the service "
+    "said; the next run tries them again. One event per domain per run that newly failed.",
+    "operation",
+    "could not publish 1 DNS record of acme.example: mx conflict",
+    {
+        "domain": "acme.example",
+        "records": [
+            {
+                "purpose": "mx",
+                "status": "conflict",
+                "detail": "acme.example already has MX 10 aspmx.l.google.com.: mail to the "
+                "domain, replies to this inbox included, goes there and never reaches "
+                "10 mail.acme.example.; remove it, or set the domain's mx_policy to replace",
+            }
+        ],
+    },
+)
 SERVER_READY = EventType(
     "server.ready",
     "A server the fleet was building (or had failed to build) is up and has its address.",
@@ -169,6 +190,7 @@ ALL: tuple[EventType, ...] = (
     INBOX_DELETED,
     DNS_VERIFIED,
     DNS_REGRESSED,
+    DNS_PUBLISH_FAILED,
     SERVER_READY,
     SERVER_DELETED,
     OPERATION_FAILED,

@@ -33,5 +33,8 @@ class WorkspaceRead(BaseModel):
     sandbox: bool
     engine: str
     stack_name: str
+    dns_connection_id: uuid.UUID | None = Field(
+        default=None, description="The default DNS connection of its domains; null: manual."
+    )
     created_at: datetime
     updated_at: datetime

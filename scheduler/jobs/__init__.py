@@ -68,7 +68,9 @@ def registry(settings: Settings) -> list[PeriodicJob]:
         PeriodicJob(
             dns_verify.NAME,
             lambda: dns_verify.run(settings),
-            settings.dns_verify_interval_seconds,
+            # It checks only records that are due, so looking often is cheap, and the fast
+            # path after a publish (checks within seconds) needs it.
+            min(settings.dns_verify_interval_seconds, settings.dns_fast_poll_seconds),
         ),
         PeriodicJob(
             idempotency_purge.NAME,

@@ -21,8 +21,8 @@ from database.models.mail_domains import MailDomain
 from database.models.servers import VpsServer
 from database.models.webhooks import WebhookEndpoint
 from database.models.workspaces import Workspace
-from settings import reset_settings
-from tests.factories import TenantWithKey, create_tenant, create_workspace
+from tests.support.factories import TenantWithKey, create_tenant, create_workspace
+from tests.support.fixtures import OverrideSettings
 
 JSON = {"Content-Type": "application/json"}
 
@@ -275,7 +275,7 @@ def test_a_405_lists_every_method_of_the_path(
 
 
 def test_every_4xx_has_the_one_shape(
-    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, session: Session, override_settings: OverrideSettings
 ) -> None:
     tenant = create_tenant(session)
     answers = {
@@ -284,15 +284,10 @@ def test_every_4xx_has_the_one_shape(
         401: client.get("/api/v1/workspaces"),
         422: client.post("/api/v1/workspaces", json={"name": 5}, headers=tenant.headers),
     }
-    monkeypatch.setenv("PENGUINMAILS_MAX_BODY_BYTES", "64")
-    reset_settings()
-    try:
-        answers[413] = client.post(
-            "/api/v1/workspaces", json={"name": "x" * 100}, headers=tenant.headers
-        )
-    finally:
-        monkeypatch.delenv("PENGUINMAILS_MAX_BODY_BYTES")
-        reset_settings()
+    override_settings(max_body_bytes=64)
+    answers[413] = client.post(
+        "/api/v1/workspaces", json={"name": "x" * 100}, headers=tenant.headers
+    )
     for status, r in answers.items():
         assert r.status_code == status, (status, r.text)
         body = r.json()

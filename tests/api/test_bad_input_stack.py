@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from automation.desired_state import build_fleet_config
 from database.models.workspaces import Workspace
 from stacks.config import ConfigError, DomainSpec, FleetConfig, MailboxSpec, ServerSpec
-from tests.factories import TenantWithKey, create_tenant, create_workspace
+from tests.support.factories import TenantWithKey, create_tenant, create_workspace
 
 PEM = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----"
 SSH_PUBLIC = "ssh-ed25519 AAAA test"

@@ -1,9 +1,7 @@
 """GET/POST /api/v1/inboxes/{id}/dns-records against a real nsd."""
 
-import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,17 +13,18 @@ from database.models.inboxes import Inbox
 from database.session import session_scope
 from domain.dns_records import service
 from scheduler.jobs.dns_verify import verify_due
-from settings import get_settings, reset_settings
-from tests.domain.dns_records.published import publish_inbox
-from tests.factories import (
+from settings import get_settings
+from tests.support.factories import (
     TenantWithKey,
     create_inbox,
     create_server,
     create_tenant,
     create_workspace,
 )
-from tests.maildns.zones import new_ip, unique_zone
-from tests.nsd import Nsd, running_nsd, silent_nameserver
+from tests.support.fixtures import OverrideSettings
+from tests.support.nsd import Nsd, running_nsd, silent_nameserver
+from tests.support.published import publish_inbox
+from tests.support.zones import new_ip, unique_zone
 
 
 @pytest.fixture(scope="module")
@@ -34,31 +33,11 @@ def nsd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nsd]:
         yield server
 
 
-@contextmanager
-def use_nameservers(value: str) -> Iterator[None]:
-    saved = {
-        k: os.environ.get(k)
-        for k in ("PENGUINMAILS_DNS_NAMESERVERS", "PENGUINMAILS_DNS_TIMEOUT_SECONDS")
-    }
-    os.environ["PENGUINMAILS_DNS_NAMESERVERS"] = value
-    os.environ["PENGUINMAILS_DNS_TIMEOUT_SECONDS"] = "0.5"
-    reset_settings()
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        reset_settings()
-
-
 @pytest.fixture
-def dns(nsd: Nsd) -> Iterator[Nsd]:
+def dns(nsd: Nsd, override_settings: OverrideSettings) -> Nsd:
     """Every lookup of the service goes to the test's nsd (PENGUINMAILS_DNS_NAMESERVERS)."""
-    with use_nameservers(nsd.nameservers):
-        yield nsd
+    override_settings(dns_nameservers=nsd.nameservers, dns_timeout_seconds=0.5)
+    return nsd
 
 
 def provisioned(session: Session) -> tuple[TenantWithKey, Inbox]:
@@ -110,9 +89,12 @@ def test_records_appear_then_verify_readies_the_inbox(
     assert events_of(session, inbox.id, "dns.verified") == 1
 
 
-def test_a_dead_nameserver_is_an_error_not_missing(client: TestClient, session: Session) -> None:
+def test_a_dead_nameserver_is_an_error_not_missing(
+    client: TestClient, session: Session, override_settings: OverrideSettings
+) -> None:
     tenant, inbox = provisioned(session)
-    with silent_nameserver() as (host, port), use_nameservers(f"{host}:{port}"):
+    with silent_nameserver() as (host, port):
+        override_settings(dns_nameservers=f"{host}:{port}", dns_timeout_seconds=0.5)
         body = client.post(
             f"/api/v1/inboxes/{inbox.id}/dns-records/verify", headers=tenant.headers
         ).json()

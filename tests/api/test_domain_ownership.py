@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 from database.models.inboxes import Inbox
 from database.models.mail_domains import DomainClaim, DomainOwner, MailDomain
 from settings import Settings, get_settings
-from tests.factories import TenantWithKey, create_tenant, create_workspace
+from tests.support.factories import TenantWithKey, create_tenant, create_workspace
 
 try:  # the helper is moving to tests/support
     from tests.support.nsd import Nsd, running_nsd  # type: ignore[import-not-found,unused-ignore]
 except ImportError:
-    from tests.nsd import Nsd, running_nsd  # type: ignore[no-redef,unused-ignore]
+    from tests.support.nsd import Nsd, running_nsd  # type: ignore[no-redef,unused-ignore]
 
 
 @pytest.fixture(scope="module")

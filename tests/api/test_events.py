@@ -11,7 +11,7 @@ from database.models.events import Event
 from domain.events import catalogue
 from domain.events import service as events
 from kit.time import utcnow
-from tests.factories import create_tenant, create_workspace
+from tests.support.factories import create_tenant, create_workspace
 
 
 def test_events_filter_and_paginate_within_the_tenant(client: TestClient, session: Session) -> None:

@@ -18,7 +18,7 @@ from domain.idempotency import service as idempotency
 from kit.time import utcnow
 from scheduler.jobs import idempotency_purge
 from settings import get_settings
-from tests.factories import TenantWithKey, create_tenant, create_workspace
+from tests.support.factories import TenantWithKey, create_tenant, create_workspace
 
 TTL = get_settings().idempotency_ttl_seconds
 

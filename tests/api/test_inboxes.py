@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from database.models.inboxes import Inbox
 from database.models.operations import Operation
 from database.models.servers import VpsServer
-from tests.factories import TenantWithKey, create_tenant, create_workspace
+from tests.support.factories import TenantWithKey, create_tenant, create_workspace
+from tests.support.fixtures import OverrideSettings
 
 
 def _count(session: Session, model: Any) -> int:
@@ -63,35 +64,28 @@ def test_create_inbox_accepts_and_enqueues(client: TestClient, session: Session)
 
 
 def test_inboxes_share_a_server_with_room_then_a_new_one_joins(
-    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, session: Session, override_settings: OverrideSettings
 ) -> None:
-    monkeypatch.setenv("PENGUINMAILS_INBOXES_PER_SERVER", "2")
-    from settings import reset_settings
-
-    reset_settings()
-    try:
-        tenant, ws = _setup(session)
-        ids = []
-        for i in range(3):
-            r = client.post(
-                f"/api/v1/workspaces/{ws}/inboxes",
-                json=_body(f"u{i}@acme.example"),
-                headers=tenant.headers,
-            )
-            assert r.status_code == 202, r.text
-            ids.append(r.json()["vps_id"])
-        assert ids[0] == ids[1] != ids[2]
-        other = client.post(
+    override_settings(inboxes_per_server=2)
+    tenant, ws = _setup(session)
+    ids = []
+    for i in range(3):
+        r = client.post(
             f"/api/v1/workspaces/{ws}/inboxes",
-            json=_body("x@acme.example", vps_size="starter"),
+            json=_body(f"u{i}@acme.example"),
             headers=tenant.headers,
-        ).json()
-        assert other["vps_id"] not in ids
-        queued = session.scalars(select(Operation).where(Operation.status == "queued")).all()
-        assert len(queued) == 1  # four changes, one coalesced up
-    finally:
-        monkeypatch.delenv("PENGUINMAILS_INBOXES_PER_SERVER")
-        reset_settings()
+        )
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["vps_id"])
+    assert ids[0] == ids[1] != ids[2]
+    other = client.post(
+        f"/api/v1/workspaces/{ws}/inboxes",
+        json=_body("x@acme.example", vps_size="starter"),
+        headers=tenant.headers,
+    ).json()
+    assert other["vps_id"] not in ids
+    queued = session.scalars(select(Operation).where(Operation.status == "queued")).all()
+    assert len(queued) == 1  # four changes, one coalesced up
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from settings import reset_settings
-from tests.factories import create_tenant
+from tests.support.factories import create_tenant
+from tests.support.fixtures import OverrideSettings
+from tests.support.ports import free_port
 
 LIMIT = 1_048_576  # the default
 
@@ -63,24 +64,19 @@ def test_a_body_of_exactly_the_limit_is_served(client: TestClient, session: Sess
 
 
 def test_the_limit_is_a_setting(
-    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, session: Session, override_settings: OverrideSettings
 ) -> None:
     tenant = create_tenant(session)
-    monkeypatch.setenv("PENGUINMAILS_MAX_BODY_BYTES", "200")
-    reset_settings()
-    try:
-        r = client.post(
-            "/api/v1/workspaces",
-            content=_padded({"name": "small"}, 201),
-            headers={**tenant.headers, "Content-Type": "application/json"},
-        )
-        assert r.status_code == 413
-        _assert_413(r.json(), 200)
-        r = client.post("/api/v1/workspaces", json={"name": "small"}, headers=tenant.headers)
-        assert r.status_code == 201, r.text
-    finally:
-        monkeypatch.delenv("PENGUINMAILS_MAX_BODY_BYTES")
-        reset_settings()
+    override_settings(max_body_bytes=200)
+    r = client.post(
+        "/api/v1/workspaces",
+        content=_padded({"name": "small"}, 201),
+        headers={**tenant.headers, "Content-Type": "application/json"},
+    )
+    assert r.status_code == 413
+    _assert_413(r.json(), 200)
+    r = client.post("/api/v1/workspaces", json={"name": "small"}, headers=tenant.headers)
+    assert r.status_code == 201, r.text
 
 
 def test_413_is_documented_in_openapi(client: TestClient) -> None:
@@ -94,9 +90,7 @@ def test_413_is_documented_in_openapi(client: TestClient) -> None:
 
 @pytest.fixture
 def server(database_url: str) -> Iterator[int]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
+    port = free_port()
     config = uvicorn.Config(
         create_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
     )

@@ -1,29 +1,25 @@
 """`/metrics`: off without a token, refused with a wrong one, and the Prometheus text with the
 database's counts and the process's own timings."""
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
-from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
-from api.deps import get_settings
 from database.models.operations import Operation
 from domain.metrics import service
 from kit.metrics import batch_size
 from kit.time import utcnow
-from settings import Settings
-from tests import factories
+from tests.support import factories
+from tests.support.fixtures import OverrideSettings
 
 
 @pytest.fixture
-def with_token(client: TestClient) -> Iterator[TestClient]:
-    settings = Settings(metrics_token=SecretStr("s3cret"))
-    client.app.dependency_overrides[get_settings] = lambda: settings  # type: ignore[attr-defined]
-    yield client
+def with_token(override_settings: OverrideSettings, client: TestClient) -> TestClient:
+    override_settings(metrics_token="s3cret")
+    return client
 
 
 def test_metrics_are_off_without_a_token(client: TestClient) -> None:

@@ -14,7 +14,7 @@ from database.models.servers import VpsServer
 from database.session import session_scope
 from scheduler.jobs import monitoring_health
 from settings import get_settings
-from tests.factories import TenantWithKey, create_server, create_tenant, create_workspace
+from tests.support.factories import TenantWithKey, create_server, create_tenant, create_workspace
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 import ipaddress
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,8 +10,8 @@ from sqlalchemy.orm import Session
 
 from database.models.servers import VpsServer
 from domain.servers.schemas import server_address_problem
-from settings import reset_settings
-from tests.factories import create_inbox, create_server, create_tenant, create_workspace
+from tests.support.factories import create_inbox, create_server, create_tenant, create_workspace
+from tests.support.fixtures import OverrideSettings
 
 
 def test_provision_vps_and_read_it(client: TestClient, session: Session) -> None:
@@ -93,12 +92,8 @@ EXISTING = {"provider": "existing", "size": "starter", "region": "eu-central"}
 
 
 @pytest.fixture
-def allow_private(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("PENGUINMAILS_ALLOW_PRIVATE_SERVER_ADDRESSES", "true")
-    reset_settings()
-    yield
-    monkeypatch.delenv("PENGUINMAILS_ALLOW_PRIVATE_SERVER_ADDRESSES")
-    reset_settings()
+def allow_private(override_settings: OverrideSettings) -> None:
+    override_settings(allow_private_server_addresses=True)
 
 
 def _post_existing(client: TestClient, session: Session, **fields: Any) -> Response:

@@ -17,8 +17,9 @@ from domain.health import service
 from domain.health.service import ServerInfo
 from kit.time import utcnow
 from probes.types import Check, CheckResult, Status
-from tests.factories import TenantWithKey, create_server, create_tenant, create_workspace
-from tests.probes.loopback import Lab, Responder, closed_port
+from tests.support.factories import TenantWithKey, create_server, create_tenant, create_workspace
+from tests.support.loopback import Lab, Responder
+from tests.support.ports import free_port
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,7 @@ def test_restart_over_unreachable_ssh_is_502_and_recorded(
     client: TestClient, session: Session, lab: Lab
 ) -> None:
     tenant, server = _live_server(session, lab, lambda cmd: ("", 0))
-    server.ssh_port = closed_port()
+    server.ssh_port = free_port()
     session.flush()
     r = client.post(f"/api/v1/vps/{server.id}/mail-server/restart", headers=tenant.headers)
     assert r.status_code == 502
@@ -200,7 +201,7 @@ def test_logs_lines_out_of_range_or_not_a_number_is_422_and_never_reaches_ssh(
 
 def test_logs_when_ssh_is_down_is_503(client: TestClient, session: Session, lab: Lab) -> None:
     tenant, server = _live_server(session, lab, _journal)
-    server.ssh_port = closed_port()
+    server.ssh_port = free_port()
     session.flush()
     r = client.get(f"/api/v1/vps/{server.id}/logs", headers=tenant.headers)
     assert r.status_code == 503

@@ -25,21 +25,18 @@ from domain.webhooks.states import DeliveryStatus
 from kit import crypto
 from kit.time import utcnow
 from scheduler.jobs import webhooks_deliver
-from settings import get_settings, reset_settings
-from tests.factories import TenantWithKey, create_tenant, create_workspace
-from tests.probes.loopback import Lab
-from tests.probes.receiver import Receiver
+from settings import get_settings
+from tests.support.factories import TenantWithKey, create_tenant, create_workspace
+from tests.support.fixtures import OverrideSettings
+from tests.support.loopback import Lab
+from tests.support.receiver import Receiver
 
 FAST = delivery.DeliveryOptions(timeout=2, max_attempts=3, backoff=0, allow_private=True)
 
 
 @pytest.fixture
-def allow_loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("PENGUINMAILS_WEBHOOK_ALLOW_PRIVATE_URLS", "true")
-    reset_settings()
-    yield
-    monkeypatch.delenv("PENGUINMAILS_WEBHOOK_ALLOW_PRIVATE_URLS")
-    reset_settings()
+def allow_loopback(override_settings: OverrideSettings) -> None:
+    override_settings(webhook_allow_private_urls=True)
 
 
 @pytest.fixture(scope="module")
@@ -642,12 +639,11 @@ def test_within_the_grace_period_deliveries_verify_with_the_old_and_the_new_secr
 
 def test_with_no_grace_period_the_old_secret_stops_at_once(
     committed: Engine,
-    monkeypatch: pytest.MonkeyPatch,
+    override_settings: OverrideSettings,
     allow_loopback: None,
     receiver: Receiver,
 ) -> None:
-    monkeypatch.setenv("PENGUINMAILS_WEBHOOK_SECRET_GRACE_SECONDS", "0")
-    reset_settings()
+    override_settings(webhook_secret_grace_seconds=0)
     tenant, ws = _tenant()
     with session_scope() as s:
         endpoint, old = webhooks.create(
@@ -656,8 +652,7 @@ def test_with_no_grace_period_the_old_secret_stops_at_once(
     with session_scope() as s:
         rotated, new = webhooks.rotate_secret(s, tenant.id, endpoint.id, settings=get_settings())
         assert rotated.previous_secret_expires_at is None
-    monkeypatch.delenv("PENGUINMAILS_WEBHOOK_SECRET_GRACE_SECONDS")
-    reset_settings()
+    override_settings(webhook_secret_grace_seconds=None)  # back to the default
     _event(tenant, ws)
     assert webhooks_deliver.run(FAST).delivered == 1
     [request] = receiver.requests

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from database.models.servers import VpsServer
 from database.models.workspaces import Workspace
-from tests.factories import create_tenant, create_workspace
+from tests.support.factories import create_tenant, create_workspace
 
 
 def _count_workspaces(session: Session) -> int:

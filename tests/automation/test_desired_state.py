@@ -7,7 +7,7 @@ from automation.desired_state import build_fleet_config
 from automation.engines import engine_for
 from automation.errors import StackConfigError
 from automation.sandbox.engine import SandboxEngine
-from tests import factories
+from tests.support import factories
 
 
 def test_fleet_from_rows_with_secrets_decrypted(session: Session) -> None:

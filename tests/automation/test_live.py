@@ -151,7 +151,7 @@ def test_live_engine_against_a_file_backend(tmp_path: Path) -> None:
 def test_live_secret_config_is_stored_encrypted(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from tests.stacks.fleet import ADMIN_PASSWORD, SSH_PRIVATE, SSH_PUBLIC
+    from tests.support.stack_fleet import ADMIN_PASSWORD, SSH_PRIVATE, SSH_PUBLIC
 
     def program() -> None:
         FleetConfig.from_pulumi()
@@ -166,3 +166,11 @@ def test_live_secret_config_is_stored_encrypted(tmp_path: Path) -> None:
     live.preview("ws-sec", config)
     settings = (tmp_path / "work" / "ws-sec" / "Pulumi.ws-sec.yaml").read_text()
     assert ADMIN_PASSWORD not in settings and "secure:" in settings
+
+
+def test_dynamic_providers_run_in_this_interpreter(tmp_path: Path) -> None:
+    """The DNS record and Hostwinds providers are Python the engine starts in its own process:
+    it must be ours, where `stacks` and `dnspublish` import."""
+    import sys
+
+    assert engine(tmp_path).env()["PULUMI_PYTHON_CMD"] == sys.executable

@@ -19,8 +19,8 @@ from database.session import session_scope
 from domain.operations import service as operations
 from kit.time import utcnow
 from settings import get_settings
-from tests.automation.fakes import Failing, FleetEcho
-from tests.factories import (
+from tests.support.engine_fakes import Failing, FleetEcho
+from tests.support.factories import (
     create_inbox,
     create_mail_domain,
     create_server,
@@ -126,6 +126,7 @@ def test_up_provisions_the_fleet_and_generates_dns(committed: Engine) -> None:
             "record_servers",
             "attach_mailboxes",
             "generate_dns",
+            "publish_dns",
         ]
         # Each step says what it really did: the fake creates a server and nothing else.
         assert steps["create_server"]["status"] == "changed"

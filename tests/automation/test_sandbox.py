@@ -11,7 +11,7 @@ from automation.errors import StackConfigError, StackLocked
 from automation.sandbox.engine import SandboxEngine
 from automation.sandbox.state import MemoryStore, PostgresStore
 from stacks.config import FleetConfig
-from tests.stacks.fleet import fleet_config, mailbox, server
+from tests.support.stack_fleet import fleet_config, mailbox, server
 
 COMMAND = "command:remote:Command"
 SERVER = "hcloud:index/server:Server"

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.e2e.serving import base_env, create_tenant, serving
+from tests.support.environment import TEST_SECRET_KEY, child_env
+from tests.support.serving import create_tenant, serving
 
 CHROMIUM = (
     os.environ.get("PENGUINMAILS_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -49,17 +50,17 @@ def served(
     database_url: str, engine: Engine, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
     _chromium_or_skip()
-    env = base_env(
-        PENGUINMAILS_DATABASE_URL=database_url,
-        PENGUINMAILS_SECRET_KEY=os.environ["PENGUINMAILS_SECRET_KEY"],
-        PENGUINMAILS_DATA_DIR=str(tmp_path_factory.mktemp("console-data")),
-        PENGUINMAILS_POLL_INTERVAL_SECONDS="0.05",
-        PENGUINMAILS_COALESCE_SECONDS="0.2",
-        PENGUINMAILS_CONSOLE_REFRESH_SECONDS="0.5",
+    env = child_env(
+        database_url=database_url,
+        secret_key=TEST_SECRET_KEY,
+        data_dir=tmp_path_factory.mktemp("console-data"),
+        poll_interval_seconds=0.05,
+        coalesce_seconds=0.2,
+        console_refresh_seconds=0.5,
         # DNS sweeps would query the outside world for example domains: keep them local.
-        PENGUINMAILS_DNS_NAMESERVERS="127.0.0.1:9",
-        PENGUINMAILS_DNS_TIMEOUT_SECONDS="0.2",
-        PENGUINMAILS_METRICS_TOKEN="scrape-token",
+        dns_nameservers="127.0.0.1:9",
+        dns_timeout_seconds=0.2,
+        metrics_token="scrape-token",
     )
     try:
         with serving(env) as base:

@@ -1,17 +1,17 @@
 import json
-import os
 from pathlib import Path
 
 from sqlalchemy import Engine, text
 
-from tests.e2e.serving import base_env, cli
+from tests.support.environment import TEST_SECRET_KEY, child_env
+from tests.support.serving import cli
 
 
 def _env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    return base_env(
-        PENGUINMAILS_DATABASE_URL=database_url,
-        PENGUINMAILS_SECRET_KEY=os.environ["PENGUINMAILS_SECRET_KEY"],
-        PENGUINMAILS_DATA_DIR=str(tmp_path),
+    return child_env(
+        database_url=database_url,
+        secret_key=TEST_SECRET_KEY,
+        data_dir=tmp_path,
     )
 
 

@@ -9,12 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from cli.main import main
-from settings import reset_settings
-
-try:
-    from tests.nsd import Nsd, running_nsd, silent_nameserver
-except ImportError:  # the helper may move under tests/support
-    from tests.support.nsd import Nsd, running_nsd, silent_nameserver  # type: ignore[no-redef]
+from tests.support.fixtures import OverrideSettings
+from tests.support.nsd import Nsd, running_nsd, silent_nameserver
 
 IP = "192.0.2.10"
 ZONES = {
@@ -34,18 +30,13 @@ def nsd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nsd]:
 
 
 @pytest.fixture(autouse=True)
-def quick_dns(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def quick_dns(override_settings: OverrideSettings) -> Iterator[None]:
     """A silent nameserver costs timeout x attempts; main() installs signal handlers."""
-    monkeypatch.setenv("PENGUINMAILS_DNS_TIMEOUT_SECONDS", "0.3")
-    monkeypatch.setenv("PENGUINMAILS_DNS_ATTEMPTS", "1")
-    reset_settings()
+    override_settings(dns_timeout_seconds=0.3, dns_attempts=1)
     saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
     yield
     for s, handler in saved.items():
         signal.signal(s, handler)
-    monkeypatch.delenv("PENGUINMAILS_DNS_TIMEOUT_SECONDS")
-    monkeypatch.delenv("PENGUINMAILS_DNS_ATTEMPTS")
-    reset_settings()
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

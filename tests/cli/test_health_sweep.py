@@ -1,12 +1,12 @@
 import json
-import os
 from pathlib import Path
 
 from sqlalchemy import Engine, text
 
 from database.session import session_scope
-from tests.e2e.serving import base_env, cli
-from tests.factories import create_server, create_tenant, create_workspace
+from tests.support.environment import TEST_SECRET_KEY, child_env
+from tests.support.factories import create_server, create_tenant, create_workspace
+from tests.support.serving import cli
 
 
 def test_health_sweep_checks_every_live_server_once_and_records_the_results(
@@ -17,11 +17,7 @@ def test_health_sweep_checks_every_live_server_once_and_records_the_results(
         workspace = create_workspace(s, tenant, sandbox=True)
         server = create_server(s, workspace, status="ready", ip_address="203.0.113.7")
         server_id = server.id
-    env = base_env(
-        PENGUINMAILS_DATABASE_URL=database_url,
-        PENGUINMAILS_SECRET_KEY=os.environ["PENGUINMAILS_SECRET_KEY"],
-        PENGUINMAILS_DATA_DIR=str(tmp_path),
-    )
+    env = child_env(database_url=database_url, secret_key=TEST_SECRET_KEY, data_dir=tmp_path)
     done = cli(env, "health", "sweep")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -35,6 +31,6 @@ def test_health_sweep_checks_every_live_server_once_and_records_the_results(
 
 
 def test_health_help_documents_the_exit_statuses(database_url: str, tmp_path: Path) -> None:
-    done = cli(base_env(PENGUINMAILS_DATA_DIR=str(tmp_path)), "health", "sweep", "--help")
+    done = cli(child_env(data_dir=tmp_path), "health", "sweep", "--help")
     assert done.returncode == 0
     assert "Exit status: 0" in " ".join(done.stdout.split())

@@ -1,14 +1,14 @@
 """`penguinmails stack preview WORKSPACE` in a real process against the test database."""
 
 import json
-import os
 from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from tests import factories
-from tests.e2e.serving import base_env, cli
+from tests.support import factories
+from tests.support.environment import TEST_SECRET_KEY, child_env
+from tests.support.serving import cli
 
 
 def test_stack_preview_prints_the_changes_through_the_sandbox(
@@ -22,10 +22,10 @@ def test_stack_preview_prints_the_changes_through_the_sandbox(
         factories.create_inbox(session, ws, email_address="sales@example.com", server=mx1)
         session.commit()
         workspace_id, stack_name = str(ws.id), ws.stack_name
-    env = base_env(
-        PENGUINMAILS_DATABASE_URL=database_url,
-        PENGUINMAILS_SECRET_KEY=os.environ["PENGUINMAILS_SECRET_KEY"],
-        PENGUINMAILS_DATA_DIR=str(tmp_path),
+    env = child_env(
+        database_url=database_url,
+        secret_key=TEST_SECRET_KEY,
+        data_dir=tmp_path,
     )
 
     done = cli(env, "stack", "preview", workspace_id)
@@ -49,10 +49,10 @@ def test_stack_preview_prints_the_changes_through_the_sandbox(
 def test_unknown_workspace_is_an_error(
     database_url: str, committed: Engine, tmp_path: Path
 ) -> None:
-    env = base_env(
-        PENGUINMAILS_DATABASE_URL=database_url,
-        PENGUINMAILS_SECRET_KEY=os.environ["PENGUINMAILS_SECRET_KEY"],
-        PENGUINMAILS_DATA_DIR=str(tmp_path),
+    env = child_env(
+        database_url=database_url,
+        secret_key=TEST_SECRET_KEY,
+        data_dir=tmp_path,
     )
     done = cli(env, "stack", "preview", "ws-does-not-exist")
     assert done.returncode == 2

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from console.web import CSP
-from tests import factories
+from tests.support import factories
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -62,7 +62,7 @@ def test_the_session_cookie_is_httponly_strict_and_expiring(
 
 def test_the_cookie_is_secure_behind_tls(session: Session, tenant: factories.TenantWithKey) -> None:
     from cli.web import create_app
-    from tests.conftest import client_for
+    from tests.support.clients import client_for
 
     with client_for(create_app(), session) as tls:
         tls.base_url = tls.base_url.copy_with(scheme="https")  # type: ignore[misc]

@@ -11,7 +11,7 @@ from database.models.inboxes import Inbox
 from database.models.mail_domains import DomainOwner
 from domain.mail_domains import service as mail_domains
 from kit.errors import ValidationFailed
-from tests.factories import create_tenant
+from tests.support.factories import create_tenant
 
 
 def test_first_use_owns_and_others_are_refused_in_any_spelling(session: Session) -> None:

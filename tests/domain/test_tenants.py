@@ -3,7 +3,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from domain.tenants import service
-from tests.factories import create_tenant
+from tests.support.factories import create_tenant
 
 
 def test_keys_are_stored_only_as_hashes(session: Session) -> None:

@@ -2,7 +2,6 @@
 and sandbox engine; its records appear, are published on nsd as the user would, and one verify
 makes the inbox ready."""
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -12,11 +11,11 @@ from sqlalchemy import Engine, text
 from api.app import create_app
 from automation import queue
 from database.session import session_scope
-from settings import reset_settings
-from tests.domain.dns_records.published import publish_inbox
-from tests.factories import create_tenant
-from tests.maildns.zones import unique_zone
-from tests.nsd import Nsd, running_nsd
+from tests.support.factories import create_tenant
+from tests.support.fixtures import OverrideSettings
+from tests.support.nsd import Nsd, running_nsd
+from tests.support.published import publish_inbox
+from tests.support.zones import unique_zone
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +25,12 @@ def nsd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nsd]:
 
 
 @pytest.fixture
-def app_client(committed: Engine, nsd: Nsd) -> Iterator[TestClient]:
-    os.environ["PENGUINMAILS_DNS_NAMESERVERS"] = nsd.nameservers
-    reset_settings()
-    try:
-        with TestClient(create_app()) as client:  # real sessions: the worker must see commits
-            yield client
-    finally:
-        os.environ.pop("PENGUINMAILS_DNS_NAMESERVERS", None)
-        reset_settings()
+def app_client(
+    committed: Engine, nsd: Nsd, override_settings: OverrideSettings
+) -> Iterator[TestClient]:
+    override_settings(dns_nameservers=nsd.nameservers)
+    with TestClient(create_app()) as client:  # real sessions: the worker must see commits
+        yield client
 
 
 def test_provisioned_sandbox_inbox_verifies_against_published_zone(

@@ -1,7 +1,6 @@
 """The fleet end to end over HTTP against real processes on one Postgres: sandbox provisioning,
 several workers sharing the queue, failover after SIGKILL, coalescing."""
 
-import os
 import signal
 import subprocess
 import time
@@ -15,22 +14,23 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 
-from tests.e2e.serving import BIN, base_env, create_tenant, serving
+from tests.support.environment import TEST_SECRET_KEY, child_env
+from tests.support.serving import BIN, create_tenant, serving
 
 pytestmark = pytest.mark.slow
 
 
-def _env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
-    settings = {
-        "PENGUINMAILS_DATABASE_URL": database_url,
-        "PENGUINMAILS_SECRET_KEY": os.environ["PENGUINMAILS_SECRET_KEY"],
-        "PENGUINMAILS_DATA_DIR": str(tmp_path),
-        "PENGUINMAILS_POLL_INTERVAL_SECONDS": "0.05",
-        "PENGUINMAILS_COALESCE_SECONDS": "0.2",
+def _env(database_url: str, tmp_path: Path, **extra: object) -> dict[str, str]:
+    settings: dict[str, object] = {
+        "database_url": database_url,
+        "secret_key": TEST_SECRET_KEY,
+        "data_dir": tmp_path,
+        "poll_interval_seconds": 0.05,
+        "coalesce_seconds": 0.2,
         # DNS sweeps would query the outside world for example domains: keep them local.
-        "PENGUINMAILS_DNS_NAMESERVERS": "127.0.0.1:9",
+        "dns_nameservers": "127.0.0.1:9",
     }
-    return base_env(**{**settings, **extra})
+    return child_env(**{**settings, **extra})
 
 
 @contextmanager
@@ -120,7 +120,7 @@ def test_sandbox_inbox_lifecycle_through_serve(
 def test_two_workers_share_the_queue_without_overlap(
     database_url: str, committed: Engine, tmp_path: Path
 ) -> None:
-    env = _env(database_url, tmp_path, PENGUINMAILS_WORKER_THREADS="2")
+    env = _env(database_url, tmp_path, worker_threads=2)
     with serving(env, command="api") as base, ExitStack() as stack:
         for _ in range(2):
             stack.enter_context(_worker(env))
@@ -184,9 +184,9 @@ def test_a_killed_workers_operation_is_finished_by_another(
     env = _env(
         database_url,
         tmp_path,
-        PENGUINMAILS_SANDBOX_LATENCY_SECONDS="4",
-        PENGUINMAILS_LEASE_SECONDS="1.5",
-        PENGUINMAILS_WORKER_THREADS="1",
+        sandbox_latency_seconds=4,
+        lease_seconds=1.5,
+        worker_threads=1,
     )
     with serving(env, command="api") as base:
         key = create_tenant(env, "Acme")["api_key"]
@@ -223,7 +223,7 @@ def test_ten_quick_changes_make_at_most_two_runs(
     database_url: str, committed: Engine, tmp_path: Path
 ) -> None:
     # A window wider than the burst, so a slow machine still sends all ten inside it.
-    env = _env(database_url, tmp_path, PENGUINMAILS_COALESCE_SECONDS="3.0")
+    env = _env(database_url, tmp_path, coalesce_seconds=3.0)
     with serving(env) as base:
         key = create_tenant(env, "Acme")["api_key"]
         api = httpx.Client(

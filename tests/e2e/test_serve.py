@@ -9,7 +9,8 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from tests.e2e.serving import base_env, cli, create_tenant, serving
+from tests.support.environment import TEST_SECRET_KEY, child_env
+from tests.support.serving import cli, create_tenant, serving
 
 pytestmark = pytest.mark.slow
 
@@ -32,18 +33,18 @@ def _walkthrough(base: str, env: dict[str, str]) -> None:
 def test_serve_on_a_configured_postgres(
     database_url: str, committed: Engine, tmp_path: Path
 ) -> None:
-    env = base_env(
-        PENGUINMAILS_DATABASE_URL=database_url,
-        PENGUINMAILS_SECRET_KEY=os.environ["PENGUINMAILS_SECRET_KEY"],
-        PENGUINMAILS_DATA_DIR=str(tmp_path),
+    env = child_env(
+        database_url=database_url,
+        secret_key=TEST_SECRET_KEY,
+        data_dir=tmp_path,
     )
     with serving(env) as base:
         _walkthrough(base, env)
 
 
-def test_serve_on_the_embedded_default_with_no_configuration(tmp_path: Path) -> None:
-    env = base_env()
-    workdir = tmp_path / "fresh"
+def test_serve_on_the_embedded_default_with_no_configuration(embedded_dir: Path) -> None:
+    env = child_env()
+    workdir = embedded_dir / "fresh"
     workdir.mkdir()
     env["PWD"] = str(workdir)
     os.chdir(workdir)
@@ -65,7 +66,7 @@ def test_serve_on_the_embedded_default_with_no_configuration(tmp_path: Path) -> 
 
 
 def test_secret_key_is_required_with_a_database_url(database_url: str) -> None:
-    env = base_env(PENGUINMAILS_DATABASE_URL=database_url)
+    env = child_env(database_url=database_url)
     done = cli(env, "migrate")
     assert done.returncode != 0
     assert "PENGUINMAILS_SECRET_KEY is required" in done.stderr

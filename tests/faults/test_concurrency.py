@@ -3,7 +3,6 @@ finish runs (no deadlock surfaces as a 5xx, nothing is left frozen), a long prev
 ordinary requests with the same key (they do not wait for it), and 60 concurrent requests on
 one key (every one answers). Bounded in count and time."""
 
-import os
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +23,7 @@ from benchmarks._fault_harness import (
     settle,
     tenant_key,
 )
-from tests.e2e.serving import base_env
+from tests.support.environment import TEST_SECRET_KEY, child_env
 
 pytestmark = pytest.mark.slow
 
@@ -32,14 +31,14 @@ PER_SERVER = 4
 
 
 def _env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    return base_env(
-        PENGUINMAILS_DATABASE_URL=database_url,
-        PENGUINMAILS_SECRET_KEY=os.environ["PENGUINMAILS_SECRET_KEY"],
-        PENGUINMAILS_DATA_DIR=str(tmp_path),
-        PENGUINMAILS_POLL_INTERVAL_SECONDS="0.05",
-        PENGUINMAILS_COALESCE_SECONDS="0.1",
-        PENGUINMAILS_INBOXES_PER_SERVER=str(PER_SERVER),
-        PENGUINMAILS_DNS_NAMESERVERS="127.0.0.1:9",
+    return child_env(
+        database_url=database_url,
+        secret_key=TEST_SECRET_KEY,
+        data_dir=tmp_path,
+        poll_interval_seconds=0.05,
+        coalesce_seconds=0.1,
+        inboxes_per_server=PER_SERVER,
+        dns_nameservers="127.0.0.1:9",
     )
 
 

@@ -23,8 +23,10 @@ from api.app import create_app
 from api.errors import database_error
 from database.outage import classify
 from kit.errors import DatabaseUnavailable, TransactionConflict
-from tests.e2e.serving import BIN, base_env, cli, create_tenant, free_port
+from tests.support.environment import child_env
+from tests.support.ports import free_port
 from tests.support.postgres import ScratchPostgres, postgres_bin_dir
+from tests.support.serving import BIN, cli, create_tenant
 
 TIMEOUT = 30.0
 RETRY_AFTER = "3"
@@ -82,12 +84,13 @@ def _running(env: dict[str, str], command: str, log: Path) -> Iterator[httpx.Cli
             proc.wait(timeout=20)
 
 
-def _env(pg: ScratchPostgres, tmp_path: Path) -> dict[str, str]:
-    env = base_env(
-        PENGUINMAILS_DATABASE_URL=pg.url,
-        PENGUINMAILS_SECRET_KEY="outage-test-secret-key",
-        PENGUINMAILS_DATA_DIR=str(tmp_path / "data"),
-        PENGUINMAILS_DATABASE_RETRY_AFTER_SECONDS=RETRY_AFTER,
+def _env(pg: ScratchPostgres, tmp_path: Path, **fields: object) -> dict[str, str]:
+    env = child_env(
+        database_url=pg.url,
+        secret_key="outage-test-secret-key",
+        data_dir=tmp_path / "data",
+        database_retry_after_seconds=RETRY_AFTER,
+        **fields,
     )
     done = cli(env, "migrate")
     assert done.returncode == 0, done.stderr
@@ -345,16 +348,17 @@ def test_a_database_restart_mid_provisioning_loses_nothing(
     database is restarted while runs are in flight, then stopped for a few seconds. Runs that
     were mid-flight record their results once the database is back (or are recovered when
     their lease lapses), and every inbox is provisioned with nothing left queued or running."""
-    env = {
-        **_env(pg, tmp_path),
-        "PENGUINMAILS_POLL_INTERVAL_SECONDS": "0.05",
-        "PENGUINMAILS_COALESCE_SECONDS": "0.1",
-        "PENGUINMAILS_LEASE_SECONDS": "3",
-        "PENGUINMAILS_RETRY_BACKOFF_SECONDS": "0.2",
-        "PENGUINMAILS_SANDBOX_LATENCY_SECONDS": "1.5",
-        "PENGUINMAILS_INBOXES_PER_SERVER": "2",
-        "PENGUINMAILS_DNS_NAMESERVERS": "127.0.0.1:9",
-    }
+    env = _env(
+        pg,
+        tmp_path,
+        poll_interval_seconds=0.05,
+        coalesce_seconds=0.1,
+        lease_seconds=3,
+        retry_backoff_seconds=0.2,
+        sandbox_latency_seconds=1.5,
+        inboxes_per_server=2,
+        dns_nameservers="127.0.0.1:9",
+    )
     key = create_tenant(env, "restart")["api_key"]
     log = tmp_path / "serve.log"
     with _running(env, "serve", log) as http:

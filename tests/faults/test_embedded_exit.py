@@ -15,7 +15,8 @@ import psutil
 import pytest
 
 from database.embedded import live_users, start_time
-from tests.e2e.serving import base_env, cli, serving
+from tests.support.environment import child_env
+from tests.support.serving import cli, serving
 
 TIMEOUT = 30.0
 
@@ -62,11 +63,11 @@ def _exited_within(proc: psutil.Process, timeout: float = TIMEOUT) -> bool:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> Iterator[Path]:
+def data_dir(embedded_dir: Path) -> Iterator[Path]:
     try:
-        yield tmp_path
+        yield embedded_dir
     finally:  # whatever the test did, leave no postgres behind on the scratch pgdata
-        leftovers = _postgres_for(tmp_path / "pgdata")
+        leftovers = _postgres_for(embedded_dir / "pgdata")
         for proc in leftovers:
             proc.send_signal(signal.SIGQUIT)  # immediate shutdown
         _, alive = psutil.wait_procs(leftovers, timeout=10)
@@ -75,7 +76,7 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 
 
 def _env(data_dir: Path) -> dict[str, str]:
-    env = base_env(PENGUINMAILS_DATA_DIR=str(data_dir))  # base_env drops every PENGUINMAILS_*
+    env = child_env(data_dir=data_dir)  # child_env drops every PENGUINMAILS_*
     assert "PENGUINMAILS_DATABASE_URL" not in env
     return env
 

@@ -27,9 +27,10 @@ from domain.webhooks import delivery, signing
 from domain.webhooks import service as webhooks
 from domain.webhooks.schemas import WebhookCreate
 from scheduler.jobs import webhooks_deliver
-from settings import get_settings, reset_settings
-from tests.factories import TenantWithKey, create_tenant, create_workspace
-from tests.probes.receiver import Receiver
+from settings import get_settings
+from tests.support.factories import TenantWithKey, create_tenant, create_workspace
+from tests.support.fixtures import OverrideSettings
+from tests.support.receiver import Receiver
 
 FAST = delivery.DeliveryOptions(
     timeout=2, max_attempts=3, backoff=0, allow_private=True, disable_after=3
@@ -37,12 +38,8 @@ FAST = delivery.DeliveryOptions(
 
 
 @pytest.fixture
-def allow_loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("PENGUINMAILS_WEBHOOK_ALLOW_PRIVATE_URLS", "true")
-    reset_settings()
-    yield
-    monkeypatch.delenv("PENGUINMAILS_WEBHOOK_ALLOW_PRIVATE_URLS")
-    reset_settings()
+def allow_loopback(override_settings: OverrideSettings) -> None:
+    override_settings(webhook_allow_private_urls=True)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ inbox still gets provisioned, no operation is left queued or running, no two run
 overlap, and no workspace gets more servers than its inboxes need. Bounded: about 20 inboxes,
 kills for 12 s, at most 90 s to settle. `python -m benchmarks faults` runs the same at scale."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -20,28 +19,28 @@ from benchmarks._fault_harness import (
     settle,
     tenant_key,
 )
-from tests.e2e.serving import base_env
+from tests.support.environment import TEST_SECRET_KEY, child_env
 
 pytestmark = pytest.mark.slow
 
 PER_SERVER = 3
 
 
-def fault_env(database_url: str, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return base_env(
-        PENGUINMAILS_DATABASE_URL=database_url,
-        PENGUINMAILS_SECRET_KEY=os.environ["PENGUINMAILS_SECRET_KEY"],
-        PENGUINMAILS_DATA_DIR=str(tmp_path),
-        PENGUINMAILS_POLL_INTERVAL_SECONDS="0.05",
-        PENGUINMAILS_COALESCE_SECONDS="0.2",
+def fault_env(database_url: str, tmp_path: Path, **extra: object) -> dict[str, str]:
+    return child_env(
+        database_url=database_url,
+        secret_key=TEST_SECRET_KEY,
+        data_dir=tmp_path,
+        poll_interval_seconds=0.05,
+        coalesce_seconds=0.2,
         # Short leases, so a killed worker's run is recovered within the test.
-        PENGUINMAILS_LEASE_SECONDS="2",
-        PENGUINMAILS_RETRY_BACKOFF_SECONDS="0.2",
-        PENGUINMAILS_MAX_ATTEMPTS="20",
+        lease_seconds=2,
+        retry_backoff_seconds=0.2,
+        max_attempts=20,
         # Runs long enough to be killed in the middle of.
-        PENGUINMAILS_SANDBOX_LATENCY_SECONDS="0.8",
-        PENGUINMAILS_INBOXES_PER_SERVER=str(PER_SERVER),
-        PENGUINMAILS_DNS_NAMESERVERS="127.0.0.1:9",
+        sandbox_latency_seconds=0.8,
+        inboxes_per_server=PER_SERVER,
+        dns_nameservers="127.0.0.1:9",
         **extra,
     )
 

@@ -15,7 +15,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from sqlalchemy import Engine, text
 
 from api.app import create_app
-from tests.factories import TenantWithKey, create_tenant, create_workspace
+from tests.support.factories import TenantWithKey, create_tenant, create_workspace
 
 EXAMPLES = int(os.environ.get("PENGUINMAILS_FUZZ_EXAMPLES", "25"))
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app())

@@ -1,30 +1,25 @@
 """Encryption at rest (kit.crypto): Fernet under a key derived from PENGUINMAILS_SECRET_KEY."""
 
-from collections.abc import Iterator
-
 import pytest
 
-import settings
 from kit import crypto
 from kit.errors import ConfigurationError, PenguinMailsError
+from tests.support.fixtures import OverrideSettings
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    monkeypatch.setenv("PENGUINMAILS_SECRET_KEY", "first-key-for-kit-crypto-tests")
-    settings.reset_settings()
-    yield monkeypatch
-    monkeypatch.undo()
-    settings.reset_settings()
+def env(override_settings: OverrideSettings) -> OverrideSettings:
+    override_settings(secret_key="first-key-for-kit-crypto-tests")
+    return override_settings
 
 
 @pytest.mark.parametrize("plaintext", ["hunter2", "", "ünïcødé 🐧 secret", "x" * 10_000])
-def test_round_trip(env: pytest.MonkeyPatch, plaintext: str) -> None:
+def test_round_trip(env: OverrideSettings, plaintext: str) -> None:
     token = crypto.encrypt(plaintext)
     assert crypto.decrypt(token) == plaintext
 
 
-def test_ciphertext_never_contains_the_plaintext(env: pytest.MonkeyPatch) -> None:
+def test_ciphertext_never_contains_the_plaintext(env: OverrideSettings) -> None:
     plaintext = "correct-horse-battery-staple"
     tokens = {crypto.encrypt(plaintext) for _ in range(20)}
     assert len(tokens) == 20  # a fresh IV each time: equal secrets don't look equal at rest
@@ -33,20 +28,18 @@ def test_ciphertext_never_contains_the_plaintext(env: pytest.MonkeyPatch) -> Non
         assert "correct" not in token
 
 
-def test_a_wrong_key_is_refused_with_the_modules_error(env: pytest.MonkeyPatch) -> None:
+def test_a_wrong_key_is_refused_with_the_modules_error(env: OverrideSettings) -> None:
     token = crypto.encrypt("provider-token")
-    env.setenv("PENGUINMAILS_SECRET_KEY", "second-key-for-kit-crypto-tests")
-    settings.reset_settings()
+    env(secret_key="second-key-for-kit-crypto-tests")
     with pytest.raises(PenguinMailsError, match="PENGUINMAILS_SECRET_KEY") as caught:
         crypto.decrypt(token)
     assert caught.value.status_code == 500
     # Back to the first key, the same token decrypts again: nothing was lost.
-    env.setenv("PENGUINMAILS_SECRET_KEY", "first-key-for-kit-crypto-tests")
-    settings.reset_settings()
+    env(secret_key="first-key-for-kit-crypto-tests")
     assert crypto.decrypt(token) == "provider-token"
 
 
-def test_a_tampered_token_is_refused(env: pytest.MonkeyPatch) -> None:
+def test_a_tampered_token_is_refused(env: OverrideSettings) -> None:
     token = crypto.encrypt("dkim-private-key")
     middle = len(token) // 2
     tampered = token[:middle] + ("A" if token[middle] != "A" else "B") + token[middle + 1 :]
@@ -54,8 +47,7 @@ def test_a_tampered_token_is_refused(env: pytest.MonkeyPatch) -> None:
         crypto.decrypt(tampered)
 
 
-def test_a_short_key_is_a_configuration_error(env: pytest.MonkeyPatch) -> None:
-    env.setenv("PENGUINMAILS_SECRET_KEY", "short")
-    settings.reset_settings()
+def test_a_short_key_is_a_configuration_error(env: OverrideSettings) -> None:
+    env(secret_key="short")
     with pytest.raises(ConfigurationError, match="at least 16 characters"):
         crypto.encrypt("anything")

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from domain.dns_publishing.states import PUBLISH
 from domain.inboxes.states import INBOX, InboxStatus
 from domain.operations.states import OPERATION, OperationStatus
 from domain.servers.states import SERVER, ServerStatus
@@ -18,8 +19,8 @@ from kit.states import InvalidTransition, Machine
 
 ROOT = Path(__file__).resolve().parents[2]
 ROOMS = ("settings", "kit", "database", "domain", "api", "automation", "scheduler", "cli")
-STATE_COLUMNS = ("status", "warmup_status")
-RAW_SQL_WRITE = re.compile(r"\bSET\s+(warmup_)?status\s*=\s*'", re.IGNORECASE)
+STATE_COLUMNS = ("status", "warmup_status", "publish_status")
+RAW_SQL_WRITE = re.compile(r"\bSET\s+(warmup_|publish_)?status\s*=\s*'", re.IGNORECASE)
 
 
 class Light(StrEnum):
@@ -49,7 +50,7 @@ def test_edges_and_sources_for_set_based_writes() -> None:
     assert "amber -> (final)" in LIGHT.table()
 
 
-@pytest.mark.parametrize("machine", [INBOX, SERVER, OPERATION, DELIVERY, WARMUP])
+@pytest.mark.parametrize("machine", [INBOX, SERVER, OPERATION, DELIVERY, WARMUP, PUBLISH])
 def test_every_state_of_every_entity_is_in_its_table(machine: Machine[StrEnum]) -> None:
     assert set(machine.transitions) == set(machine.states)
     for targets in machine.transitions.values():
@@ -124,6 +125,6 @@ def test_a_machine_moves_the_column_it_is_declared_on() -> None:
     assert refused.value.field == "warmup_status"
 
 
-@pytest.mark.parametrize("machine", [INBOX, SERVER, OPERATION, DELIVERY, WARMUP])
+@pytest.mark.parametrize("machine", [INBOX, SERVER, OPERATION, DELIVERY, WARMUP, PUBLISH])
 def test_the_docs_draw_the_tables_the_code_enforces(machine: Machine[StrEnum]) -> None:
     assert machine.table() in (ROOT / "docs" / "states.md").read_text()

@@ -43,10 +43,7 @@ import dns.rcode
 import dns.rdatatype
 import yaml
 
-try:  # the nsd helper is moving to tests/support; either place works until the move lands
-    from tests.support.nsd import Nsd, require_nsd
-except ModuleNotFoundError:
-    from tests.nsd import Nsd, require_nsd
+from tests.support.nsd import Nsd, require_nsd
 
 SUITE = Path(__file__).parent / "data" / "rfc7208-tests.yml"
 BROKEN = "broken"  # the nsd pattern of zones that never load: SERVFAIL

@@ -6,7 +6,8 @@ from maildns import plan
 from maildns.checks import RecordCheck, RecordStatus
 from maildns.resolver import Resolver
 from maildns.verify import Checker, Target, check_domain, check_target
-from tests.maildns.zones import (
+from tests.support.nsd import Nsd, silent_nameserver
+from tests.support.zones import (
     Domain,
     good_domain,
     resolver_for,
@@ -14,7 +15,6 @@ from tests.maildns.zones import (
     run,
     unique_zone,
 )
-from tests.nsd import Nsd, silent_nameserver
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 database reachable, pointed at nsd."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from maildns import plan
-from tests.maildns.zones import Domain, good_domain, rsa_public_key
-from tests.nsd import Nsd
+from tests.support.environment import child_env
+from tests.support.nsd import Nsd
+from tests.support.zones import Domain, good_domain, rsa_public_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,12 +19,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def penguinmails(
     nsd: Nsd, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PENGUINMAILS_DNS_NAMESERVERS": nsd.nameservers,
+    env = child_env(
+        dns_nameservers=nsd.nameservers,
         # Unreachable on purpose: these commands must not need a database.
-        "PENGUINMAILS_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:9/none",
-    }
+        database_url="postgresql+psycopg://nobody@127.0.0.1:9/none",
+    )
     return subprocess.run(
         [sys.executable, "-m", "cli.main", "dns", *args],
         input=stdin,

@@ -6,8 +6,8 @@ import pytest
 
 from kit.errors import ConfigurationError
 from maildns.resolver import Answer, Outcome, Resolver, parse_nameservers
-from tests.maildns.zones import resolver_for, run, unique_zone
-from tests.nsd import Nsd
+from tests.support.nsd import Nsd
+from tests.support.zones import resolver_for, run, unique_zone
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_without_cache_every_lookup_is_a_query(nsd: Nsd, zone: str) -> None:
 
 
 def test_a_second_nameserver_answers_when_the_first_is_silent(nsd: Nsd, zone: str) -> None:
-    from tests.nsd import silent_nameserver
+    from tests.support.nsd import silent_nameserver
 
     async def go() -> Answer:
         with silent_nameserver() as dead:

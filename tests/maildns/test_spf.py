@@ -7,8 +7,8 @@ import pytest
 from maildns.resolver import Resolver
 from maildns.spf import SpfOutcome, SpfResult, check_host
 from maildns.spf_syntax import MacroContext, SpfSyntaxError, expand, expand_domain, parse
-from tests.maildns.zones import resolver_for, run, unique_zone
-from tests.nsd import Nsd, silent_nameserver
+from tests.support.nsd import Nsd, silent_nameserver
+from tests.support.zones import resolver_for, run, unique_zone
 
 # RFC 7208 7.4's examples, verbatim.
 RFC_CTX = MacroContext(

@@ -8,9 +8,10 @@ import pytest
 
 from probes.runner import probe_server
 from probes.types import Check, CheckResult, ProbeConfig, Status, Target, Thresholds
-from tests.probes.fleet import Ports, SimServer, config_for, start_server
-from tests.probes.loopback import HttpState, Lab, closed_port, df_output
-from tests.probes.pki import CertAuthority
+from tests.support.loopback import HttpState, Lab, df_output
+from tests.support.pki import CertAuthority
+from tests.support.ports import free_port
+from tests.support.probe_fleet import Ports, SimServer, config_for, start_server
 
 HOST = "mx1.example.test"
 
@@ -55,7 +56,7 @@ def test_reachable_is_critical_on_a_closed_port_and_on_a_silent_one(
     healthy: SimServer, ca: CertAuthority, lab: Lab
 ) -> None:
     config = config_for(healthy.ports, ca, checks=frozenset({Check.REACHABLE}), timeout=0.5)
-    closed = run(target(healthy, None, ssh_port=closed_port()), config)[Check.REACHABLE]
+    closed = run(target(healthy, None, ssh_port=free_port()), config)[Check.REACHABLE]
     assert closed.status is Status.CRITICAL
     assert "connection refused" in closed.detail
     _, silent_port = lab.hang()
@@ -85,7 +86,7 @@ def test_mail_server_is_critical_when_smtp_is_closed_or_silent(
     lab: Lab, ca: CertAuthority, healthy: SimServer
 ) -> None:
     checks = frozenset({Check.MAIL_SERVER})
-    closed = replace(healthy.ports, smtp=closed_port())
+    closed = replace(healthy.ports, smtp=free_port())
     r = run(target(healthy, None), config_for(closed, ca, checks=checks))[Check.MAIL_SERVER]
     assert r.status is Status.CRITICAL
     assert "connection refused" in r.detail
@@ -102,7 +103,7 @@ def test_mail_server_is_critical_when_imaps_is_down_or_not_ready(
     lab: Lab, ca: CertAuthority, healthy: SimServer, keypair: tuple[str, str]
 ) -> None:
     checks = frozenset({Check.MAIL_SERVER})
-    no_imaps = replace(healthy.ports, imaps=closed_port())
+    no_imaps = replace(healthy.ports, imaps=free_port())
     r = run(target(healthy, None), config_for(no_imaps, ca, checks=checks))[Check.MAIL_SERVER]
     assert r.status is Status.CRITICAL
     assert f"TLS on {no_imaps.imaps}" in r.detail
@@ -140,9 +141,7 @@ def test_tls_statuses(
         "self_signed": lambda: ca.server_context(HOST, self_signed=True),
     }
     port = (
-        closed_port()
-        if kind == "closed"
-        else lab.tls_listener(contexts[kind](), http=HttpState())[1]
+        free_port() if kind == "closed" else lab.tls_listener(contexts[kind](), http=HttpState())[1]
     )
     ports = replace(healthy.ports, https=port, submissions=port, imaps=port)
     r = run(target(healthy, None), config_for(ports, ca, checks=frozenset({Check.TLS})))[Check.TLS]
@@ -207,7 +206,7 @@ def test_disk_is_unknown_without_a_key_a_trusted_key_or_ssh(
     refused = run(target(healthy, other), config)[Check.DISK]
     assert refused.status is Status.UNKNOWN
     assert "ssh" in refused.detail
-    down = run(target(healthy, keypair[1], ssh_port=closed_port()), config)[Check.DISK]
+    down = run(target(healthy, keypair[1], ssh_port=free_port()), config)[Check.DISK]
     assert down.status is Status.UNKNOWN
 
 

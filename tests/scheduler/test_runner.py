@@ -4,23 +4,19 @@ sweeps find nothing to do in the emptied test database)."""
 
 import logging
 import threading
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import Engine
 
 from scheduler.jobs import registry
 from scheduler.runner import Runner
-from settings import get_settings, reset_settings
+from settings import get_settings
+from tests.support.fixtures import OverrideSettings
 
 
 @pytest.fixture
-def one_worker(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("PENGUINMAILS_WORKER_THREADS", "1")
-    reset_settings()
-    yield
-    monkeypatch.undo()
-    reset_settings()
+def one_worker(override_settings: OverrideSettings) -> None:
+    override_settings(worker_threads=1)
 
 
 def _worker_threads() -> list[threading.Thread]:

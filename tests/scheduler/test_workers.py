@@ -12,8 +12,8 @@ from database.session import session_scope
 from domain.operations import service as operations
 from scheduler.workers import OperationWorkers
 from settings import get_settings
-from tests.automation.fakes import FleetEcho
-from tests.factories import (
+from tests.support.engine_fakes import FleetEcho
+from tests.support.factories import (
     create_inbox,
     create_mail_domain,
     create_server,

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import pytest
 
 from stacks.config import NS, ConfigError, FleetConfig
-from tests.stacks.fleet import fleet_config, mailbox, server
+from tests.support.stack_fleet import fleet_config, mailbox, server
 
 S, D, M = f"{NS}:servers", f"{NS}:domains", f"{NS}:mailboxes"
 Build = Callable[[], FleetConfig]

@@ -11,7 +11,7 @@ import pytest
 from stacks import config as c
 from stacks.catalog import DEFAULT
 from stacks.config import NS, ConfigError
-from tests.stacks.fleet import (
+from tests.support.stack_fleet import (
     ADMIN_PASSWORD,
     DKIM_PRIVATE,
     DKIM_PUBLIC,
@@ -133,6 +133,7 @@ def test_every_check_has_a_refused_and_an_accepted_case() -> None:
         "validate_domain",
         "validate_mailboxes",
         "validate_mailbox",
+        "validate_dns",  # tests/stacks/test_dns.py
     }
     assert {r[0].__name__ for r in REFUSED} == checks - composite
     assert {a[0].__name__ for a in ACCEPTED} == checks - composite

@@ -6,7 +6,13 @@ from pathlib import Path
 import yaml
 
 from stacks.config import NS, FleetConfig
-from tests.stacks.fleet import ADMIN_PASSWORD, DKIM_PRIVATE, MAILBOX_PASSWORD, SSH_PRIVATE, evaluate
+from tests.support.stack_fleet import (
+    ADMIN_PASSWORD,
+    DKIM_PRIVATE,
+    MAILBOX_PASSWORD,
+    SSH_PRIVATE,
+    evaluate,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "Pulumi.example.yaml"
 

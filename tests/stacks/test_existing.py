@@ -1,6 +1,6 @@
 """Existing servers: nothing is created, only installed over SSH to the given host."""
 
-from tests.stacks.fleet import evaluate, fleet_config, mailbox, server
+from tests.support.stack_fleet import evaluate, fleet_config, mailbox, server
 
 
 def test_existing_server_creates_nothing_but_the_install() -> None:

@@ -1,7 +1,7 @@
 """The Hetzner part of the program, evaluated under Pulumi's mock runtime."""
 
 from stacks.hetzner import MAIL_PORTS
-from tests.stacks.fleet import HETZNER_TOKEN, evaluate, fleet_config, mailbox, server
+from tests.support.stack_fleet import HETZNER_TOKEN, evaluate, fleet_config, mailbox, server
 
 SERVER = "hcloud:index/server:Server"
 RDNS = "hcloud:index/rdns:Rdns"

@@ -12,7 +12,7 @@ import pytest
 
 from stacks.hostwinds.client import HostwindsClient, HostwindsError
 from stacks.hostwinds.provider import SECRET_OUTPUTS, HostwindsProvider
-from tests.stacks.fleet import HOSTWINDS_KEY, evaluate, fleet_config, server
+from tests.support.stack_fleet import HOSTWINDS_KEY, evaluate, fleet_config, server
 
 ROOT_PASSWORD = "root-pw-from-hostwinds"
 

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from stacks.config import DEFAULT_STALWART_VERSION
-from tests.stacks.fleet import (
+from tests.support.stack_fleet import (
     ADMIN_PASSWORD,
     DKIM_PRIVATE,
     MAILBOX_PASSWORD,

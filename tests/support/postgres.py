@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.support.ports import free_port
+
 __all__ = ["ScratchPostgres", "postgres_bin_dir"]
 
 
@@ -50,13 +52,6 @@ def postgres_bin_dir() -> Path | None:
     return wheel if (wheel / "initdb").exists() else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class ScratchPostgres:
     """One Postgres cluster in a temporary directory, listening on 127.0.0.1:`port` only."""
 
@@ -65,7 +60,7 @@ class ScratchPostgres:
         if bin_dir is None:
             raise RuntimeError("no Postgres binaries found (apt-get install postgresql)")
         self.bin_dir = bin_dir
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.timeout = timeout
         self.root = Path(tempfile.mkdtemp(prefix="pm-scratch-pg-"))
         self.data = self.root / "data"

@@ -15,7 +15,7 @@ from domain.mail_domains import service as mail_domains
 from kit.errors import ValidationFailed
 from maildns import plan
 from settings import get_settings
-from tests.factories import (
+from tests.support.factories import (
     create_inbox,
     create_mail_domain,
     create_server,

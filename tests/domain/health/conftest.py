@@ -1,2 +1,1 @@
-from tests.probes.conftest import ca, keypair, lab  # noqa: F401 - shared loopback fixtures
-from tests.support.fixtures import private_webhooks  # noqa: F401
+from tests.support.fixtures import ca, keypair, lab, private_webhooks  # noqa: F401

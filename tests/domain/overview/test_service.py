@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from database.models.dns_records import DnsRecord
 from database.models.health import HealthCheckState
 from domain.overview import service
-from tests import factories
+from tests.support import factories
 
 
 def _record(

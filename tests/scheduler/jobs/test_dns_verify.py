@@ -15,10 +15,10 @@ from kit.time import utcnow
 from maildns.resolver import Resolver
 from scheduler.jobs.dns_verify import verify_due
 from settings import get_settings
-from tests.domain.dns_records.published import publish_inbox
-from tests.factories import create_inbox, create_server, create_tenant, create_workspace
-from tests.maildns.zones import new_ip, rsa_public_key, unique_zone
-from tests.nsd import Nsd, silent_nameserver
+from tests.support.factories import create_inbox, create_server, create_tenant, create_workspace
+from tests.support.nsd import Nsd, silent_nameserver
+from tests.support.published import publish_inbox
+from tests.support.zones import new_ip, rsa_public_key, unique_zone
 
 
 def make_inboxes(count: int = 1, domain: str | None = None) -> list[uuid.UUID]:

@@ -20,11 +20,11 @@ from domain.webhooks.schemas import WebhookCreate
 from probes.types import Check, ProbeConfig
 from scheduler.jobs import monitoring_health, webhooks_deliver
 from settings import get_settings
-from tests.factories import create_server, create_tenant, create_workspace
-from tests.probes.fleet import SimServer, config_for, restart_smtp, start_server
-from tests.probes.loopback import Lab
-from tests.probes.pki import CertAuthority
-from tests.probes.receiver import Receiver
+from tests.support.factories import create_server, create_tenant, create_workspace
+from tests.support.loopback import Lab
+from tests.support.pki import CertAuthority
+from tests.support.probe_fleet import SimServer, config_for, restart_smtp, start_server
+from tests.support.receiver import Receiver
 
 HOST = "mx-sweep.example.test"
 LOOPBACK = delivery.DeliveryOptions(timeout=5, backoff=0, allow_private=True)

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from probes.types import Check, Nameserver, ProbeConfig, Thresholds
-from tests.probes.loopback import HttpState, Lab, Responder, df_output
-from tests.probes.pki import CertAuthority
+from tests.support.loopback import HttpState, Lab, Responder, df_output
+from tests.support.pki import CertAuthority
 
 
 @dataclass

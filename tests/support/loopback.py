@@ -1,11 +1,10 @@
 """Real servers on loopback for the health tests, on an event loop in a background thread (the
 code under test runs its own loop): SSH (asyncssh), SMTP with STARTTLS (aiosmtpd), TLS listeners
 serving Stalwart's HTTP endpoints, a DNS server (dnspython over UDP), a port that accepts and never
-answers, and a closed port."""
+answers (a closed port is `tests.support.ports.free_port()`)."""
 
 import asyncio
 import json
-import socket
 import ssl
 import threading
 from collections.abc import Callable, Coroutine
@@ -21,13 +20,6 @@ from aiosmtpd.smtp import SMTP
 T = TypeVar("T")
 
 Responder = Callable[[str], tuple[str, int]]
-
-
-def closed_port(address: str = "127.0.0.1") -> int:
-    """A port nothing listens on (bound then released)."""
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

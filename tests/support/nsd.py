@@ -23,6 +23,8 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
+from tests.support.ports import free_port
+
 NSD = os.environ.get("PENGUINMAILS_NSD", "/usr/sbin/nsd")
 READY_ZONE = "nsd-ready.test"
 
@@ -48,21 +50,6 @@ def require_nsd() -> tuple[str, str]:
             pytest.fail(reason + " and PENGUINMAILS_REQUIRE_NSD=1", pytrace=False)
         pytest.skip(reason)
     return found
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port free for both UDP and TCP on `host`."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((host, 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free port")
 
 
 class Nsd:

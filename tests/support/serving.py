@@ -1,8 +1,6 @@
 """Start `penguinmails` processes for end-to-end tests and talk to them over HTTP."""
 
 import json
-import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -13,14 +11,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.ports import free_port
+
 BIN = Path(sys.executable).parent / "penguinmails"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def cli(
@@ -81,9 +74,3 @@ def _tail(log: "tempfile._TemporaryFileWrapper[str]", lines: int = 60) -> str:
     log.flush()
     log.seek(0)
     return "".join(log.readlines()[-lines:])
-
-
-def base_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PENGUINMAILS_")}
-    env.update(overrides)
-    return env

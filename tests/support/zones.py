@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from maildns import plan
 from maildns.resolver import Resolver
 from maildns.verify import Target
-from tests.nsd import Nsd
+from tests.support.nsd import Nsd
 
 T = TypeVar("T")
 

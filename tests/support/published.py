@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from database.models.dns_records import DnsRecord
 from maildns import plan
-from tests.nsd import Nsd
+from tests.support.nsd import Nsd
 
 
 def zones_for(

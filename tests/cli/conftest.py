@@ -1,0 +1,1 @@
+from tests.support.fixtures import knot  # noqa: F401
