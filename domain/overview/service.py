@@ -17,9 +17,20 @@ from database.models.inboxes import Inbox
 from database.models.mail_domains import MailDomain
 from database.models.operations import Operation
 from database.models.servers import VpsServer
+from domain.dns_publishing.states import PublishStatus
 from domain.operations.states import OperationStatus
 
 ALERTING = ("warning", "critical")
+# A domain's publish state is the first of these any of its records is in (worst first).
+PUBLISH_ORDER = tuple(
+    s.value
+    for s in (
+        PublishStatus.CONFLICT,
+        PublishStatus.ERROR,
+        PublishStatus.PENDING,
+        PublishStatus.PUBLISHED,
+    )
+)
 
 
 @dataclass
@@ -40,6 +51,7 @@ class DomainState:
     verified: int
     last_verified_at: datetime | None
     first_inbox_id: uuid.UUID | None = None  # whose records page shows the domain's records
+    publish: str = "manual"  # the worst of its records' publish states (manual when none)
 
     @property
     def verification(self) -> str:
@@ -121,6 +133,10 @@ def _domain_states(
             func.sum(case((required, 1), else_=0)).label("required"),
             func.sum(verified).label("verified"),
             func.max(DnsRecord.last_verified_at).label("last_verified_at"),
+            *(
+                func.bool_or(DnsRecord.publish_status == state).label(state)
+                for state in PUBLISH_ORDER
+            ),
         )
         .join(Inbox, Inbox.id == DnsRecord.inbox_id)
         .where(Inbox.tenant_id == tenant_id, Inbox.workspace_id.in_(ids))
@@ -136,6 +152,7 @@ def _domain_states(
             func.sum(per_inbox.c.verified).cast(Integer).label("verified"),
             func.max(per_inbox.c.last_verified_at).label("last_verified_at"),
             func.min(Inbox.id.cast(String)).label("first_inbox"),
+            *(func.bool_or(per_inbox.c[state]).label(state) for state in PUBLISH_ORDER),
         )
         .join(Inbox, Inbox.id == per_inbox.c.inbox_id)
         .group_by(Inbox.workspace_id, per_inbox.c.domain)
@@ -150,6 +167,7 @@ def _domain_states(
             records.c.verified,
             records.c.last_verified_at,
             records.c.first_inbox,
+            *(records.c[state] for state in PUBLISH_ORDER),
         )
         .outerjoin(
             records,
@@ -162,10 +180,11 @@ def _domain_states(
         .order_by(MailDomain.name)
     )
     out: dict[uuid.UUID, list[DomainState]] = defaultdict(list)
-    for workspace_id, name, inboxes, req, ver, last, first in rows:
+    for workspace_id, name, inboxes, req, ver, last, first, *seen in rows:
         first_id = uuid.UUID(first) if first else None
+        publish = next((st for st, on in zip(PUBLISH_ORDER, seen, strict=True) if on), "manual")
         out[workspace_id].append(
-            DomainState(name, inboxes or 0, req or 0, ver or 0, last, first_id)
+            DomainState(name, inboxes or 0, req or 0, ver or 0, last, first_id, publish)
         )
     return out
 

@@ -12,7 +12,12 @@ from tests.support import factories
 
 
 def _record(
-    session: Session, inbox_id: object, domain: str, status: str, required: bool = True
+    session: Session,
+    inbox_id: object,
+    domain: str,
+    status: str,
+    required: bool = True,
+    publish: str = "manual",
 ) -> None:
     session.add(
         DnsRecord(
@@ -24,6 +29,7 @@ def _record(
             verification_status=status,
             purpose=f"p{status}{required}",
             required=required,
+            publish_status=publish,
         )
     )
 
@@ -42,7 +48,8 @@ def test_counts_per_workspace(session: Session) -> None:
     _record(session, good.id, "good.example", "verified")
     _record(session, good.id, "good.example", "missing", required=False)
     _record(session, bad.id, "bad.example", "verified")
-    _record(session, bad.id, "bad.example", "mismatch")
+    _record(session, bad.id, "bad.example", "mismatch", publish="conflict")
+    _record(session, bad.id, "bad.example", "pending", publish="published")
     now = datetime.now(UTC)
     session.add(
         HealthCheckState(
@@ -70,5 +77,7 @@ def test_counts_per_workspace(session: Session) -> None:
 
     states = {d.name: d for d in service.domains(session, tenant.tenant.id, ws.id)}
     assert states["good.example"].verification == "verified"
-    assert (states["bad.example"].verified, states["bad.example"].required) == (1, 2)
+    assert (states["bad.example"].verified, states["bad.example"].required) == (1, 3)
+    assert states["bad.example"].publish == "conflict", "the worst of its records"
     assert states["bad.example"].first_inbox_id == bad.id
+    assert states["good.example"].publish == "manual", "no DNS connection: published by hand"
