@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install run test test-faults test-fuzz lint check bench clean
+.PHONY: install run test test-faults test-fuzz test-browser screenshots lint check bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +18,10 @@ run: install
 	$(BIN)/penguinmails serve
 
 ## Run the test suite (uses PENGUINMAILS_TEST_DATABASE_URL, else an embedded Postgres).
-## The fault-injection suite and the API fuzzing are their own steps (`make test-faults`,
-## `make test-fuzz`).
+## The fault-injection suite, the API fuzzing and the browser tests are their own steps
+## (`make test-faults`, `make test-fuzz`, `make test-browser`).
 test: install
-	$(BIN)/pytest --ignore=tests/faults --ignore=tests/fuzz
+	$(BIN)/pytest --ignore=tests/faults --ignore=tests/fuzz --ignore=tests/browser
 
 ## Fault injection: workers killed at random, many clients at once, the database restarted,
 ## poisoned input, unclean exits. Bounded: each test stops itself; the whole step at 15 min.
@@ -39,7 +39,17 @@ lint: install
 test-fuzz: install
 	timeout 600 $(BIN)/pytest tests/fuzz
 
-check: lint test test-faults test-fuzz
+## The console in a real headless Chromium (Debian's `chromium`, driven by Playwright's Python
+## API; no browser download). PENGUINMAILS_REQUIRE_CHROMIUM=1 makes a missing browser a failure
+## instead of a skip. Bounded at 10 min.
+test-browser: install
+	PENGUINMAILS_REQUIRE_CHROMIUM=1 timeout 600 $(BIN)/pytest tests/browser
+
+## Regenerate the console screenshots in docs/console/ (desktop and phone width).
+screenshots: install
+	PENGUINMAILS_REQUIRE_CHROMIUM=1 PENGUINMAILS_SCREENSHOTS=docs/console timeout 600 $(BIN)/pytest tests/browser/test_screenshots.py
+
+check: lint test test-faults test-fuzz test-browser
 
 ## Benchmarks print their figures; see README "Benchmarks".
 bench: install

@@ -8,8 +8,9 @@ from typing import Protocol
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
-from api import errors
+from api import errors, metrics
 from api.limits import BodyLimit
+from api.metrics import RequestTimer
 from api.routers import (
     dns_publishing,
     dns_records,
@@ -73,7 +74,9 @@ def create_app(*, background: Callable[[], Background] | None = None) -> FastAPI
     )
     errors.install(app)
     app.add_middleware(BodyLimit)  # PENGUINMAILS_MAX_BODY_BYTES, read per request
+    app.add_middleware(RequestTimer)  # outermost: times what the client waits for
     app.include_router(health.router)
+    app.include_router(metrics.router)
     v1 = APIRouter(prefix="/api/v1", responses=errors.ERROR_RESPONSES)
     for router in V1_ROUTERS:
         v1.include_router(router)

@@ -29,18 +29,18 @@ def prepare() -> None:
 def _serve_http(args: argparse.Namespace, *, run_scheduler: bool) -> int:
     import uvicorn
 
-    from api.app import create_app
+    from cli.web import create_app
 
     prepare()
     settings = get_settings()
     host = args.host or settings.host
     port = args.port or settings.port
     workers = getattr(args, "workers", 1)
-    log.info("serving on http://%s:%s (docs at /docs)", host, port)
+    log.info("serving on http://%s:%s (console at /console, docs at /docs)", host, port)
     if workers > 1:
         # Separate processes: uvicorn imports the app factory in each of them.
         uvicorn.run(
-            "api.app:create_app",
+            "cli.web:create_app",
             factory=True,
             host=host,
             port=port,

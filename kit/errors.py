@@ -3,6 +3,7 @@
     PenguinMailsError (500)
     ├── BadRequest (400)
     ├── Unauthorized (401)
+    ├── Forbidden (403)          - a console form without its CSRF token
     ├── NotFound (404)
     ├── Conflict (409)
     ├── PayloadTooLarge (413)
@@ -37,6 +38,11 @@ class BadRequest(PenguinMailsError):
 class Unauthorized(PenguinMailsError):
     status_code = 401
     code = "unauthorized"
+
+
+class Forbidden(PenguinMailsError):
+    status_code = 403
+    code = "forbidden"
 
 
 class NotFound(PenguinMailsError):

@@ -5,6 +5,7 @@ from functools import lru_cache
 
 from pydantic_settings import SettingsConfigDict
 
+from settings.console import ConsoleSettings
 from settings.core import CoreSettings
 from settings.dns import DnsSettings
 from settings.health import HealthSettings
@@ -14,7 +15,13 @@ from settings.webhooks import WebhookSettings
 
 
 class Settings(
-    WebhookSettings, OperationSettings, StackSettings, HealthSettings, DnsSettings, CoreSettings
+    ConsoleSettings,
+    WebhookSettings,
+    OperationSettings,
+    StackSettings,
+    HealthSettings,
+    DnsSettings,
+    CoreSettings,
 ):
     model_config = SettingsConfigDict(
         env_prefix="PENGUINMAILS_", env_file=None, extra="ignore", validate_default=True

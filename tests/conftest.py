@@ -7,9 +7,8 @@ real commits (other processes, threads) use `committed` and the tables are empti
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,13 +16,13 @@ from sqlalchemy import Engine, create_engine, pool, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from tests.support.clients import client_for
 from tests.support.environment import TEST_SECRET_KEY
 from tests.support.fixtures import (  # noqa: F401 - shared by every folder
     embedded_dir,
     override_settings,  # the one way to change settings
 )
 
-T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -99,31 +98,15 @@ def committed(engine: Engine) -> Iterator[Engine]:
 @pytest.fixture
 def client(session: Session) -> Iterator[TestClient]:
     from api.app import create_app
-    from api.deps import get_session, get_transaction
 
-    app = create_app()
+    with client_for(create_app(), session) as c:
+        yield c
 
-    def _session() -> Iterator[Session]:
-        # A savepoint per request: a failed request undoes only its own writes, as in production.
-        nested = session.begin_nested()
-        try:
-            yield session
-            nested.commit()
-        except BaseException:
-            nested.rollback()
-            raise
 
-    def _in_savepoint(fn: Callable[[Session], T]) -> T:
-        nested = session.begin_nested()
-        try:
-            result = fn(session)
-            nested.commit()
-            return result
-        except BaseException:
-            nested.rollback()
-            raise
+@pytest.fixture
+def console(session: Session) -> Iterator[TestClient]:
+    """The served application (the API with the console) on the test's session."""
+    from cli.web import create_app
 
-    app.dependency_overrides[get_session] = _session
-    app.dependency_overrides[get_transaction] = lambda: _in_savepoint
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with client_for(create_app(), session) as c:
         yield c

@@ -268,3 +268,21 @@ def purge_history(session: Session, now: datetime, retention: timedelta, batch: 
     )
     result = session.execute(delete(HealthCheckResult).where(HealthCheckResult.id.in_(old)))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def latest_for_servers(
+    session: Session, tenant_id: uuid.UUID, vps_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """`latest_for_server` for a page of servers in one read (the console's fleet table)."""
+    out: dict[uuid.UUID, list[dict[str, Any]]] = {i: [] for i in vps_ids}
+    if not vps_ids:
+        return out
+    order = {c.value: i for i, c in enumerate(Check)}
+    states = session.scalars(
+        select(HealthCheckState).where(
+            HealthCheckState.tenant_id == tenant_id, HealthCheckState.vps_id.in_(list(vps_ids))
+        )
+    )
+    for s in sorted(states, key=lambda s: order.get(s.check, 99)):
+        out[s.vps_id].append(CheckState.model_validate(s).model_dump())
+    return out

@@ -164,10 +164,13 @@ def list_page(
     limit: int,
     offset: int,
     status: str | None = None,
+    kind: str | None = None,
 ) -> tuple[Sequence[Operation], int]:
     where = [Operation.tenant_id == tenant_id, Operation.workspace_id == workspace_id]
     if status:
         where.append(Operation.status == status)
+    if kind:
+        where.append(Operation.kind == kind)
     return paginate(
         session,
         Operation,

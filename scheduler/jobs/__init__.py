@@ -5,10 +5,12 @@ when)."""
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from database.outage import classify, outage, reason
+from kit.metrics import SWEEP_BATCH, SWEEP_SECONDS, batch_size
 from settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,14 +29,21 @@ def guarded(name: str, func: Callable[[], object]) -> Callable[[], object]:
 
     @functools.wraps(func)
     def run() -> object:
+        start = time.perf_counter()
         try:
-            return func()
+            result = func()
+            size = batch_size(result)
+            if size is not None:
+                SWEEP_BATCH.labels(name).observe(size)
+            return result
         except Exception as exc:
             if classify(exc) == "outage":
                 outage.failed(reason(exc))
             else:
                 log.exception("%s failed; it runs again at its next interval", name)
             return None
+        finally:
+            SWEEP_SECONDS.labels(name).observe(time.perf_counter() - start)
 
     return run
 

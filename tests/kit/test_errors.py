@@ -8,6 +8,7 @@ EXPECTED = [
     (errors.PenguinMailsError, 500, "internal_error"),
     (errors.BadRequest, 400, "bad_request"),
     (errors.Unauthorized, 401, "unauthorized"),
+    (errors.Forbidden, 403, "forbidden"),
     (errors.NotFound, 404, "not_found"),
     (errors.Conflict, 409, "conflict"),
     (errors.PayloadTooLarge, 413, "payload_too_large"),

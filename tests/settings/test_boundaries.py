@@ -1,8 +1,9 @@
 """Where the process's settings may be read. The settings are one object read from the
-environment (`settings.get_settings`); the rooms that compose a process (cli, api, scheduler,
-automation) read it and pass it down, and the rooms below them are given the values they need,
-so a test hands them the settings it means. Two process-wide resources are the exceptions: the
-database engine and the key that encrypts columns, both resolved once per process."""
+environment (`settings.get_settings`); the rooms that compose a process (cli, api and the
+console through api's SettingsDep, scheduler, automation) read it and pass it down, and the rooms
+below them are given the values they need, so a test hands them the settings it means. Two
+process-wide resources are the exceptions: the database engine and the key that encrypts
+columns, both resolved once per process."""
 
 import ast
 from pathlib import Path
