@@ -224,7 +224,11 @@ if [ "$status" = 3 ]; then
 elif [ "$status" != 0 ]; then
   exit "$status"
 fi
-manage configure "$PM_ARGS"
+configured=$(manage configure "$PM_ARGS")
+echo "$configured"
+case "$configured" in
+  *"listener rebound"*) systemctl restart stalwart.service ;;  # listeners bind at start
+esac
 """
 )
 
@@ -497,6 +501,15 @@ elif action == "admin":
         "defaultHostname": args["hostname"], "defaultDomainId": dom}}}])
 elif action == "configure":
     jmap(["x:SystemSettings/set", {"update": {"singleton": {"defaultHostname": args["hostname"]}}}])
+    # The plain-HTTP listener (`http`, [::]:8080 by default: manager/defaults.rs) serves the
+    # management API; bind it to loopback, where this script reaches it. `bind` is a
+    # Map<SocketAddr>, {"addr": true} (registry types/map.rs). A listener change needs a restart,
+    # which the install does when this prints "listener rebound".
+    local = {"127.0.0.1:8080": True}
+    for item in jmap(["x:NetworkListener/get", {"ids": None}])[0].get("list") or []:
+        if item.get("name") == "http" and item.get("bind") != local:
+            jmap(["x:NetworkListener/set", {"update": {item["id"]: {"bind": local}}}])
+            print("listener rebound", item["id"])
     contact = {args["acme_email"]: True}
     acme = find("AcmeProvider", {})
     if acme:

@@ -100,9 +100,13 @@ def test_v016_install_uses_the_016_layout_and_sets_the_admin_without_a_wizard(bo
     env = (root / "etc/stalwart/stalwart.env").read_text()
     assert "RECOVERY" not in env and ADMIN_PASSWORD not in env
     assert oct((root / "etc/stalwart/stalwart.env").stat().st_mode & 0o777) == "0o640"
-    assert box.fake.restarts[-2:] == ["recovery", "normal"]
+    # Recovery admin, normal start, then a restart for the listener bound to loopback.
+    assert box.fake.restarts[-3:] == ["recovery", "normal", "normal"]
     assert box.fake.recovery_admin is None
     assert box.fake.login(f"admin@{HOST}", ADMIN_PASSWORD)
+    binds = {o["name"]: o["bind"] for o in box.fake.objects["NetworkListener"].values()}
+    assert binds["http"] == {"127.0.0.1:8080": True}  # the plain-HTTP admin: loopback only
+    assert binds["https"] == {"[::]:443": True} and binds["smtp"] == {"[::]:25": True}
     assert box.fake.settings["defaultHostname"] == HOST
     (acme,) = box.fake.objects["AcmeProvider"].values()
     assert acme["challengeType"] == "TlsAlpn01" and acme["contact"] == {"ops@example.com": True}

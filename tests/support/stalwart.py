@@ -38,6 +38,18 @@ OBJECTS = (
     "QueuedMessage",
     "Log",
     "Certificate",
+    "NetworkListener",
+)
+# v0.16's listeners on a fresh install, as crates/common/src/manager/defaults.rs (v0.16.18)
+# writes them: every one bound to [::]:port, the plain-HTTP `http` one on 8080 included.
+DEFAULT_LISTENERS = (
+    ("smtp", "smtp", 25, False),
+    ("submissions", "smtp", 465, True),
+    ("imaps", "imap", 993, True),
+    ("pop3s", "pop3", 995, True),
+    ("sieve", "manageSieve", 4190, False),
+    ("https", "http", 443, True),
+    ("http", "http", 8080, False),
 )
 
 
@@ -77,6 +89,10 @@ class FakeStalwart:
         self.rest_logs: list[dict[str, Any]] = []
         self._next = 0
         self._lock = threading.Lock()
+        for name, protocol, port, implicit in DEFAULT_LISTENERS:
+            # `bind` is a Map<SocketAddr>: serialised as {"addr": true} (types/map.rs).
+            self.add("NetworkListener", name=name, protocol=protocol,
+                     bind={f"[::]:{port}": True}, useTls=True, tlsImplicit=implicit)  # fmt: skip
 
     @property
     def url(self) -> str:
