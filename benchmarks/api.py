@@ -148,7 +148,7 @@ def main(argv: list[str]) -> int:
         env = {
             **os.environ,
             "PENGUINMAILS_LOG_LEVEL": "WARNING",
-            "BENCH_TOKENS": ",".join(keys + [shared]),
+            "BENCH_TOKENS": ",".join([*keys, shared]),
         }
         ours_port, min_port = free_port(), free_port()
         servers = {
@@ -221,10 +221,10 @@ def main(argv: list[str]) -> int:
             }
             modes = {"key per client": keys, "one shared key": [shared] * args.clients}
             figures: dict[tuple[str, str, str], list[tuple[LoadResult, float]]] = {}
-            for rep in range(args.repeats):
+            for _ in range(args.repeats):
                 for case, makers in cases.items():
                     for mode, tokens in modes.items():
-                        for name, make in zip(("minimal", "ours"), (makers[1], makers[0])):
+                        for name, make in (("minimal", makers[1]), ("ours", makers[0])):
                             run[0] += 1
                             figures.setdefault((case, mode, name), []).append(
                                 _measure(servers[name], tokens, make, args.seconds)
@@ -241,9 +241,10 @@ def main(argv: list[str]) -> int:
             for mode in modes:
                 ours = figures[(case, mode, "ours")]
                 base = figures[(case, mode, "minimal")]
-                tput = [o.rate / b.rate for (o, _), (b, _) in zip(ours, base)]
+                tput = [o.rate / b.rate for (o, _), (b, _) in zip(ours, base, strict=True)]
                 cpu = [
-                    (oc / o.requests) / (bc / b.requests) for (o, oc), (b, bc) in zip(ours, base)
+                    (oc / o.requests) / (bc / b.requests)
+                    for (o, oc), (b, bc) in zip(ours, base, strict=True)
                 ]
                 print(
                     f"  {case:<13} {mode:<15} throughput {min(tput):.2f}x / "

@@ -105,7 +105,10 @@ def main(argv: list[str]) -> int:
             f"up operations on {args.ops} stacks, {args.repeats} interleaved repetitions"
         )
         for workers in (1, 2, 4):
-            ratio = [o / m for o, m in zip(rates[("ours", workers)], rates[("minimal", workers)])]
+            ratio = [
+                o / m
+                for o, m in zip(rates[("ours", workers)], rates[("minimal", workers)], strict=True)
+            ]
             print(
                 f"  {workers} worker(s): ours / minimal {min(ratio):.2f}x / "
                 f"{statistics.median(ratio):.2f}x (min / median)   ours "

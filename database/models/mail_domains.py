@@ -23,7 +23,7 @@ class MailDomain(IdMixin, TimestampsMixin, Base):
     dkim_selector: Mapped[str] = mapped_column(String(63))
     dkim_algorithm: Mapped[str] = mapped_column(String(16), default="rsa")
     dkim_public_key: Mapped[str] = mapped_column(Text)
-    dkim_private_key_encrypted: Mapped[str] = mapped_column(EncryptedText)
+    dkim_private_key_encrypted: Mapped[str] = mapped_column(EncryptedText, deferred=True)
 
 
 class DomainOwner(TimestampsMixin, Base):

@@ -19,8 +19,10 @@ class Workspace(IdMixin, TimestampsMixin, Base):
     # The key pair the fleet's servers trust; the private half never leaves the database
     # except as Pulumi secret config.
     ssh_public_key: Mapped[str | None] = mapped_column(Text)
-    ssh_private_key_encrypted: Mapped[str | None] = mapped_column(EncryptedText)
-    stalwart_admin_password_encrypted: Mapped[str | None] = mapped_column(EncryptedText)
+    ssh_private_key_encrypted: Mapped[str | None] = mapped_column(EncryptedText, deferred=True)
+    stalwart_admin_password_encrypted: Mapped[str | None] = mapped_column(
+        EncryptedText, deferred=True
+    )
 
     @property
     def engine(self) -> str:
