@@ -4,7 +4,8 @@
 
 `--ops` queued `up` operations, one per workspace (each with a server and an inbox, so our
 worker really builds desired state from the database), drained on the no-op engine by 1, 2 and
-4 worker processes (`penguinmails worker`, one thread each), and the same rows (requeued)
+4 worker processes (one thread each: benchmarks/_queue_worker.py, the operation workers of
+`penguinmails worker` without its periodic sweeps), and the same rows (requeued)
 drained by as many minimal workers (benchmarks/_minimal_worker.py). Repetitions interleave
 minimal and ours. Throughput is operations over the span from the first claim to the last
 finish (timestamps in the rows), so process start-up is not counted. Printed: ours / minimal
@@ -17,14 +18,11 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from sqlalchemy import text
 
 from benchmarks._database import scratch_database
 from benchmarks.operations import _seed
-
-BIN = Path(sys.executable).parent / "penguinmails"
 
 
 def _requeue() -> None:
@@ -53,7 +51,7 @@ def _drain(kind: str, workers: int, n: int) -> float:
         "PENGUINMAILS_LOG_LEVEL": "WARNING",
     }
     if kind == "ours":
-        argv = [[str(BIN), "worker"] for _ in range(workers)]
+        argv = [[sys.executable, "-m", "benchmarks._queue_worker"] for _ in range(workers)]
     else:
         argv = [
             [sys.executable, "-m", "benchmarks._minimal_worker", f"w{i}"] for i in range(workers)

@@ -102,11 +102,15 @@ class KeyCache:
             return None
         return entry[1]
 
-    def put(self, digest: str, key: ApiKey) -> None:
+    def put(self, digest: str, key: ApiKey) -> ApiKey:
+        """Keeps, and returns, a copy bound to no session: the row's values as read, which no
+        commit or rollback elsewhere can expire."""
+        copy = ApiKey(**{c.key: getattr(key, c.key) for c in ApiKey.__mapper__.column_attrs})
         with self._lock:
             if len(self._entries) >= self.MAX_ENTRIES:
                 self._entries.clear()
-            self._entries[digest] = (self.clock(), key)
+            self._entries[digest] = (self.clock(), copy)
+        return copy
 
     def forget(self, key_id: uuid.UUID) -> None:
         with self._lock:
@@ -138,7 +142,7 @@ def authenticate_cached(
             return hit
     key = transaction(lambda session: authenticate(session, plaintext))
     if ttl > 0:
-        cache.put(digest, key)
+        return cache.put(digest, key)
     return key
 
 
