@@ -161,12 +161,12 @@ def recover_expired(now: datetime | None = None) -> RecoveryReport:
 # operations makes Postgres refuse a second run on one stack (an IntegrityError).
 _CLAIM = text(
     """
-UPDATE operations SET status = 'running', lease_owner = :worker_id,
+UPDATE operations SET status = :target, lease_owner = :worker_id,
        lease_expires_at = :lease_expires_at, heartbeat_at = :now,
        started_at = coalesce(started_at, :now), attempts = attempts + 1, updated_at = now()
 WHERE id = (
     SELECT candidate.id FROM operations AS candidate
-    WHERE candidate.status = 'queued' AND candidate.run_after <= :now
+    WHERE candidate.status = :source AND candidate.run_after <= :now
       AND NOT EXISTS (
           SELECT 1 FROM operations AS running
           WHERE running.workspace_id = candidate.workspace_id AND running.status = 'running'
@@ -184,7 +184,12 @@ def claim(session: Session, worker_id: str) -> Operation | None:
     now = utcnow()
     return session.scalars(
         select(Operation).from_statement(_CLAIM).execution_options(populate_existing=True),
-        {"worker_id": worker_id, "now": now, "lease_expires_at": now + _lease()},
+        {
+            **OPERATION.edge(OperationStatus.QUEUED, OperationStatus.RUNNING),
+            "worker_id": worker_id,
+            "now": now,
+            "lease_expires_at": now + _lease(),
+        },
     ).first()
 
 
