@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Protocol
 
+from anyio import to_thread
 from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
@@ -24,6 +25,7 @@ from api.routers import (
     webhooks,
     workspaces,
 )
+from settings import get_settings
 
 V1_ROUTERS: list[APIRouter] = [
     workspaces.router,
@@ -54,6 +56,9 @@ class Background(Protocol):
 def create_app(*, background: Callable[[], Background] | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Sync handlers and dependencies run on anyio's thread pool; the database pool holds
+        # as many connections (database.session).
+        to_thread.current_default_thread_limiter().total_tokens = get_settings().api_threads
         if background is None:
             yield
             return

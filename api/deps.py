@@ -54,15 +54,20 @@ _bearer = HTTPBearer(auto_error=False, description="An API key from `penguinmail
 
 def current_key(
     transaction: TransactionDep,
+    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> ApiKey:
-    """The caller's key, read in a short transaction of its own and recorded as used in
-    another that never waits: authentication holds no lock for the rest of the request, so a
-    slow request cannot stall the others of the same key."""
+    """The caller's key, read in a short transaction of its own (or from the process's key
+    cache, for `api_key_cache_seconds`) and recorded as used in another that never waits:
+    authentication holds no lock for the rest of the request, so a slow request cannot stall
+    the others of the same key."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
-    plaintext = credentials.credentials
-    key = transaction(lambda session: tenants.authenticate(session, plaintext))
+    key = tenants.authenticate_cached(
+        credentials.credentials, transaction, ttl=settings.api_key_cache_seconds
+    )
+    if not tenants.touch_due(key):
+        return key
     try:
         transaction(lambda session: tenants.touch(session, key))
     except DBAPIError:  # bookkeeping only: never fail a request over it

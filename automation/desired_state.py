@@ -50,12 +50,14 @@ def build_fleet_config(session: Session, workspace: Workspace) -> FleetConfig:
     domains = session.scalars(
         select(MailDomain)
         .where(MailDomain.workspace_id == scope[0], MailDomain.tenant_id == scope[1])
+        .options(undefer(MailDomain.dkim_private_key_encrypted))
         .order_by(MailDomain.name)
     ).all()
     inboxes = session.scalars(
         select(Inbox)
         .where(Inbox.workspace_id == scope[0], Inbox.tenant_id == scope[1])
         .where(or_(Inbox.status.is_(None), Inbox.status != DELETING))
+        .options(undefer(Inbox.password_encrypted))
         .order_by(Inbox.email_address)
     ).all()
 

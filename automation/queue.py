@@ -21,9 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, undefer_group
 
 from automation import desired_state
 from automation.engine import Engine, StackResult
@@ -41,6 +41,7 @@ from domain.operations.states import OPERATION, OperationStatus
 from domain.workspaces import service as workspaces
 from kit.time import utcnow
 from settings import get_settings
+from stacks.config import FleetConfig
 
 log = logging.getLogger(__name__)
 
@@ -156,37 +157,46 @@ def recover_expired(now: datetime | None = None) -> RecoveryReport:
     return report
 
 
+# Claim and load in one statement: the oldest due operation of a stack with nothing running,
+# skipping rows another worker or an enqueue holds; the partial unique index on running
+# operations makes Postgres refuse a second run on one stack (an IntegrityError).
+_CLAIM = text(
+    """
+UPDATE operations SET status = :target, lease_owner = :worker_id,
+       lease_expires_at = :lease_expires_at, heartbeat_at = :now,
+       started_at = coalesce(started_at, :now), attempts = attempts + 1, updated_at = now()
+WHERE id = (
+    SELECT candidate.id FROM operations AS candidate
+    WHERE candidate.status = :source AND candidate.run_after <= :now
+      AND NOT EXISTS (
+          SELECT 1 FROM operations AS running
+          WHERE running.workspace_id = candidate.workspace_id AND running.status = 'running'
+      )
+    ORDER BY candidate.run_after, candidate.created_at
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING *
+"""
+)
+
+
 def claim(session: Session, worker_id: str) -> Operation | None:
-    running = aliased(Operation)
-    candidate = session.scalars(
-        select(Operation)
-        .where(
-            Operation.status == "queued",
-            Operation.run_after <= utcnow(),
-            ~exists().where(
-                running.workspace_id == Operation.workspace_id, running.status == "running"
-            ),
-        )
-        .order_by(Operation.run_after, Operation.created_at)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    ).first()
-    if candidate is None:
-        return None
     now = utcnow()
-    OPERATION.move(candidate, OperationStatus.RUNNING)
-    candidate.lease_owner = worker_id
-    candidate.lease_expires_at = now + _lease()
-    candidate.heartbeat_at = now
-    candidate.started_at = candidate.started_at or now
-    candidate.attempts += 1
-    session.flush()
-    return candidate
+    return session.scalars(
+        select(Operation).from_statement(_CLAIM).execution_options(populate_existing=True),
+        {
+            **OPERATION.edge(OperationStatus.QUEUED, OperationStatus.RUNNING),
+            "worker_id": worker_id,
+            "now": now,
+            "lease_expires_at": now + _lease(),
+        },
+    ).first()
 
 
 def heartbeat(operation_id: uuid.UUID, worker_id: str) -> bool:
     now = utcnow()
-    with session_scope() as session:
+    with session_scope(pre_ping=False) as session:
         updated = session.scalars(
             update(Operation)
             .where(
@@ -205,6 +215,11 @@ class _Claimed:
     id: uuid.UUID
     kind: str
     workspace_id: uuid.UUID
+    # Loaded in the claim's transaction (run_one); `error` if building them failed.
+    config: FleetConfig | None = None
+    engine: Engine | None = None
+    stack_name: str = ""
+    error: Exception | None = None
 
 
 class _Heartbeat(threading.Thread):
@@ -253,21 +268,41 @@ def _maybe_recover_expired() -> None:
 
 def run_one(worker_id: str, engines: EngineFactory | None = None) -> bool:
     """Claim one due operation and run it. False when there was nothing to do. `engines`
-    chooses the engine per workspace (default: the workspace's own, by its sandbox flag)."""
+    chooses the engine per workspace (default: the workspace's own, by its sandbox flag).
+
+    Two transactions per operation, on the workers' engine (no ping per checkout): the claim,
+    which also loads the desired state, and the finish."""
     _maybe_recover_expired()
+    factory = engines or engine_for
 
     def _claim(session: Session) -> _Claimed | None:
         op = claim(session, worker_id)
-        return _Claimed(op.id, op.kind, op.workspace_id) if op else None
+        if op is None:
+            return None
+        claimed = _Claimed(op.id, op.kind, op.workspace_id)
+        try:
+            workspace = session.get_one(
+                Workspace, op.workspace_id, options=[undefer_group("secrets")]
+            )
+            claimed.config = desired_state.build_fleet_config(session, workspace)
+            claimed.engine = factory(workspace)
+            claimed.stack_name = workspace.stack_name
+            if not workspace.sandbox:
+                refuse_unshared_state(session)
+        except DBAPIError:
+            raise  # the claim is rolled back with it; the operation stays queued
+        except Exception as exc:  # every other failure is recorded on the operation
+            claimed.error = exc
+        return claimed
 
     try:
-        claimed = run_in_transaction(_claim)
+        claimed = run_in_transaction(_claim, pre_ping=False)
     except IntegrityError:
         # Another worker started this stack between our check and our update.
         return True
     if claimed is None:
         return False
-    execute(claimed, worker_id, engines or engine_for)
+    execute(claimed, worker_id, factory)
     return True
 
 
@@ -291,20 +326,24 @@ def execute(claimed: _Claimed, worker_id: str, engines: EngineFactory) -> None:
     beat = _Heartbeat(claimed.id, worker_id)
     beat.start()
     result: StackResult | None = None
-    error: Exception | None = None
+    error: Exception | None = claimed.error
     try:
-        try:
-            with session_scope() as session:
-                workspace = session.get_one(Workspace, claimed.workspace_id)
-                config = desired_state.build_fleet_config(session, workspace)
-                engine = engines(workspace)
-                stack_name = workspace.stack_name
-                if not workspace.sandbox:
-                    refuse_unshared_state(session)
-            run = getattr(engine, claimed.kind)
-            result = run(stack_name, config, on_event=lines.append)
-        except Exception as exc:  # every failure is recorded on the operation, never lost
-            error = exc
+        if error is None:
+            try:
+                if claimed.config is None:  # claimed by a caller that did not load it
+                    with session_scope(pre_ping=False) as session:
+                        workspace = session.get_one(
+                            Workspace, claimed.workspace_id, options=[undefer_group("secrets")]
+                        )
+                        claimed.config = desired_state.build_fleet_config(session, workspace)
+                        claimed.engine = engines(workspace)
+                        claimed.stack_name = workspace.stack_name
+                        if not workspace.sandbox:
+                            refuse_unshared_state(session)
+                run = getattr(claimed.engine, claimed.kind)
+                result = run(claimed.stack_name, claimed.config, on_event=lines.append)
+            except Exception as exc:  # every failure is recorded on the operation, never lost
+                error = exc
         # The heartbeat keeps the lease while the finish is retried: a finish that fails
         # (deadlock, database restart) must not leave the operation to look abandoned.
         _finish_with_retries(claimed, worker_id, result, error, lines, beat)
@@ -330,7 +369,8 @@ def _finish_with_retries(
     for attempt in range(FINISH_ATTEMPTS):
         try:
             run_in_transaction(
-                lambda s, r=result, e=error: _finish(s, claimed, worker_id, r, e, lines)  # type: ignore[misc]
+                lambda s, r=result, e=error: _finish(s, claimed, worker_id, r, e, lines),  # type: ignore[misc]
+                pre_ping=False,
             )
             return
         except Exception as exc:
@@ -349,15 +389,21 @@ def _finish_with_retries(
     )
 
 
-def _owned(session: Session, claimed: _Claimed, worker_id: str) -> Operation | None:
+# Ownership re-checked, row locked, lease and log written, row loaded: one statement. The run's
+# result is then applied and the operation settled by one more UPDATE at commit.
+_TAKE_BACK = text(
+    """
+UPDATE operations SET lease_owner = NULL, lease_expires_at = NULL, log = :log, updated_at = now()
+WHERE id = :id AND lease_owner = :worker_id AND status = 'running'
+RETURNING *
+"""
+)
+
+
+def _owned(session: Session, claimed: _Claimed, worker_id: str, log_text: str) -> Operation | None:
     return session.scalars(
-        select(Operation)
-        .where(
-            Operation.id == claimed.id,
-            Operation.lease_owner == worker_id,
-            Operation.status == "running",
-        )
-        .with_for_update()
+        select(Operation).from_statement(_TAKE_BACK).execution_options(populate_existing=True),
+        {"id": claimed.id, "worker_id": worker_id, "log": log_text},
     ).first()
 
 
@@ -372,14 +418,12 @@ def _finish(
     """Record a run, only while its lease is still ours."""
     # Lock order: the workspace first, as every request that changes its fleet does.
     workspace = workspaces.lock_by_id(session, claimed.workspace_id)
-    op = _owned(session, claimed, worker_id)
+    log_lines = result.log if result is not None and result.log else lines
+    log_text = "\n".join(log_lines[-get_settings().log_tail_lines :])
+    op = _owned(session, claimed, worker_id, log_text) if workspace is not None else None
     if op is None or workspace is None:
         log.warning("operation %s was taken over; discarding this run's result", claimed.id)
         return
-    log_lines = result.log if result is not None and result.log else lines
-    op.log = "\n".join(log_lines[-get_settings().log_tail_lines :])
-    op.lease_owner = None
-    op.lease_expires_at = None
     if result is not None and error is None:
         _succeeded(session, workspace, op, result, worker_id)
     else:

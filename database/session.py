@@ -12,7 +12,9 @@ from database.embedded import embedded_url
 from settings import Settings, get_settings
 
 _lock = threading.Lock()
-_makers: dict[str, sessionmaker[Session]] = {}
+_makers: dict[tuple[str, bool], sessionmaker[Session]] = {}
+# Beyond the pool: sessions of threads that are not the API's (the scheduler's, in `serve`).
+POOL_OVERFLOW = 10
 
 
 def database_url(settings: Settings | None = None) -> str:
@@ -22,13 +24,24 @@ def database_url(settings: Settings | None = None) -> str:
     return embedded_url(settings.data_dir)
 
 
-def _maker() -> sessionmaker[Session]:
-    url = database_url()
+def _maker(pre_ping: bool = True) -> sessionmaker[Session]:
+    """One engine per database and kind: the API's pings each connection it checks out (a
+    request then never fails on a connection the database closed); the workers' does not
+    (`pre_ping=False`: a claim, load or finish on a dead connection fails as a disconnect,
+    the pool is invalidated, and the worker's loop or finish retries), saving a round trip per
+    transaction. The pool holds a connection per API thread (`api_threads`)."""
+    settings = get_settings()
+    url = database_url(settings)
     with _lock:
-        if url not in _makers:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
-            _makers[url] = sessionmaker(bind=engine, expire_on_commit=False)
-        return _makers[url]
+        if (url, pre_ping) not in _makers:
+            engine = create_engine(
+                url,
+                pool_pre_ping=pre_ping,
+                pool_size=settings.api_threads,
+                max_overflow=POOL_OVERFLOW,
+            )
+            _makers[(url, pre_ping)] = sessionmaker(bind=engine, expire_on_commit=False)
+        return _makers[(url, pre_ping)]
 
 
 def get_engine() -> Engine:
@@ -45,14 +58,15 @@ def reset_engines() -> None:
         _makers.clear()
 
 
-def new_session() -> Session:
-    return _maker()()
+def new_session(*, pre_ping: bool = True) -> Session:
+    return _maker(pre_ping)()
 
 
 @contextmanager
-def session_scope() -> Iterator[Session]:
-    """One short transaction: commit on success, roll back on any error."""
-    session = new_session()
+def session_scope(*, pre_ping: bool = True) -> Iterator[Session]:
+    """One short transaction: commit on success, roll back on any error. `pre_ping=False`:
+    the workers' engine (`_maker`)."""
+    session = new_session(pre_ping=pre_ping)
     try:
         yield session
         session.commit()

@@ -48,13 +48,15 @@ def backoff(attempt: int) -> float:
     return base * (0.5 + random.random())  # noqa: S311
 
 
-def run_in_transaction(fn: Callable[[Session], T], *, attempts: int = DEFAULT_ATTEMPTS) -> T:
+def run_in_transaction(
+    fn: Callable[[Session], T], *, attempts: int = DEFAULT_ATTEMPTS, pre_ping: bool = True
+) -> T:
     """`fn(session)` in one transaction, committed; the whole transaction again (with a fresh
     session) after a deadlock or serialization failure, at most `attempts` times. `fn` must not
     have effects outside the database that a retry would repeat."""
     for attempt in range(attempts):
         try:
-            with session_scope() as session:
+            with session_scope(pre_ping=pre_ping) as session:
                 return fn(session)
         except DBAPIError as exc:
             if not is_retryable(exc) or attempt == attempts - 1:

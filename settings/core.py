@@ -61,3 +61,22 @@ class CoreSettings(BaseSettings):
             "Expired keys are purged by the `idempotency.purge` job."
         ),
     )
+    api_key_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        le=60,
+        description=(
+            "How long each API process keeps a key it has authenticated before reading it "
+            "again (0: every request). A revoked key is refused by every process within this "
+            "bound; by the process that revoked it at once."
+        ),
+    )
+    api_threads: int = Field(
+        default=40,
+        ge=1,
+        le=1000,
+        description=(
+            "Threads the API runs sync handlers and dependencies on; its database pool holds "
+            "as many connections, so no request waits for a connection it could not use."
+        ),
+    )

@@ -47,7 +47,8 @@ class Inbox(IdMixin, Base):
     )
 
     # Beyond the seed.
-    password_encrypted: Mapped[str | None] = mapped_column(EncryptedText)
+    # Deferred: decrypted only when read (a list of inboxes never returns it).
+    password_encrypted: Mapped[str | None] = mapped_column(EncryptedText, deferred=True)
     quota_mb: Mapped[int] = mapped_column(Integer, default=2048, server_default=text("2048"))
 
 

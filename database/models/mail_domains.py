@@ -23,7 +23,7 @@ class MailDomain(IdMixin, TimestampsMixin, Base):
     dkim_selector: Mapped[str] = mapped_column(String(63))
     dkim_algorithm: Mapped[str] = mapped_column(String(16), default="rsa")
     dkim_public_key: Mapped[str] = mapped_column(Text)
-    dkim_private_key_encrypted: Mapped[str] = mapped_column(EncryptedText)
+    dkim_private_key_encrypted: Mapped[str] = mapped_column(EncryptedText, deferred=True)
     # DNS publishing: a connection of its own (else the workspace's default), the zone the
     # records go in (found by walking SOA records up from the name when unset), and whether a
     # foreign MX is replaced (`replace`) or reported as a conflict (`keep`).

@@ -50,3 +50,7 @@ class VpsServer(IdMixin, CreatedMixin, Base):
     # Sandbox servers only: {check: {"status", "detail"}} the health sweep reports instead of
     # "ok" (POST /vps/{id}/simulate), so alerts and webhooks can be tried before going live.
     simulated_health: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Live inboxes on this server (status not `deleting`), kept by the trigger of migration
+    # 0014 in the transaction that changes them: placing an inbox reads it instead of counting.
+    # Never written by the ORM.
+    inbox_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))

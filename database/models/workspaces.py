@@ -19,8 +19,13 @@ class Workspace(IdMixin, TimestampsMixin, Base):
     # The key pair the fleet's servers trust; the private half never leaves the database
     # except as Pulumi secret config.
     ssh_public_key: Mapped[str | None] = mapped_column(Text)
-    ssh_private_key_encrypted: Mapped[str | None] = mapped_column(EncryptedText)
-    stalwart_admin_password_encrypted: Mapped[str | None] = mapped_column(EncryptedText)
+    # Deferred, as one group: decrypted only when read, both in one statement.
+    ssh_private_key_encrypted: Mapped[str | None] = mapped_column(
+        EncryptedText, deferred=True, deferred_group="secrets"
+    )
+    stalwart_admin_password_encrypted: Mapped[str | None] = mapped_column(
+        EncryptedText, deferred=True, deferred_group="secrets"
+    )
     # Where the records of its mail domains are published unless a domain says otherwise;
     # none: by hand (`manual`).
     dns_connection_id: Mapped[uuid.UUID | None] = mapped_column(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Load, Session
 
 from database.models.servers import VpsServer
 from database.models.workspaces import Workspace
@@ -74,6 +74,7 @@ def monitored(session: Session) -> list[Monitored]:
     rows = session.execute(
         select(VpsServer, Workspace)
         .join(Workspace, Workspace.id == VpsServer.workspace_id)
+        .options(Load(Workspace).undefer_group("secrets"))
         .where(
             VpsServer.monitoring_enabled.is_not(False),
             VpsServer.ip_address.is_not(None),

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from database.models.inboxes import Inbox
@@ -35,12 +35,18 @@ class Accepted:
     credentials: Credentials | None = None
 
 
-def credentials_for(inbox: Inbox, server: VpsServer, password: str) -> Credentials:
+def credentials_for(inbox: Inbox, hostname: str, password: str) -> Credentials:
     return Credentials(
         username=inbox.email_address,
         password=password,
-        smtp=Endpoint(host=server.hostname, port=SMTP_PORT, security="tls"),
-        imap=Endpoint(host=server.hostname, port=IMAP_PORT, security="tls"),
+        smtp=Endpoint(host=hostname, port=SMTP_PORT, security="tls"),
+        imap=Endpoint(host=hostname, port=IMAP_PORT, security="tls"),
+    )
+
+
+def _address_taken(session: Session, address: str) -> bool:
+    return bool(
+        session.scalar(select(exists().where(func.lower(Inbox.email_address) == address.lower())))
     )
 
 
@@ -52,49 +58,78 @@ def create(
     *,
     settings: Settings,
 ) -> Accepted:
+    """Four statements when the workspace has the domain and a server with room (the common
+    case): the workspace lock; the domain's owner, the domain and the server with room in one
+    read (servers.placement); the insert, whose ON CONFLICT on the unique index of
+    lower(email_address) is the duplicate check; and the enqueue. The placed server's
+    `inbox_count` is kept by a trigger in this transaction."""
     workspace = workspaces.lock(session, tenant_id, workspace_id)
     address = str(data.email_address)
     local, _, domain = address.rpartition("@")
-    address = f"{local}@{domain.lower()}"
+    domain = mail_domains.normalize_domain(domain, field="email_address")
+    address = f"{local}@{domain}"
     # Ownership first: another tenant's domain is one answer for every address on it, so a
     # caller cannot probe which mailboxes exist there.
-    mail_domains.require_owner(session, tenant_id, domain)
-    # Deliberately not scoped to the tenant: an address is one mailbox, whoever created it.
-    # Only the domain's owner gets here; a previous owner's inboxes keep their addresses.
-    if session.scalar(select(exists().where(func.lower(Inbox.email_address) == address.lower()))):
-        raise Conflict(f"an inbox for {address} already exists", field="email_address")
-    mail_domains.ensure_domain(session, workspace, domain.lower(), settings=settings)
-    server = servers.place_inbox(
+    place = servers.placement(
         session,
         workspace,
+        tenant_id,
+        domain,
         provider=data.vps_provider,
         size=data.vps_size,
         region=data.vps_region,
-        domain=domain.lower(),
         settings=settings,
     )
+    mail_domains.check_owner(place.owner, tenant_id, domain)
+    server_id, hostname = place.server_id, place.hostname
+    if not place.has_domain or server_id is None:
+        # The slow path makes a DKIM key or a server: refuse a taken address before that work.
+        # Deliberately not scoped to the tenant: an address is one mailbox, whoever created it.
+        if _address_taken(session, address):
+            raise Conflict(f"an inbox for {address} already exists", field="email_address")
+        if not place.has_domain:
+            mail_domains.ensure_domain(session, workspace, domain, settings=settings)
+        if server_id is None:
+            server = servers.new_server_for_inbox(
+                session,
+                workspace,
+                provider=data.vps_provider,
+                size=data.vps_size,
+                region=data.vps_region,
+                domain=domain,
+                settings=settings,
+            )
+            server_id, hostname = server.id, server.hostname
+    assert hostname is not None
     password = new_password()
-    inbox = Inbox(
-        tenant_id=tenant_id,
-        workspace_id=workspace.id,
-        email_address=address,
-        display_name=data.display_name,
-        vps_id=server.id,
-        password_encrypted=password,
-        status=InboxStatus.PENDING_SETUP.value,
-    )
-    try:
-        with session.begin_nested():  # two workspaces of the tenant racing for one address
-            session.add(inbox)
-            session.flush()
-    except IntegrityError as exc:
-        if "email_address" not in str(exc.orig):
-            raise
-        raise Conflict(f"an inbox for {address} already exists", field="email_address") from exc
+    # Two workspaces of the tenant racing for one address: the unique index decides, and the
+    # loser's transaction (its count, its domain) is rolled back by the Conflict.
+    inbox = session.scalars(
+        insert(Inbox)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            workspace_id=workspace.id,
+            email_address=address,
+            display_name=data.display_name,
+            vps_id=server_id,
+            password_encrypted=password,
+            status=InboxStatus.PENDING_SETUP.value,
+        )
+        .on_conflict_do_nothing()
+        .returning(Inbox)
+    ).first()
+    if inbox is None:
+        raise Conflict(f"an inbox for {address} already exists", field="email_address")
     op = operations.enqueue(
-        session, workspace, "up", reason=f"create inbox {address}", settings=settings
+        session,
+        workspace,
+        "up",
+        reason=f"create inbox {address}",
+        settings=settings,
+        workspace_locked=True,
     )
-    return Accepted(inbox, op, credentials_for(inbox, server, password))
+    return Accepted(inbox, op, credentials_for(inbox, hostname, password))
 
 
 def get(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> Inbox:
@@ -179,7 +214,7 @@ def rotate_credentials(
         settings=settings,
     )
     session.flush()
-    return Accepted(inbox, op, credentials_for(inbox, server, password))
+    return Accepted(inbox, op, credentials_for(inbox, server.hostname, password))
 
 
 def mark_for_deletion(

@@ -172,6 +172,20 @@ def require_owner(
     return name
 
 
+def check_owner(
+    owner: uuid.UUID | None, tenant_id: uuid.UUID, name: str, *, field: str = "email_address"
+) -> None:
+    """`require_owner`'s answer for an owner read elsewhere (servers.placement reads it in the
+    same statement as the rest of an inbox create's checks)."""
+    if owner != tenant_id:
+        raise DomainClaimed(
+            f"the domain {name} is claimed by another account; to add inboxes on it, prove "
+            "control of its DNS with POST /api/v1/workspaces/{id}/domain-claims",
+            field=field,
+            domain=name,
+        )
+
+
 def owner_of(session: Session, name: str) -> uuid.UUID | None:
     return session.scalar(select(DomainOwner.tenant_id).where(DomainOwner.name == name))
 

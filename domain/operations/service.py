@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from database.models.inboxes import Inbox
@@ -59,9 +58,12 @@ def enqueue(
     reason: str = "",
     *,
     settings: OperationSettings,
+    workspace_locked: bool = False,
 ) -> Operation:
     """Queue `kind` for the workspace's stack. An `up` joins the one already queued, if any, so a
-    burst of changes is applied by one run; its start waits `coalesce_seconds` for more."""
+    burst of changes is applied by one run; its start waits `coalesce_seconds` for more.
+    `workspace_locked`: the caller holds the workspace row lock already (an inbox create),
+    so it is not taken again; an `up` is then one statement."""
     if kind not in KINDS:
         raise ValidationFailed(f"unknown operation kind {kind!r}", field="kind")
     if kind == "preview":
@@ -90,42 +92,56 @@ def enqueue(
         session.flush()
         return op
     # Lock order: the workspace before its operations (callers that change the fleet hold it
-    # already; taking it again in the same transaction is free).
-    workspaces.lock_by_id(session, workspace.id)
+    # already and say so).
+    if not workspace_locked:
+        workspaces.lock_by_id(session, workspace.id)
     run_after = utcnow() + timedelta(seconds=settings.coalesce_seconds)
-    insert_up = (
-        insert(Operation)
-        .values(
-            tenant_id=workspace.tenant_id,
-            workspace_id=workspace.id,
-            kind="up",
-            status=OperationStatus.QUEUED.value,
-            reason=reason[:255] or None,
-            run_after=run_after,
-            max_attempts=settings.max_attempts,
-            attempts=0,
-        )
-        .on_conflict_do_nothing(
-            index_elements=["workspace_id"],
-            # Literal SQL, not bound parameters: once psycopg prepares the statement (after 5
-            # runs on a connection), Postgres cannot match a parameterised predicate to the
-            # partial index and refuses the ON CONFLICT.
-            index_where=text("status = 'queued' AND kind = 'up'"),
-        )
-        .returning(Operation.id)
-    )
-    # Join the queued up, locking it until this transaction commits: a worker claims with SKIP
-    # LOCKED, so it cannot start that run before the change we are making is visible to it.
-    # If a worker claimed it between our insert and our select, the select finds nothing (the
-    # locked re-check sees `running`) and the next insert no longer conflicts.
+    params = {
+        "tenant_id": workspace.tenant_id,
+        "workspace_id": workspace.id,
+        "reason": reason[:255] or None,
+        "run_after": run_after,
+        "max_attempts": settings.max_attempts,
+    }
+    # Insert the queued up, or else join the one there is, locking it until this transaction
+    # commits: a worker claims with SKIP LOCKED, so it cannot start that run before the change
+    # we are making is visible to it. One statement: the insert's ON CONFLICT, then the locked
+    # read of the row it conflicted with. If a worker claimed that row meanwhile, the locked
+    # re-check sees `running` and returns nothing, and the next insert no longer conflicts.
     for _ in range(5):
-        new_id = session.execute(insert_up.values(id=uuid.uuid4())).scalar()
-        if new_id is not None:
-            return session.get_one(Operation, new_id)
-        queued = lock_queued_up(session, workspace.id)
-        if queued is not None:
-            return queued
+        joined: Operation | None = session.scalars(
+            select(Operation)
+            .from_statement(_INSERT_OR_JOIN_UP)
+            .execution_options(populate_existing=True),
+            {**params, "id": uuid.uuid4()},
+        ).first()
+        if joined is not None:
+            return joined
     raise Unavailable("the workspace's queue is too busy; try again", field="workspace_id")
+
+
+# Literal SQL, not bound parameters, for the partial index's predicate: once psycopg prepares
+# the statement (after 5 runs on a connection), Postgres cannot match a parameterised predicate
+# to the partial index and refuses the ON CONFLICT.
+_INSERT_OR_JOIN_UP = text(
+    """
+WITH inserted AS (
+    INSERT INTO operations (id, tenant_id, workspace_id, kind, status, reason, run_after,
+                            max_attempts, attempts)
+    VALUES (:id, :tenant_id, :workspace_id, 'up', 'queued', :reason, :run_after,
+            :max_attempts, 0)
+    ON CONFLICT (workspace_id) WHERE status = 'queued' AND kind = 'up' DO NOTHING
+    RETURNING *
+)
+SELECT * FROM inserted
+UNION ALL
+SELECT * FROM (
+    SELECT * FROM operations
+    WHERE workspace_id = :workspace_id AND status = 'queued' AND kind = 'up'
+    FOR UPDATE
+) AS queued
+"""
+)
 
 
 def lock_queued_up(session: Session, workspace_id: uuid.UUID) -> Operation | None:

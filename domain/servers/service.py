@@ -4,8 +4,9 @@ Servers are created and removed by the workspace's stack; rows here are the desi
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from database.models.inboxes import Inbox
@@ -114,7 +115,77 @@ def create(
     return server
 
 
-def place_inbox(
+@dataclass(frozen=True)
+class Placement:
+    """What an inbox create needs to know before inserting, read in one statement: the
+    domain's owner (after making the caller its owner if it had none), whether the workspace
+    has the mail domain, and the first server with room (None: a new one is needed)."""
+
+    owner: uuid.UUID | None
+    has_domain: bool
+    server_id: uuid.UUID | None
+    hostname: str | None
+
+
+# The owner row is inserted if missing and otherwise held FOR SHARE until commit (a claim being
+# verified takes it FOR UPDATE; mail_domains.require_owner). Servers need no lock: the caller
+# holds the workspace's, which every placement and every fleet change takes first.
+_PLACEMENT = text(
+    """
+WITH new_owner AS (
+    INSERT INTO domain_owners (name, tenant_id) VALUES (:domain, :tenant_id)
+    ON CONFLICT (name) DO NOTHING RETURNING tenant_id
+)
+SELECT coalesce(
+           (SELECT tenant_id FROM new_owner),
+           (SELECT tenant_id FROM domain_owners WHERE name = :domain FOR SHARE)
+       ) AS owner,
+       EXISTS (SELECT 1 FROM mail_domains WHERE workspace_id = :workspace_id AND name = :domain)
+           AS has_domain,
+       room.id AS server_id,
+       room.hostname
+FROM (SELECT 1) AS one
+LEFT JOIN LATERAL (
+    SELECT id, hostname FROM vps_servers
+    WHERE workspace_id = :workspace_id AND provider = :provider AND size = :size
+      AND status <> 'deleting' AND inbox_count < :room
+      AND (CAST(:region AS varchar) IS NULL OR region = CAST(:region AS varchar))
+    ORDER BY created_at, id
+    LIMIT 1
+) AS room ON true
+"""
+)
+
+
+def placement(
+    session: Session,
+    workspace: Workspace,
+    tenant_id: uuid.UUID,
+    domain: str,
+    *,
+    provider: str,
+    size: str,
+    region: str | None,
+    settings: OperationSettings,
+) -> Placement:
+    """The caller holds the workspace row lock (the lock order: workspace, then the owner
+    row), so concurrent creates never both pick the last free place or both add a server."""
+    row = session.execute(
+        _PLACEMENT,
+        {
+            "domain": domain,
+            "tenant_id": tenant_id,
+            "workspace_id": workspace.id,
+            "provider": provider,
+            "size": size,
+            "room": settings.inboxes_per_server,
+            "region": region,
+        },
+    ).one()
+    return Placement(row.owner, bool(row.has_domain), row.server_id, row.hostname)
+
+
+def new_server_for_inbox(
     session: Session,
     workspace: Workspace,
     *,
@@ -124,32 +195,7 @@ def place_inbox(
     domain: str,
     settings: OperationSettings,
 ) -> VpsServer:
-    """A server of this workspace with the same provider and size that has room, else a new one.
-    The caller holds the workspace row lock, so concurrent creates never both add a server."""
-    limit = settings.inboxes_per_server
-    used = (
-        select(Inbox.vps_id, func.count().label("n"))
-        .where(LIVE_INBOX, Inbox.workspace_id == workspace.id)
-        .group_by(Inbox.vps_id)
-        .subquery()
-    )
-    stmt = (
-        select(VpsServer)
-        .outerjoin(used, used.c.vps_id == VpsServer.id)
-        .where(
-            VpsServer.workspace_id == workspace.id,
-            VpsServer.provider == provider,
-            VpsServer.size == size,
-            VpsServer.status != "deleting",
-            func.coalesce(used.c.n, 0) < limit,
-        )
-        .order_by(VpsServer.created_at, VpsServer.id)
-    )
-    if region is not None:
-        stmt = stmt.where(VpsServer.region == region)
-    server = session.scalars(stmt).first()
-    if server is not None:
-        return server
+    """A new server for an inbox that found no room (`placement`)."""
     if provider == "existing":
         raise ValidationFailed(
             "no registered existing server with room in this workspace; add one with "

@@ -8,7 +8,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -79,6 +79,70 @@ def revoke_key(session: Session, prefix_or_id: str) -> ApiKey:
         raise NotFound(f"no API key with prefix or id {prefix_or_id!r}", field="key")
     if key.revoked_at is None:
         key.revoked_at = utcnow()
+    key_cache.forget(key.id)
+    return key
+
+
+class KeyCache:
+    """Keys authenticated in this process, by the hash of their plaintext, for `ttl` seconds
+    of `clock`: a request of a cached key reads no row. Only successes are kept, so a wrong
+    key is always checked against the database; a revoked key is refused once its entry is
+    older than the TTL (at once in the process that revoked it: `forget`)."""
+
+    MAX_ENTRIES = 10_000
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._entries: dict[str, tuple[float, ApiKey]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, digest: str, ttl: float) -> ApiKey | None:
+        entry = self._entries.get(digest)
+        if entry is None or self.clock() - entry[0] >= ttl:
+            return None
+        return entry[1]
+
+    def put(self, digest: str, key: ApiKey) -> ApiKey:
+        """Keeps, and returns, a copy bound to no session: the row's values as read, which no
+        commit or rollback elsewhere can expire."""
+        copy = ApiKey(**{c.key: getattr(key, c.key) for c in ApiKey.__mapper__.column_attrs})
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[digest] = (self.clock(), copy)
+        return copy
+
+    def forget(self, key_id: uuid.UUID) -> None:
+        with self._lock:
+            for digest in [d for d, (_, k) in self._entries.items() if k.id == key_id]:
+                del self._entries[digest]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+key_cache = KeyCache()
+
+
+def authenticate_cached(
+    plaintext: str,
+    transaction: Callable[[Callable[[Session], ApiKey]], ApiKey],
+    *,
+    ttl: float,
+    cache: KeyCache | None = None,
+) -> ApiKey:
+    """`authenticate` through the process's key cache (`ttl` seconds; 0: not cached); the
+    database is read, in a transaction of `transaction`, only on a miss."""
+    cache = cache or key_cache
+    digest = _hash(plaintext)
+    if ttl > 0:
+        hit = cache.get(digest, ttl)
+        if hit is not None:
+            return hit
+    key = transaction(lambda session: authenticate(session, plaintext))
+    if ttl > 0:
+        return cache.put(digest, key)
     return key
 
 
@@ -98,6 +162,15 @@ def authenticate(session: Session, plaintext: str) -> ApiKey:
 
 _touched: dict[uuid.UUID, float] = {}
 _touched_lock = threading.Lock()
+
+
+def touch_due(key: ApiKey, now: datetime | None = None) -> bool:
+    """Whether `touch` could write anything (no statement, no transaction needed otherwise)."""
+    now = now or utcnow()
+    if key.last_used_at is not None and now - key.last_used_at <= LAST_USED_RESOLUTION:
+        return False
+    tick = time.monotonic()
+    return tick - _touched.get(key.id, -1e9) >= LAST_USED_RESOLUTION.total_seconds()
 
 
 def touch(session: Session, key: ApiKey, now: datetime | None = None) -> bool:

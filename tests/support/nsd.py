@@ -10,19 +10,13 @@ Without nsd installed the tests that need it are skipped, unless PENGUINMAILS_RE
 """
 
 import os
-import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-import dns.exception
-import dns.message
-import dns.query
-import dns.rdatatype
-
+from tests.support.daemon import Daemon, locate, require, serving, sibling, soa_reply
 from tests.support.ports import free_port
 
 NSD = os.environ.get("PENGUINMAILS_NSD", "/usr/sbin/nsd")
@@ -30,26 +24,15 @@ READY_ZONE = "nsd-ready.test"
 
 
 def nsd_binaries() -> tuple[str, str] | None:
-    nsd = NSD if os.path.exists(NSD) else shutil.which("nsd")
-    control = shutil.which("nsd-control") or (
-        os.path.join(os.path.dirname(nsd), "nsd-control") if nsd else None
-    )
-    if nsd and control and os.path.exists(control):
-        return nsd, control
-    return None
+    nsd = locate(NSD, "nsd")
+    control = sibling(nsd, "nsd-control") if nsd else None
+    return (nsd, control) if nsd and control else None
 
 
 def require_nsd() -> tuple[str, str]:
     """The nsd and nsd-control paths, or skip (fail when PENGUINMAILS_REQUIRE_NSD=1)."""
-    import pytest
-
-    found = nsd_binaries()
-    if found is None:
-        reason = "nsd is not installed (apt-get install nsd); DNS tests need a real DNS server"
-        if os.environ.get("PENGUINMAILS_REQUIRE_NSD") == "1":
-            pytest.fail(reason + " and PENGUINMAILS_REQUIRE_NSD=1", pytrace=False)
-        pytest.skip(reason)
-    return found
+    reason = "nsd is not installed (apt-get install nsd); DNS tests need a real DNS server"
+    return require(nsd_binaries(), reason, "PENGUINMAILS_REQUIRE_NSD")
 
 
 class Nsd:
@@ -60,7 +43,7 @@ class Nsd:
         self.port = free_port(host)
         self.zones_dir = workdir / "zones"
         self.conf = workdir / "nsd.conf"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.daemon: Daemon | None = None
         self._serials: dict[str, int] = {}
 
     @property
@@ -71,6 +54,10 @@ class Nsd:
     @property
     def address(self) -> tuple[str, int]:
         return (self.host, self.port)
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.daemon.process if self.daemon else None
 
     def _write_conf(self) -> None:
         d = self.dir
@@ -109,24 +96,18 @@ zone:
 
     def start(self) -> None:
         self._write_conf()
-        self.process = subprocess.Popen(
+        self.daemon = Daemon(
+            "nsd",
             [self.nsd, "-d", "-c", str(self.conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            self.dir / "nsd.out",
+            logs=[self.dir / "nsd.log"],
         )
         self._wait_serial(READY_ZONE, self._serials[READY_ZONE], start=True)
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            if self.process.stderr is not None:
-                self.process.stderr.close()
-            self.process = None
+        if self.daemon is not None:
+            self.daemon.stop()
+            self.daemon = None
 
     def _write_zone(self, origin: str, records: str) -> None:
         serial = self._serials.get(origin, 0) + 1
@@ -180,35 +161,20 @@ zone:
             self._wait_serial(origin, self._serials[origin])
 
     def _wait_serial(self, origin: str, serial: int, start: bool = False) -> None:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                err = self.process.stderr.read().decode() if self.process.stderr else ""
-                log = self.dir / "nsd.log"
-                raise RuntimeError(f"nsd exited: {err} {log.read_text() if log.exists() else ''}")
-            try:
-                reply = dns.query.udp(
-                    dns.message.make_query(origin + ".", dns.rdatatype.SOA),
-                    self.host,
-                    port=self.port,
-                    timeout=0.2,
-                )
-                if reply.answer and next(iter(reply.answer[0])).serial >= serial:
-                    return
-            except (TimeoutError, OSError, dns.exception.DNSException):
-                pass
-            time.sleep(0.01 if not start else 0.05)
-        raise RuntimeError(f"nsd did not serve {origin} serial {serial} in time")
+        if self.daemon is None:
+            raise RuntimeError("nsd is not running")
+
+        def served() -> bool:
+            reply = soa_reply(self.host, self.port, origin, timeout=0.2)
+            return bool(reply and reply.answer and next(iter(reply.answer[0])).serial >= serial)
+
+        self.daemon.wait_until(
+            served, f"serve {origin} serial {serial}", interval=0.05 if start else 0.01
+        )
 
 
-@contextmanager
-def running_nsd(workdir: Path, host: str = "127.0.0.1") -> Iterator[Nsd]:
-    server = Nsd(workdir, require_nsd(), host)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def running_nsd(workdir: Path, host: str = "127.0.0.1") -> AbstractContextManager[Nsd]:
+    return serving(Nsd(workdir, require_nsd(), host))
 
 
 @contextmanager
