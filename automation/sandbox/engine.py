@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from automation.engine import EventCallback, ResourceChange, StackResult, summarize
 from automation.errors import EngineError, StackConfigError
-from automation.sandbox.simulate import DNS_RECORD, AddressPool, SimulatedCloud, rank
+from automation.sandbox.simulate import DNS_RECORD, AddressPool, SimulatedCloud, Step, rank
 from automation.sandbox.state import MemoryStore, PostgresStore, StackState, StateStore
 from stacks.config import ConfigError, FleetConfig, validate_pin_changes
 
@@ -119,21 +119,12 @@ class SandboxEngine:
         self, stack_name: str, config: FleetConfig, on_event: EventCallback | None, *, save: bool
     ) -> StackResult:
         prior = self.store.load(stack_name)  # its own short transaction, closed before the run
-        try:
-            validate_pin_changes(config, prior.outputs.get("servers"))
-        except ConfigError as exc:
-            raise StackConfigError(str(exc), field=exc.key) from exc
-        taken = {
-            str(v)
-            for r in prior.resources.values()
-            for k, v in r.get("outputs", {}).items()
-            if k in ("ipv4Address", "ipv6Address", "main_ip", "ipv6")
-        }
+        _check_pins(config, prior)
         cloud = SimulatedCloud(
             stack_name=stack_name,
             prior=prior,
             digest_key=self.digest_key,
-            pool=AddressPool(self.ipv4_ranges, self.ipv6_range, taken),
+            pool=AddressPool(self.ipv4_ranges, self.ipv6_range, _taken_addresses(prior)),
             next_id=prior.next_id,
             publish=save,
             dns_timeout=self.dns_timeout,
@@ -143,14 +134,7 @@ class SandboxEngine:
         elapsed = time.perf_counter() - started
 
         kept = [cloud.resources[k] for k in cloud.resources]
-        steps = sorted(cloud.steps, key=lambda s: rank(s.type, s.name))
-        changes = [ResourceChange(s.op, s.type, s.name) for s in steps if s.op != "same"]  # type: ignore[arg-type]
-        gone = sorted(
-            (r for k, r in prior.resources.items() if k not in cloud.resources),
-            key=lambda r: rank(r["type"], r["name"]),
-            reverse=True,
-        )
-        changes += [ResourceChange("delete", r["type"], r["name"]) for r in gone]
+        steps, changes, gone = _changes(prior, cloud)
         unpublish_log: list[str] = []
         if save:
             # Our records of what the run no longer declares come out of the zone; one that
@@ -159,12 +143,7 @@ class SandboxEngine:
             kept += kept_back
         same = sum(1 for s in steps if s.op == "same")
         result = StackResult(changes=changes, summary=summarize(changes, same), outputs=outputs)
-        verb = "up" if save else "preview"
-        for change in changes:
-            mark = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}[change.op]
-            _emit(result, on_event, f"{mark} {change.op} {change.type} {change.name}")
-        for line in unpublish_log:
-            _emit(result, on_event, line)
+        _emit_changes(result, on_event, unpublish_log)
         if save:
             self.store.save(
                 stack_name,
@@ -175,13 +154,58 @@ class SandboxEngine:
                     outputs=outputs,
                 ),
             )
-        counts = ", ".join(f"{n} {op}" for op, n in result.summary.items() if n)
-        _emit(
-            result,
-            on_event,
-            f"{verb}: {len(kept)} resources evaluated in {elapsed:.2f}s ({counts or 'nothing'})",
-        )
+        verb = "up" if save else "preview"
+        _emit(result, on_event, _summary_line(verb, len(kept), elapsed, result.summary))
         return result
+
+
+def _check_pins(config: FleetConfig, prior: StackState) -> None:
+    """Refuse pin changes against the servers the last run saw, as a stack config error."""
+    try:
+        validate_pin_changes(config, prior.outputs.get("servers"))
+    except ConfigError as exc:
+        raise StackConfigError(str(exc), field=exc.key) from exc
+
+
+def _taken_addresses(prior: StackState) -> set[str]:
+    """Addresses the stack's resources already hold, so the pool hands out no duplicate."""
+    return {
+        str(v)
+        for r in prior.resources.values()
+        for k, v in r.get("outputs", {}).items()
+        if k in ("ipv4Address", "ipv6Address", "main_ip", "ipv6")
+    }
+
+
+def _changes(
+    prior: StackState, cloud: SimulatedCloud
+) -> tuple[list[Step], list[ResourceChange], list[dict[str, Any]]]:
+    """The run's steps in dependency order, the changes they make (deletions last, in reverse
+    order, for what the prior state had and the run no longer declares) and those gone ones."""
+    steps = sorted(cloud.steps, key=lambda s: rank(s.type, s.name))
+    changes = [ResourceChange(s.op, s.type, s.name) for s in steps if s.op != "same"]  # type: ignore[arg-type]
+    gone = sorted(
+        (r for k, r in prior.resources.items() if k not in cloud.resources),
+        key=lambda r: rank(r["type"], r["name"]),
+        reverse=True,
+    )
+    changes += [ResourceChange("delete", r["type"], r["name"]) for r in gone]
+    return steps, changes, gone
+
+
+def _summary_line(verb: str, resources: int, elapsed: float, summary: dict[str, int]) -> str:
+    counts = ", ".join(f"{n} {op}" for op, n in summary.items() if n)
+    return f"{verb}: {resources} resources evaluated in {elapsed:.2f}s ({counts or 'nothing'})"
+
+
+def _emit_changes(
+    result: StackResult, on_event: EventCallback | None, unpublish_log: list[str]
+) -> None:
+    for change in result.changes:
+        mark = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}[change.op]
+        _emit(result, on_event, f"{mark} {change.op} {change.type} {change.name}")
+    for line in unpublish_log:
+        _emit(result, on_event, line)
 
 
 def _unpublish(
