@@ -13,18 +13,19 @@ missing Knot is a failure.
 import base64
 import os
 import secrets
-import shutil
 import subprocess
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-import dns.exception
-import dns.message
-import dns.query
-import dns.rdatatype
-
+from tests.support.daemon import (
+    Daemon,
+    locate,
+    record_values,
+    require,
+    serving,
+    sibling,
+    soa_reply,
+)
 from tests.support.ports import free_port
 
 READY_ZONE = "knot-ready.test"
@@ -32,24 +33,14 @@ KNOTD = os.environ.get("PENGUINMAILS_KNOTD", "/usr/sbin/knotd")
 
 
 def knot_binaries() -> tuple[str, str] | None:
-    knotd = KNOTD if os.path.exists(KNOTD) else shutil.which("knotd")
-    if not knotd:
-        return None
-    knotc = os.path.join(os.path.dirname(knotd), "knotc")
-    knotc = knotc if os.path.exists(knotc) else (shutil.which("knotc") or "")
-    return (knotd, knotc) if knotc else None
+    knotd = locate(KNOTD, "knotd")
+    knotc = sibling(knotd, "knotc") if knotd else None
+    return (knotd, knotc) if knotd and knotc else None
 
 
 def require_knot() -> tuple[str, str]:
-    import pytest
-
-    found = knot_binaries()
-    if found is None:
-        reason = "Knot DNS is not installed (apt-get install knot); DNS UPDATE tests need it"
-        if os.environ.get("PENGUINMAILS_REQUIRE_KNOT") == "1":
-            pytest.fail(reason + " and PENGUINMAILS_REQUIRE_KNOT=1", pytrace=False)
-        pytest.skip(reason)
-    return found
+    reason = "Knot DNS is not installed (apt-get install knot); DNS UPDATE tests need it"
+    return require(knot_binaries(), reason, "PENGUINMAILS_REQUIRE_KNOT")
 
 
 class Knot:
@@ -65,7 +56,11 @@ class Knot:
         self.zones: dict[str, str] = {}
         self.conf = workdir / "knot.conf"
         self.socket = workdir / "knot.sock"
-        self.process: subprocess.Popen[bytes] | None = None
+        self.daemon: Daemon | None = None
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.daemon.process if self.daemon else None
 
     @property
     def server(self) -> str:
@@ -117,29 +112,13 @@ zone:
     def start(self) -> None:
         # Knot wants at least one zone in its configuration.
         self._write_zone(READY_ZONE, "")
-        self.process = subprocess.Popen(
-            [self.knotd, "-c", str(self.conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        self.daemon = Daemon("knotd", [self.knotd, "-c", str(self.conf)], self.dir / "knot.log")
         self._wait_zone(READY_ZONE)
 
-    def _check_alive(self) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            err = self.process.stderr.read().decode() if self.process.stderr else ""
-            raise RuntimeError(f"knotd exited: {err}")
-
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            if self.process.stderr is not None:
-                self.process.stderr.close()
-            self.process = None
+        if self.daemon is not None:
+            self.daemon.stop()
+            self.daemon = None
 
     def add_zone(self, origin: str, records: str = "") -> str:
         """Serve a new zone: `records` are zone file lines relative to the origin."""
@@ -168,49 +147,20 @@ zone:
         self._write_conf()
 
     def _wait_zone(self, origin: str) -> None:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            self._check_alive()
-            try:
-                reply = dns.query.udp(
-                    dns.message.make_query(origin + ".", dns.rdatatype.SOA),
-                    self.host,
-                    port=self.port,
-                    timeout=0.3,
-                )
-                if reply.answer:
-                    return
-            except (TimeoutError, OSError, dns.exception.DNSException):
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"knotd did not serve {origin} in time")
+        if self.daemon is None:
+            raise RuntimeError("knotd is not running")
+
+        def served() -> bool:
+            reply = soa_reply(self.host, self.port, origin, timeout=0.3)
+            return bool(reply and reply.answer)
+
+        self.daemon.wait_until(served, f"serve {origin}")
 
     def values(self, name: str, rtype: str) -> list[str]:
         """The record values at `name` (absolute, no trailing dot), as Knot answers them;
         TXT values joined into one string each."""
-        reply = dns.query.tcp(
-            dns.message.make_query(name.rstrip(".") + ".", rtype),
-            self.host,
-            port=self.port,
-            timeout=2,
-        )
-        out = []
-        for rrset in reply.answer:
-            if rrset.rdtype != dns.rdatatype.from_text(rtype):
-                continue
-            for rdata in rrset:
-                if rrset.rdtype == dns.rdatatype.TXT:
-                    out.append(b"".join(rdata.strings).decode())
-                else:
-                    out.append(rdata.to_text())
-        return sorted(out)
+        return record_values(self.host, self.port, name, rtype)
 
 
-@contextmanager
-def running_knot(workdir: Path, host: str = "127.0.0.1") -> Iterator[Knot]:
-    server = Knot(workdir, require_knot(), host)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def running_knot(workdir: Path, host: str = "127.0.0.1") -> AbstractContextManager[Knot]:
+    return serving(Knot(workdir, require_knot(), host))

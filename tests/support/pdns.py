@@ -8,19 +8,15 @@ where a missing PowerDNS is a failure.
 
 import os
 import secrets
-import shutil
 import sqlite3
 import subprocess
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-import dns.message
-import dns.query
-import dns.rdatatype
 import httpx
 
+from tests.support.daemon import Daemon, locate, record_values, require, serving
 from tests.support.ports import free_port
 
 PDNS = os.environ.get("PENGUINMAILS_PDNS_SERVER", "/usr/sbin/pdns_server")
@@ -31,24 +27,17 @@ SCHEMAS = (
 
 
 def pdns_binary() -> tuple[str, str] | None:
-    binary = PDNS if os.path.exists(PDNS) else shutil.which("pdns_server")
+    binary = locate(PDNS, "pdns_server")
     schema = next((s for s in SCHEMAS if os.path.exists(s)), None)
     return (binary, schema) if binary and schema else None
 
 
 def require_pdns() -> tuple[str, str]:
-    import pytest
-
-    found = pdns_binary()
-    if found is None:
-        reason = (
-            "PowerDNS is not installed (apt-get install pdns-server pdns-backend-sqlite3); the "
-            "lexicon/PowerDNS tests need it"
-        )
-        if os.environ.get("PENGUINMAILS_REQUIRE_PDNS") == "1":
-            pytest.fail(reason + " and PENGUINMAILS_REQUIRE_PDNS=1", pytrace=False)
-        pytest.skip(reason)
-    return found
+    reason = (
+        "PowerDNS is not installed (apt-get install pdns-server pdns-backend-sqlite3); the "
+        "lexicon/PowerDNS tests need it"
+    )
+    return require(pdns_binary(), reason, "PENGUINMAILS_REQUIRE_PDNS")
 
 
 class PowerDns:
@@ -59,7 +48,11 @@ class PowerDns:
         self.port = free_port(host)
         self.api_port = free_port(host)
         self.api_key = secrets.token_hex(16)
-        self.process: subprocess.Popen[bytes] | None = None
+        self.daemon: Daemon | None = None
+
+    @property
+    def process(self) -> subprocess.Popen[bytes] | None:
+        return self.daemon.process if self.daemon else None
 
     @property
     def api_url(self) -> str:
@@ -95,36 +88,21 @@ setuid=
 setgid=
 """
         )
-        self.process = subprocess.Popen(
-            [self.binary, f"--config-dir={self.dir}"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+        self.daemon = Daemon(
+            "pdns_server", [self.binary, f"--config-dir={self.dir}"], self.dir / "pdns.log"
         )
-        deadline = time.monotonic() + 30
-        while True:
-            if self.process.poll() is not None:
-                err = self.process.stderr.read().decode() if self.process.stderr else ""
-                raise RuntimeError(f"pdns_server exited: {err[-2000:]}")
-            try:
-                if self._api("GET", "/servers/localhost").status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("pdns_server did not start in time")
-            time.sleep(0.1)
+        self.daemon.wait_until(self._api_up, "start", timeout=30, interval=0.1)
+
+    def _api_up(self) -> bool:
+        try:
+            return self._api("GET", "/servers/localhost").status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-            if self.process.stderr is not None:
-                self.process.stderr.close()
-            self.process = None
+        if self.daemon is not None:
+            self.daemon.stop()
+            self.daemon = None
 
     def _api(self, method: str, path: str, json: object = None) -> httpx.Response:
         return httpx.request(
@@ -163,29 +141,8 @@ setgid=
         return origin
 
     def values(self, name: str, rtype: str) -> list[str]:
-        reply = dns.query.tcp(
-            dns.message.make_query(name.rstrip(".") + ".", rtype),
-            self.host,
-            port=self.port,
-            timeout=2,
-        )
-        out = []
-        for rrset in reply.answer:
-            if rrset.rdtype != dns.rdatatype.from_text(rtype):
-                continue
-            for rdata in rrset:
-                if rrset.rdtype == dns.rdatatype.TXT:
-                    out.append(b"".join(rdata.strings).decode())
-                else:
-                    out.append(rdata.to_text())
-        return sorted(out)
+        return record_values(self.host, self.port, name, rtype)
 
 
-@contextmanager
-def running_pdns(workdir: Path, host: str = "127.0.0.1") -> Iterator[PowerDns]:
-    server = PowerDns(workdir, require_pdns(), host)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+def running_pdns(workdir: Path, host: str = "127.0.0.1") -> AbstractContextManager[PowerDns]:
+    return serving(PowerDns(workdir, require_pdns(), host))
