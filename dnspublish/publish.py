@@ -79,20 +79,27 @@ def _publish(backend: Backend, zone: str, want: Want, mx_policy: str) -> Outcome
     if want.purpose == "spf":
         return _publish_spf(backend, zone, want, current)
     if want.purpose in KEEP_THEIRS:
-        tag = KEEP_THEIRS[want.purpose].lower()
-        theirs = [v for v in current if v.lower().replace(" ", "").startswith(tag)]
-        if want.value in theirs:
-            return Outcome("published", f"{want.fqdn} already has this record")
-        if theirs:
-            return Outcome(
-                "published",
-                f"kept the zone's own record at {want.fqdn} ({theirs[0]!r}); its policy is yours",
-            )
-        backend.change(zone, want.fqdn, want.type, want.ttl, add=[want.value], expect=current)
-        return Outcome("published", f"added at {want.fqdn}", owned={"added": [want.value]})
-    ours = normal(want.type, want.value)
-    mine = [v for v in current if normal(want.type, v) == ours]
-    foreign = [v for v in current if normal(want.type, v) != ours]
+        return _publish_keep_theirs(backend, zone, want, current)
+    return _publish_ours(backend, zone, want, current, mx_policy)
+
+
+def _publish_keep_theirs(backend: Backend, zone: str, want: Want, current: list[str]) -> Outcome:
+    """DMARC, MTA-STS, TLS-RPT: the zone's own record of the kind wins; ours only where none."""
+    tag = KEEP_THEIRS[want.purpose].lower()
+    theirs = [v for v in current if v.lower().replace(" ", "").startswith(tag)]
+    if want.value in theirs:
+        return Outcome("published", f"{want.fqdn} already has this record")
+    if theirs:
+        return Outcome(
+            "published",
+            f"kept the zone's own record at {want.fqdn} ({theirs[0]!r}); its policy is yours",
+        )
+    backend.change(zone, want.fqdn, want.type, want.ttl, add=[want.value], expect=current)
+    return Outcome("published", f"added at {want.fqdn}", owned={"added": [want.value]})
+
+
+def _conflict(want: Want, foreign: list[str], mx_policy: str) -> Outcome | None:
+    """The conflict a foreign value at the name makes, or None when ours may go beside it."""
     if want.purpose == "mx" and foreign and mx_policy != "replace":
         return Outcome(
             "conflict",
@@ -106,8 +113,30 @@ def _publish(backend: Backend, zone: str, want: Want, mx_policy: str) -> Outcome
             f"{want.fqdn} already has {want.type} {', '.join(sorted(foreign))}; the mail host "
             f"must resolve to {want.value} only. Remove it or use another hostname",
         )
+    return None
+
+
+def _publish_ours(
+    backend: Backend, zone: str, want: Want, current: list[str], mx_policy: str
+) -> Outcome:
+    """MX, A/AAAA, DKIM, SRV, PTR: added value by value; a foreign MX is replaced only under
+    mx_policy replace, the foreign MX then coming out in the same change."""
+    ours = normal(want.type, want.value)
+    mine = [v for v in current if normal(want.type, v) == ours]
+    foreign = [v for v in current if normal(want.type, v) != ours]
+    conflict = _conflict(want, foreign, mx_policy)
+    if conflict is not None:
+        return conflict
     if mine and not (want.purpose == "mx" and foreign):
         return Outcome("published", f"{want.fqdn} already has this record")
+    return _write_ours(backend, zone, want, current, mine, foreign)
+
+
+def _write_ours(
+    backend: Backend, zone: str, want: Want, current: list[str], mine: list[str], foreign: list[str]
+) -> Outcome:
+    """Add our value unless it is there; a foreign MX (here only under mx_policy replace) comes
+    out in the same change, and `owned` says what to put back on removal."""
     replaced = foreign if want.purpose == "mx" else []
     backend.change(
         zone,
