@@ -2,13 +2,16 @@
 workspace, a server and an inbox. Each handler calls the services the API's handlers call."""
 
 import uuid
+from collections.abc import Mapping
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from api.deps import SessionDep, SettingsDep
 from console.web import ConsoleRoute, Form, SignedIn, field_errors, page_of, redirect, render
 from database.models.servers import VpsServer
+from database.models.workspaces import Workspace
 from domain.health import service as health
 from domain.inboxes import service as inboxes
 from domain.inboxes.schemas import InboxAccepted, InboxCreate, InboxRead
@@ -20,6 +23,7 @@ from domain.servers.schemas import VpsCreate
 from domain.workspaces import service as workspaces
 from domain.workspaces.schemas import WorkspaceCreate
 from kit.errors import PenguinMailsError
+from settings import Settings
 from stacks.catalog import PROVIDERS, REGIONS, SIZES
 
 router = APIRouter(route_class=ConsoleRoute, prefix="/console", include_in_schema=False)
@@ -108,10 +112,7 @@ def preview(
     workspace_id: uuid.UUID, form: Form, session: SessionDep, who: SignedIn, settings: SettingsDep
 ) -> Response:
     workspace = workspaces.get(session, who.tenant_id, workspace_id)
-    op = operations.enqueue(
-        session, workspace, "preview", reason="preview requested", settings=settings
-    )
-    return redirect(f"/console/operations/{op.id}")
+    return _enqueue(session, workspace, "preview", "preview requested", settings)
 
 
 @router.post("/workspaces/{workspace_id}/apply")
@@ -119,9 +120,14 @@ def apply(
     workspace_id: uuid.UUID, form: Form, session: SessionDep, who: SignedIn, settings: SettingsDep
 ) -> Response:
     workspace = workspaces.lock(session, who.tenant_id, workspace_id)
-    op = operations.enqueue(
-        session, workspace, "up", reason="applied from the console", settings=settings
-    )
+    return _enqueue(session, workspace, "up", "applied from the console", settings)
+
+
+def _enqueue(
+    session: Session, workspace: Workspace, kind: str, reason: str, settings: Settings
+) -> Response:
+    """Queue a `kind` operation on `workspace` and show its page."""
+    op = operations.enqueue(session, workspace, kind, reason=reason, settings=settings)
     return redirect(f"/console/operations/{op.id}")
 
 
@@ -154,13 +160,27 @@ def operations_page(
 _CATALOG = {"providers": PROVIDERS, "sizes": SIZES, "regions": REGIONS}
 
 
+def _create_form(
+    request: Request,
+    template: str,
+    workspace: Workspace,
+    values: Mapping[str, str],
+    exc: ValidationError | PenguinMailsError | None = None,
+) -> Response:
+    """A create form for `workspace`: blank, or `values` again beside `exc`'s field errors (422)."""
+    context = {"workspace": workspace, "values": values, **_CATALOG}
+    if exc is None:
+        return render(request, template, context)
+    context["errors"] = field_errors(exc)
+    return render(request, template, context, status_code=422)
+
+
 @router.get("/workspaces/{workspace_id}/servers/new")
 def new_server_page(
     workspace_id: uuid.UUID, request: Request, session: SessionDep, who: SignedIn
 ) -> Response:
     workspace = workspaces.get(session, who.tenant_id, workspace_id)
-    context = {"workspace": workspace, "values": {}, **_CATALOG}
-    return render(request, "server_new.html", context)
+    return _create_form(request, "server_new.html", workspace, {})
 
 
 def _server_body(form: dict[str, str]) -> dict[str, object]:
@@ -194,8 +214,7 @@ def create_server(
                 session, locked, "up", reason=f"add server {server.hostname}", settings=settings
             )
     except (ValidationError, PenguinMailsError) as exc:
-        context = {"workspace": workspace, "values": form, "errors": field_errors(exc), **_CATALOG}
-        return render(request, "server_new.html", context, status_code=422)
+        return _create_form(request, "server_new.html", workspace, form, exc)
     return redirect(f"/console/workspaces/{workspace_id}")
 
 
@@ -204,8 +223,7 @@ def new_inbox_page(
     workspace_id: uuid.UUID, request: Request, session: SessionDep, who: SignedIn
 ) -> Response:
     workspace = workspaces.get(session, who.tenant_id, workspace_id)
-    context = {"workspace": workspace, "values": {}, **_CATALOG}
-    return render(request, "inbox_new.html", context)
+    return _create_form(request, "inbox_new.html", workspace, {})
 
 
 @router.post("/workspaces/{workspace_id}/inboxes")
@@ -229,8 +247,7 @@ def create_inbox(
         with session.begin_nested():
             accepted = inboxes.create(session, who.tenant_id, workspace_id, data, settings=settings)
     except (ValidationError, PenguinMailsError) as exc:
-        context = {"workspace": workspace, "values": form, "errors": field_errors(exc), **_CATALOG}
-        return render(request, "inbox_new.html", context, status_code=422)
+        return _create_form(request, "inbox_new.html", workspace, form, exc)
     shown = InboxAccepted(
         **InboxRead.model_validate(accepted.inbox).model_dump(),
         operation_id=accepted.operation.id,
