@@ -521,6 +521,23 @@ def record_outcomes(
     lock_inboxes(session, sorted({r.inbox_id for rows in records.values() for r in rows}))
     now = utcnow()
     first = now + timedelta(seconds=settings.dns_publish_first_check_seconds)
+    written, failed, zones = _write_all(records, by_key, now, first)
+    _keep_zones(session, workspace, zones)
+    session.flush()
+    return Written(
+        sorted(written),
+        {d: sorted(r.values(), key=lambda x: x["purpose"]) for d, r in failed.items()},
+    )
+
+
+def _write_all(
+    records: dict[str, list[DnsRecord]],
+    by_key: dict[tuple[str, str, str], Outcome],
+    now: datetime,
+    first: datetime,
+) -> tuple[set[str], dict[str, dict[str, dict[str, str]]], dict[str, str]]:
+    """Write each record's outcome; returns the domains written, the new failures per domain
+    and purpose, and the zone the run found per domain."""
     written: set[str] = set()
     failed: dict[str, dict[str, dict[str, str]]] = {}
     zones: dict[str, str] = {}
@@ -528,26 +545,50 @@ def record_outcomes(
         for record in rows:
             outcome = by_key.get((domain, record.purpose, record.record_value))
             if outcome is None or record.publish_status == PublishStatus.MANUAL:
-                continue
-            target = PublishStatus(outcome.status)
-            if record.publish_status != target:
-                PUBLISH.move(record, PublishStatus.PENDING)
-                PUBLISH.move(record, target)
-                if target in (PublishStatus.ERROR, PublishStatus.CONFLICT):
-                    failed.setdefault(domain, {})[record.purpose] = {
-                        "purpose": record.purpose,
-                        "status": target.value,
-                        "detail": outcome.detail[:1000],
-                    }
-            record.publish_detail = outcome.detail[:4000]
-            if target == PublishStatus.PUBLISHED:
-                if record.published_at is None or record.verification_status != "verified":
-                    record.published_at = outcome.published_at or now
-                if record.verification_status != "verified":
-                    record.next_check_at = min(record.next_check_at or first, first)
+                continue  # not in this run, or the customer publishes it by hand
+            failure = _write_outcome(record, outcome, now, first)
+            if failure is not None:
+                failed.setdefault(domain, {})[record.purpose] = failure
             written.add(domain)
             if outcome.zone and record.purpose != "ptr":
+                # A PTR lives in the reverse zone, never the domain's own.
                 zones[domain] = outcome.zone
+    return written, failed, zones
+
+
+def _write_outcome(
+    record: DnsRecord, outcome: Outcome, now: datetime, first: datetime
+) -> dict[str, str] | None:
+    """Move `record` to the outcome's status and detail; returns the failure to report when it
+    newly became `error` or `conflict` (a record already there is reported once, not again)."""
+    target = PublishStatus(outcome.status)
+    failure = None
+    if record.publish_status != target:
+        PUBLISH.move(record, PublishStatus.PENDING)
+        PUBLISH.move(record, target)
+        if target in (PublishStatus.ERROR, PublishStatus.CONFLICT):
+            failure = {
+                "purpose": record.purpose,
+                "status": target.value,
+                "detail": outcome.detail[:1000],
+            }
+    record.publish_detail = outcome.detail[:4000]
+    if target == PublishStatus.PUBLISHED:
+        _start_fast_checks(record, outcome, now, first)
+    return failure
+
+
+def _start_fast_checks(record: DnsRecord, outcome: Outcome, now: datetime, first: datetime) -> None:
+    """A record not yet verified counts as published from this run and is checked again by
+    `first`; a verified one keeps its date and schedule."""
+    if record.published_at is None or record.verification_status != "verified":
+        record.published_at = outcome.published_at or now
+    if record.verification_status != "verified":
+        record.next_check_at = min(record.next_check_at or first, first)
+
+
+def _keep_zones(session: Session, workspace: Workspace, zones: dict[str, str]) -> None:
+    """Remember the zone a run found for each domain that has none yet."""
     for row in session.scalars(
         select(MailDomain).where(
             MailDomain.workspace_id == workspace.id, MailDomain.name.in_(list(zones))
@@ -555,11 +596,6 @@ def record_outcomes(
     ):
         if row.zone is None:
             row.zone = zones[row.name]
-    session.flush()
-    return Written(
-        sorted(written),
-        {d: sorted(r.values(), key=lambda x: x["purpose"]) for d, r in failed.items()},
-    )
 
 
 @dataclass(frozen=True)
