@@ -10,11 +10,18 @@ from settings.dns import DnsSettings
 from settings.health import HealthSettings
 from settings.operations import OperationSettings
 from settings.stacks import StackSettings
+from settings.warmup import WarmupSettings
 from settings.webhooks import WebhookSettings
 
 
 class Settings(
-    WebhookSettings, OperationSettings, StackSettings, HealthSettings, DnsSettings, CoreSettings
+    WarmupSettings,
+    WebhookSettings,
+    OperationSettings,
+    StackSettings,
+    HealthSettings,
+    DnsSettings,
+    CoreSettings,
 ):
     model_config = SettingsConfigDict(
         env_prefix="PENGUINMAILS_", env_file=None, extra="ignore", validate_default=True

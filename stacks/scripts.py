@@ -67,7 +67,8 @@ printf '%s' "$PAYLOAD" | python3 -c "$PM_MANAGE" configure "$PM_ARGS"
 """
 
 # A small management client run with `python3 -c`: argv = action, JSON arguments; stdin = JSON
-# secrets. Actions: configure, domain, delete-domain, account, delete-account.
+# secrets. Actions: configure, domain, delete-domain, account, delete-account, throttle,
+# delete-throttle.
 MANAGE = r"""
 import base64, json, sys, time, urllib.error, urllib.request
 action, args = sys.argv[1], json.loads(sys.argv[2])
@@ -140,6 +141,29 @@ elif action == "account":
             {"action": "set", "field": "description", "value": args.get("display_name") or ""}])
 elif action == "delete-account":
     call("DELETE", "/api/principal/" + args["address"], ok=("notFound",))
+elif action in ("throttle", "delete-throttle") and args["generation"] == "rest":
+    # v0.12-v0.15: queue.limiter.outbound.<id>.{enable,key,match,rate}
+    if action == "throttle":
+        settings(args["prefix"], args["values"])
+    else:
+        call("POST", "/api/settings", [{"type": "clear", "prefix": args["prefix"] + "."}])
+    call("GET", "/api/reload")
+elif action in ("throttle", "delete-throttle"):
+    # v0.16: x:MtaOutboundThrottle objects, ours found by description, replaced whole.
+    api = call("GET", "/.well-known/jmap")["apiUrl"]
+    api = api.split("://", 1)[-1].split("/", 1)[-1]
+    def jmap(calls):
+        return call("POST", "/" + api, {"using": ["urn:ietf:params:jmap:core",
+            "urn:stalwart:jmap"], "methodCalls": calls})
+    found = jmap([["x:MtaOutboundThrottle/query", {"filter": {}}, "q"],
+        ["x:MtaOutboundThrottle/get", {"#ids": {"resultOf": "q", "name":
+            "x:MtaOutboundThrottle/query", "path": "/ids"}, "properties": ["description"]}, "g"]])
+    ours = [o["id"] for o in found["methodResponses"][1][1].get("list", [])
+            if o.get("description") == args["description"]]
+    change = {"destroy": ours}
+    if action == "throttle":
+        change["create"] = {"cap": args["object"]}
+    jmap([["x:MtaOutboundThrottle/set", change, "s"]])
 else:
     sys.exit("unknown action " + action)
 print("ok", action)

@@ -13,6 +13,7 @@ from database.models.operations import Operation
 from database.models.sandbox import SandboxStack
 from database.models.servers import VpsServer
 from database.models.tenants import ApiKey, Tenant
+from database.models.warmup import ReputationSnapshot, WarmupPolicy
 from database.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from database.models.workspaces import Workspace
 
@@ -28,9 +29,11 @@ __all__ = [
     "Inbox",
     "MailDomain",
     "Operation",
+    "ReputationSnapshot",
     "SandboxStack",
     "Tenant",
     "VpsServer",
+    "WarmupPolicy",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -23,7 +23,14 @@ def no_outage() -> Iterator[None]:
 def test_registry_names_the_jobs_with_positive_intervals_from_settings() -> None:
     s = get_settings()
     jobs = {job.name: job for job in registry(s)}
-    assert set(jobs) == {"dns.verify", "monitoring.health", "webhooks.deliver", "idempotency.purge"}
+    assert set(jobs) == {
+        "dns.verify",
+        "monitoring.health",
+        "webhooks.deliver",
+        "idempotency.purge",
+        "inbox.warmup",
+    }
+    assert jobs["inbox.warmup"].interval_seconds == s.warmup_interval_seconds
     assert jobs["dns.verify"].interval_seconds == s.dns_verify_interval_seconds
     assert jobs["monitoring.health"].interval_seconds == s.health_interval_seconds
     assert jobs["webhooks.deliver"].interval_seconds == s.webhook_interval_seconds
