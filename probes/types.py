@@ -63,6 +63,7 @@ class Target:
     provider_server_id: str | None = None
     admin_user: str = "admin"
     admin_password: str | None = field(default=None, repr=False)
+    ipv6: str | None = None  # also looked up on the IP blocklists
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,10 @@ class ProbeConfig:
     ssh_connect_timeout: float = 10.0
     disk_path: str = "/var/lib/stalwart"
     queue_page_size: int = 100
-    dnsbl_zones: tuple[str, ...] = ("zen.spamhaus.org",)
+    dnsbl_zones: tuple[str, ...] = ("zen.spamhaus.org",)  # IP lists
+    dnsbl_domain_zones: tuple[str, ...] = ()  # domain lists (settings: dbl.spamhaus.org)
     dnsbl_nameservers: tuple[Nameserver, ...] = ()
+    dnsbl_dqs_key: str | None = field(default=None, repr=False)
     hetzner_api_url: str = "https://api.hetzner.cloud/v1"
     hetzner_token: str | None = field(default=None, repr=False)
     thresholds: Thresholds = field(default_factory=Thresholds)

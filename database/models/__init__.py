@@ -5,7 +5,7 @@ nothing here imports upward."""
 
 from database.models.dns_records import DnsRecord
 from database.models.events import Event
-from database.models.health import HealthCheckResult, HealthCheckState
+from database.models.health import DnsblLookup, HealthCheckResult, HealthCheckState
 from database.models.idempotency import IdempotencyKey
 from database.models.inboxes import Inbox
 from database.models.mail_domains import DomainClaim, DomainOwner, MailDomain
@@ -20,6 +20,7 @@ from database.models.workspaces import Workspace
 __all__ = [
     "ApiKey",
     "DnsRecord",
+    "DnsblLookup",
     "DomainClaim",
     "DomainOwner",
     "Event",

@@ -68,3 +68,17 @@ def of_row(row: WarmupPolicy | None) -> Policy:
 
 def get(session: Session, workspace_id: uuid.UUID) -> Policy:
     return of_row(session.get(WarmupPolicy, workspace_id))
+
+
+def put(
+    session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID, values: dict[str, object]
+) -> Policy:
+    """Replace the workspace's policy (the caller holds the workspace lock)."""
+    row = session.get(WarmupPolicy, workspace_id)
+    if row is None:
+        row = WarmupPolicy(workspace_id=workspace_id, tenant_id=tenant_id)
+        session.add(row)
+    for name in FIELDS:
+        setattr(row, name, values[name])
+    session.flush()
+    return of_row(row)

@@ -4,7 +4,8 @@
 `now`: it locks the workspace, then its inboxes in id order (the lock order), reads the trouble
 its servers and inboxes show, and for every inbox
 1. holds or releases it: trouble (`blocklist`: the server's dnsbl check is critical;
-   `server_critical`: another check is; `dns`: a warming inbox is not `ready`) holds it at the
+   `server_critical`: another check is; `domain_blocklist`: a trusted domain list lists its
+   domain; `dns`: a warming inbox is not `ready`) holds it at the
    policy's floor; the hold is released once the cause has been clear for `clear_seconds`;
 2. moves its warmup through `WARMUP`: a hold pauses it (the interrupted ramp day is discarded),
    a release resumes it, a new ramp day advances it, reaching the inbox's limit completes it;
@@ -29,6 +30,7 @@ from database.models.inboxes import Inbox
 from database.models.servers import VpsServer
 from domain.events import catalogue
 from domain.events import service as events
+from domain.health import blocklists
 from domain.operations import service as operations
 from domain.warmup import policy as policies
 from domain.warmup import ramp
@@ -40,6 +42,7 @@ from settings.operations import OperationSettings
 S = WarmupStatus
 DELETING = "deleting"
 BLOCKLIST, SERVER_CRITICAL, DNS = "blocklist", "server_critical", "dns"
+DOMAIN_BLOCKLIST = "domain_blocklist"
 
 
 @dataclass
@@ -69,9 +72,13 @@ def _warming(inbox: Inbox) -> bool:
     return bool(inbox.warmup_enabled) and inbox.warmup_status in (S.IN_PROGRESS, S.PAUSED)
 
 
-def _trouble(inbox: Inbox, servers: dict[uuid.UUID, str]) -> str | None:
+def _trouble(
+    inbox: Inbox, servers: dict[uuid.UUID, str], listed_domains: dict[str, list[str]]
+) -> str | None:
     if inbox.vps_id is not None and inbox.vps_id in servers:
         return servers[inbox.vps_id]
+    if _domain(inbox) in listed_domains:
+        return DOMAIN_BLOCKLIST
     if _warming(inbox) and inbox.status != "ready":
         return DNS
     return None
@@ -231,8 +238,9 @@ def apply_workspace(
     servers = server_trouble(session, workspace.id)
     per_domain = Counter(_domain(i) for i in inboxes)
     per_server = Counter(i.vps_id for i in inboxes if i.vps_id is not None)
+    listed = blocklists.listed_domains(session, per_domain)
     for inbox in inboxes:
-        released = _hold(inbox, _trouble(inbox, servers), policy, now)
+        released = _hold(inbox, _trouble(inbox, servers, listed), policy, now)
         _warmup(session, out, inbox, policy, now, released)
         limit, bound = effective_limit(
             inbox,

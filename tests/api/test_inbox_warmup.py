@@ -63,3 +63,29 @@ def test_overrides_are_validated(client: TestClient, session: Session) -> None:
     ):
         r = client.patch(f"/api/v1/inboxes/{inbox.id}", json=body, headers=tenant.headers)
         assert r.status_code == 422 and r.json()["error"]["field"] == field, r.text
+
+
+def test_the_workspace_policy_has_documented_defaults_and_can_be_replaced(
+    client: TestClient, session: Session
+) -> None:
+    tenant = create_tenant(session)
+    ws = create_workspace(session, tenant)
+    server = create_server(session, ws)
+    inbox = create_inbox(session, ws, server=server, status="ready")
+    url = f"/api/v1/workspaces/{ws.id}/warmup-policy"
+    assert client.get(url, headers=tenant.headers).json() == {
+        "start_daily": 5,
+        "daily_increase": 2,
+        "domain_daily_cap": 150,
+        "server_daily_cap": None,
+        "floor_daily": 5,
+        "clear_seconds": 86400,
+    }
+    r = client.put(url, json={"server_daily_cap": 20}, headers=tenant.headers)
+    assert r.status_code == 200 and r.json()["server_daily_cap"] == 20
+    got = client.get(f"/api/v1/inboxes/{inbox.id}", headers=tenant.headers).json()
+    assert got["sending"]["effective_daily_limit"] == 20
+    bad = client.put(url, json={"floor_daily": 0}, headers=tenant.headers)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "floor_daily"
+    other = create_tenant(session)
+    assert client.get(url, headers=other.headers).status_code == 404
