@@ -10,6 +10,8 @@ from api.retry import RetryingRoute
 from api.schemas import PageOf
 from domain.inboxes import service
 from domain.inboxes.schemas import InboxAccepted, InboxCreate, InboxRead, InboxUpdate
+from domain.reputation import service as reputation
+from domain.reputation.schemas import ReputationRead
 
 router = APIRouter(route_class=RetryingRoute, tags=["inboxes"])
 
@@ -80,6 +82,16 @@ def list_inboxes(
 @router.get("/inboxes/{inbox_id}", response_model=InboxRead)
 def get_inbox(inbox_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> InboxRead:
     return InboxRead.model_validate(service.get(session, key.tenant_id, inbox_id))
+
+
+@router.get("/inboxes/{inbox_id}/reputation", response_model=ReputationRead)
+def get_reputation(
+    inbox_id: uuid.UUID, session: SessionDep, key: CurrentKey, page: PageDep
+) -> ReputationRead:
+    """The score, each signal with its value, weight and reason, and the history of changes."""
+    return ReputationRead.model_validate(
+        reputation.view(session, key.tenant_id, inbox_id, limit=page.limit, offset=page.offset)
+    )
 
 
 @router.patch("/inboxes/{inbox_id}", response_model=InboxRead)

@@ -119,3 +119,18 @@ def listed_domains(session: Session, domains: Iterable[str]) -> dict[str, list[s
             if states.get(name) == dnsbl.LISTED:
                 out.setdefault(name, []).append(zone)
     return out
+
+
+def checked_domains(session: Session, domains: Iterable[str]) -> set[str]:
+    """Domains some list has answered about (listed or not)."""
+    names = sorted(set(domains))
+    if not names:
+        return set()
+    return set(
+        session.scalars(
+            select(DnsblLookup.subject)
+            .where(DnsblLookup.subject.in_(names), DnsblLookup.checked_at.is_not(None))
+            .where(DnsblLookup.state.in_([dnsbl.LISTED, dnsbl.NOT_LISTED]))
+            .distinct()
+        )
+    )

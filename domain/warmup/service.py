@@ -12,7 +12,9 @@ its servers and inboxes show, and for every inbox
 3. computes the effective daily cap, min(daily_send_limit, ramp step or floor, the domain's and
    the server's cap shared by their inboxes), and when any changed queues one `up` (coalesced
    like every stack change) so Stalwart enforces it.
-The sweep (`scheduler.jobs.inbox_warmup`) and the PATCH that enables warmup both call it."""
+Then it recomputes the inboxes' reputation scores (`domain.reputation.service`) from the
+same data. The sweep (`scheduler.jobs.inbox_warmup`) and the PATCH that enables warmup both
+call it."""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from domain.events import catalogue
 from domain.events import service as events
 from domain.health import blocklists
 from domain.operations import service as operations
+from domain.reputation import service as reputation
 from domain.warmup import policy as policies
 from domain.warmup import ramp
 from domain.warmup.policy import Policy
@@ -49,6 +52,7 @@ DOMAIN_BLOCKLIST = "domain_blocklist"
 class Applied:
     events: list[Event] = field(default_factory=list)
     changed_limits: int = 0
+    reputation_changed: int = 0
     operation_id: uuid.UUID | None = None
 
 
@@ -260,6 +264,7 @@ def apply_workspace(
                     f"daily cap of {inbox.email_address} is now {limit} (was {old})",
                     {"from": old, "to": limit, "limited_by": bound, "hold": inbox.hold_reason},
                 )
+    out.reputation_changed = reputation.recompute(session, list(inboxes), now)
     if out.changed_limits:
         op = operations.enqueue(session, workspace, "up", reason=reason, settings=settings)
         out.operation_id = op.id

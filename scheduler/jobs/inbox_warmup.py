@@ -25,6 +25,7 @@ class WarmupReport:
     workspaces: int = 0
     events: int = 0
     changed_limits: int = 0
+    reputation_changed: int = 0
     events_by_type: dict[str, int] = field(default_factory=dict)
     failed_workspaces: list[uuid.UUID] = field(default_factory=list)
 
@@ -48,6 +49,7 @@ def run(settings: Settings, now: datetime | None = None) -> WarmupReport:
         report.workspaces += 1
         report.events += len(applied.events)
         report.changed_limits += applied.changed_limits
+        report.reputation_changed += applied.reputation_changed
         for e in applied.events:
             report.events_by_type[e.type] = report.events_by_type.get(e.type, 0) + 1
     log.info("inbox.warmup: %s", report)
