@@ -167,8 +167,9 @@ def recompute(session: Session, inboxes: list[Inbox], now: datetime) -> int:
         )
     }
     changed = 0
+    rows = {i.id: i for i in inboxes}
     for inbox, signals in _inputs(session, inboxes).items():
-        row = next(i for i in inboxes if i.id == inbox)
+        row = rows[inbox]
         score = score_of(signals)
         as_json = [asdict(s) for s in signals]
         last = latest.get(inbox)
