@@ -17,8 +17,11 @@ router = APIRouter(route_class=RetryingRoute, tags=["inboxes"])
 
 
 def _accepted(accepted: service.Accepted) -> dict[str, object]:
+    read = InboxRead.model_validate(accepted.inbox)
+    hidden = {name for name, f in InboxRead.model_fields.items() if f.exclude}
     body = InboxAccepted(
-        **InboxRead.model_validate(accepted.inbox).model_dump(),
+        **read.model_dump(),
+        **{name: getattr(read, name) for name in hidden},
         operation_id=accepted.operation.id,
         credentials=accepted.credentials,
     )

@@ -97,6 +97,9 @@ def create(
     op = operations.enqueue(
         session, workspace, "up", reason=f"create inbox {address}", settings=settings
     )
+    # Its daily cap (and its neighbours' shares) go out with the run that creates it, so the
+    # warmup sweep has nothing to queue for a new inbox.
+    warmup.apply_workspace(session, workspace.id, utcnow(), settings=settings)
     return Accepted(inbox, op, credentials_for(inbox, server, password))
 
 

@@ -1,6 +1,8 @@
 """PATCH warmup_enabled starts the ramp; GET /inboxes/{id} shows what the mail server enforces
 (`sending`); the change is queued as a stack run like any other; the events are recorded."""
 
+import uuid
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -89,3 +91,31 @@ def test_the_workspace_policy_has_documented_defaults_and_can_be_replaced(
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "floor_daily"
     other = create_tenant(session)
     assert client.get(url, headers=other.headers).status_code == 404
+
+
+def test_a_new_inbox_gets_its_cap_with_the_run_that_creates_it(
+    client: TestClient, session: Session
+) -> None:
+    from datetime import UTC, datetime
+
+    from domain.warmup import service as warmup
+    from settings import get_settings
+
+    tenant = create_tenant(session)
+    ws = create_workspace(session, tenant)
+    r = client.post(
+        f"/api/v1/workspaces/{ws.id}/inboxes",
+        json={
+            "email_address": "new@acme.example",
+            "vps_provider": "hetzner",
+            "vps_size": "starter",
+        },
+        headers=tenant.headers,
+    )
+    assert r.status_code == 202, r.text
+    assert r.json()["sending"]["effective_daily_limit"] == 50
+    ups = session.scalars(select(Operation.id).where(Operation.workspace_id == ws.id)).all()
+    assert ups == [uuid.UUID(r.json()["operation_id"])]  # the cap joined the create's up
+    # the sweep finds nothing to change, so it queues no second run behind the create
+    applied = warmup.apply_workspace(session, ws.id, datetime.now(UTC), settings=get_settings())
+    assert applied.changed_limits == 0 and applied.operation_id is None
