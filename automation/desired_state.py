@@ -113,6 +113,7 @@ def build_fleet_config(session: Session, workspace: Workspace) -> FleetConfig:
                     server=names[i.vps_id],
                     quota_mb=i.quota_mb,
                     password=i.password_encrypted,
+                    daily_limit=i.effective_daily_limit,
                 )
                 for i in inboxes
                 if i.vps_id in names and i.password_encrypted

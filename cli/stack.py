@@ -133,6 +133,9 @@ def _secret_path(key: str) -> tuple[str, str | None]:
     return match.group(1), match.group(2)
 
 
+_PER_ITEM = {"dkimPrivateKeys": ("domains", "name"), "mailboxPasswords": ("mailboxes", "address")}
+
+
 def load_stack_file(
     text: str, secrets: dict[str, str] | None = None
 ) -> tuple[dict[str, Any], list[str], list[str]]:
@@ -141,7 +144,7 @@ def load_stack_file(
     secrets present but encrypted, secrets given in clear in the file)."""
     import yaml
 
-    from stacks.config import NS, SECRET_KEYS
+    from stacks.config import NS
 
     doc = yaml.safe_load(text) or {}
     config = dict(doc.get("config") or {})
@@ -151,35 +154,67 @@ def load_stack_file(
     for full, value in config.items():
         if not str(full).startswith(f"{NS}:"):
             continue
-        key = str(full).split(":", 1)[1]
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            encrypted.append(full)
-            value = _PLACEHOLDERS.get(key, "encrypted")
-            if key in ("dkimPrivateKeys", "mailboxPasswords"):
-                # One encrypted object: a stand-in per domain / mailbox the file lists.
-                listed = config.get(
-                    f"{NS}:{'domains' if key == 'dkimPrivateKeys' else 'mailboxes'}"
-                )
-                field = "name" if key == "dkimPrivateKeys" else "address"
-                value = {
-                    str(item.get(field, "")).lower(): _PLACEHOLDERS[key]
-                    for item in (listed if isinstance(listed, list) else [])
-                    if isinstance(item, dict)
-                }
-        elif key in ("dkimPrivateKeys", "mailboxPasswords") and isinstance(value, dict):
-            inner = {}
-            for name, item in value.items():
-                if isinstance(item, dict) and set(item) == {"secure"}:
-                    encrypted.append(f'{full}["{name}"]')
-                    item = _PLACEHOLDERS[key]
-                else:
-                    in_clear.append(f'{full}["{name}"]')
-                inner[name] = item
-            value = inner
-        elif key in SECRET_KEYS:
-            in_clear.append(full)
-        values[full] = value
-    for given, secret in (secrets or {}).items():
+        values[full] = _file_value(config, full, value, encrypted, in_clear)
+    _lay_secrets(values, secrets or {}, encrypted)
+    # Objects reach the program as JSON text (what Pulumi hands it).
+    out = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
+    return out, encrypted, in_clear
+
+
+def _file_value(
+    config: dict[str, Any], full: str, value: Any, encrypted: list[str], in_clear: list[str]
+) -> Any:
+    """One key's value as the program gets it: an encrypted one is a stand-in (noted in
+    `encrypted`), a secret in clear is kept and noted in `in_clear`."""
+    from stacks.config import SECRET_KEYS
+
+    key = str(full).split(":", 1)[1]
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        encrypted.append(full)
+        return _encrypted_stand_in(config, key)
+    if key in _PER_ITEM and isinstance(value, dict):
+        return _per_item_secrets(full, key, value, encrypted, in_clear)
+    if key in SECRET_KEYS:
+        in_clear.append(full)
+    return value
+
+
+def _encrypted_stand_in(config: dict[str, Any], key: str) -> Any:
+    """The stand-in for a wholly encrypted value: for the per-domain / per-mailbox objects,
+    one stand-in per domain / mailbox the file lists."""
+    from stacks.config import NS
+
+    if key not in _PER_ITEM:
+        return _PLACEHOLDERS.get(key, "encrypted")
+    listing, field = _PER_ITEM[key]
+    listed = config.get(f"{NS}:{listing}")
+    return {
+        str(item.get(field, "")).lower(): _PLACEHOLDERS[key]
+        for item in (listed if isinstance(listed, list) else [])
+        if isinstance(item, dict)
+    }
+
+
+def _per_item_secrets(
+    full: str, key: str, value: dict[str, Any], encrypted: list[str], in_clear: list[str]
+) -> dict[str, Any]:
+    """A per-domain / per-mailbox object whose items are each encrypted or in clear."""
+    inner = {}
+    for name, item in value.items():
+        if isinstance(item, dict) and set(item) == {"secure"}:
+            encrypted.append(f'{full}["{name}"]')
+            item = _PLACEHOLDERS[key]
+        else:
+            in_clear.append(f'{full}["{name}"]')
+        inner[name] = item
+    return inner
+
+
+def _lay_secrets(values: dict[str, Any], secrets: dict[str, str], encrypted: list[str]) -> None:
+    """Lay the given secrets over the file's values; one given is no longer unreadable."""
+    from stacks.config import NS
+
+    for given, secret in secrets.items():
         key, sub = _secret_path(given)
         full = f"{NS}:{key}"
         if sub is None:
@@ -191,9 +226,6 @@ def load_stack_file(
             label = f'{full}["{sub}"]'
         if label in encrypted:
             encrypted.remove(label)
-    # Objects reach the program as JSON text (what Pulumi hands it).
-    out = {k: v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
-    return out, encrypted, in_clear
 
 
 def dkim_public_of(private_pem: str) -> tuple[str, str]:

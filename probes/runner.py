@@ -26,6 +26,7 @@ class _Sweep:
         self.now = now
         self.slots = asyncio.Semaphore(config.concurrency)
         self.resolver: dns.asyncresolver.Resolver | None = None
+        self.dnsbl_answers: dict[tuple[str, str], asyncio.Future[dnsbl.ZoneAnswer]] = {}
 
     async def limited(self, factory: Callable[[], Awaitable[T]]) -> T:
         async with self.slots:
@@ -217,19 +218,32 @@ class _Sweep:
             )
         )
 
-    async def blocklists(self, t: Target) -> CheckResult:
-        if not dnsbl.is_ipv4(t.address):
-            return CheckResult(Check.DNSBL, Status.UNKNOWN, "no IPv4 address to look up")
-        if self.resolver is None:
-            self.resolver = dnsbl.make_resolver(self.config.dnsbl_nameservers, self.config.timeout)
-        resolver = self.resolver
-        answers = await asyncio.gather(
-            *(
-                self.limited(partial(dnsbl.lookup, resolver, t.address, z))
-                for z in self.config.dnsbl_zones
+    def _dnsbl(self, subject: str, bl: dnsbl.Blocklist) -> asyncio.Future[dnsbl.ZoneAnswer]:
+        """One lookup per (list, subject) per run, shared by every server that needs it."""
+        key = (bl.zone, subject)
+        if key not in self.dnsbl_answers:
+            if self.resolver is None:
+                self.resolver = dnsbl.make_resolver(
+                    self.config.dnsbl_nameservers, self.config.timeout
+                )
+            resolver, dqs = self.resolver, self.config.dnsbl_dqs_key
+            self.dnsbl_answers[key] = asyncio.ensure_future(
+                self.limited(partial(dnsbl.lookup, resolver, subject, bl, dqs))
             )
-        )
-        return dnsbl.evaluate(t.address, list(answers))
+        return self.dnsbl_answers[key]
+
+    async def blocklists(self, t: Target) -> CheckResult:
+        addresses = [a for a in (t.address, t.ipv6) if a and dnsbl.is_ip(a)]
+        if not addresses:
+            return CheckResult(Check.DNSBL, Status.UNKNOWN, "no IP address to look up")
+        ip_lists = list(dnsbl.lists(self.config.dnsbl_zones))
+        health: dict[str, dnsbl.ListHealth] = {}
+        for bl in ip_lists:
+            must, must_not = dnsbl.TEST_ENTRIES[bl.kind]
+            listed, clean = await asyncio.gather(self._dnsbl(must, bl), self._dnsbl(must_not, bl))
+            health[bl.zone] = dnsbl.health_of(bl, listed, clean)
+        answers = await asyncio.gather(*(self._dnsbl(a, bl) for a in addresses for bl in ip_lists))
+        return dnsbl.evaluate(t.address, list(answers), health)
 
     async def server(self, t: Target) -> list[CheckResult]:
         c = self.config

@@ -65,6 +65,7 @@ class Target:
     admin_password: str | None = field(default=None, repr=False)
     # The pinned release (v0.16+: JMAP, earlier: REST); None: REST first, then JMAP.
     stalwart_version: str | None = None
+    ipv6: str | None = None  # also looked up on the IP blocklists
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,10 @@ class ProbeConfig:
     ssh_connect_timeout: float = 10.0
     disk_path: str = "/var/lib/stalwart"
     queue_page_size: int = 100
-    dnsbl_zones: tuple[str, ...] = ("zen.spamhaus.org",)
+    dnsbl_zones: tuple[str, ...] = ("zen.spamhaus.org",)  # IP lists
+    dnsbl_domain_zones: tuple[str, ...] = ()  # domain lists (settings: dbl.spamhaus.org)
     dnsbl_nameservers: tuple[Nameserver, ...] = ()
+    dnsbl_dqs_key: str | None = field(default=None, repr=False)
     hetzner_api_url: str = "https://api.hetzner.cloud/v1"
     hetzner_token: str | None = field(default=None, repr=False)
     thresholds: Thresholds = field(default_factory=Thresholds)

@@ -11,11 +11,13 @@ from settings.dns import DnsSettings
 from settings.health import HealthSettings
 from settings.operations import OperationSettings
 from settings.stacks import StackSettings
+from settings.warmup import WarmupSettings
 from settings.webhooks import WebhookSettings
 
 
 class Settings(
     ConsoleSettings,
+    WarmupSettings,
     WebhookSettings,
     OperationSettings,
     StackSettings,

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings
 
 
@@ -89,6 +89,23 @@ class HealthSettings(BaseSettings):
     health_dnsbl_zones: str = Field(
         default="zen.spamhaus.org",
         description="Comma-separated DNSBL zones the server's IPv4 address is looked up in.",
+    )
+    health_dnsbl_domain_zones: str = Field(
+        default="dbl.spamhaus.org",
+        description="Comma-separated domain blocklists (Spamhaus DBL, SURBL, URIBL...) the "
+        "domains of a server's inboxes are looked up in.",
+    )
+    health_dnsbl_dqs_key: SecretStr | None = Field(
+        default=None,
+        description="Spamhaus Data Query Service key: Spamhaus zones are then asked as "
+        "<reversed>.<key>.zen.dq.spamhaus.net. Strongly recommended: Spamhaus refuses queries "
+        "from public resolvers and big cloud networks (127.255.255.254).",
+    )
+    health_dnsbl_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Each list is asked about each address or domain at most once per this "
+        "interval across all workers; the answer is shared by every server and domain.",
     )
     health_dnsbl_nameservers: str | None = Field(
         default=None,

@@ -96,6 +96,9 @@ class MailboxSpec:
     password: str = field(repr=False)
     display_name: str | None = None
     quota_mb: int = 2048
+    # Messages a day the mail server lets this sender deliver (warmup and caps,
+    # docs/warmup.md); None: no per-sender limit.
+    daily_limit: int | None = None
 
     @property
     def domain(self) -> str:
@@ -221,6 +224,7 @@ class FleetConfig:
                     "displayName": m.display_name,
                     "server": m.server,
                     "quotaMb": m.quota_mb,
+                    **({} if m.daily_limit is None else {"dailyLimit": m.daily_limit}),
                 }
                 for m in self.mailboxes
             ],
@@ -295,7 +299,7 @@ class FleetConfig:
         mailboxes = []
         for i, item in enumerate(_opt_list(get("mailboxes"), f"{NS}:mailboxes")):
             key = f"{NS}:mailboxes[{i}]"
-            obj = _obj(item, key, {"address", "displayName", "server", "quotaMb"})
+            obj = _obj(item, key, {"address", "displayName", "server", "quotaMb", "dailyLimit"})
             address = _req_str(obj.get("address"), f"{key}.address").lower()
             validate_mailbox_address(address, f"{key}.address")
             password = passwords.get(address)
@@ -313,6 +317,7 @@ class FleetConfig:
                     server=_req_str(obj.get("server"), f"{key}.server"),
                     quota_mb=int(quota),
                     password=password,
+                    daily_limit=_opt_daily_limit(obj.get("dailyLimit"), f"{key}.dailyLimit"),
                 )
             )
         catalog = get("catalog")
@@ -787,6 +792,8 @@ def validate_mailbox(
     validate_mailbox_domain(mailbox.domain, domains, f"{key}.address")
     validate_mailbox_server(mailbox.server, servers, f"{key}.server")
     validate_quota_mb(mailbox.quota_mb, f"{key}.quotaMb")
+    if mailbox.daily_limit is not None:
+        validate_daily_limit(mailbox.daily_limit, f"{key}.dailyLimit")
     validate_mailbox_password(mailbox.password, f'{NS}:mailboxPasswords["{mailbox.address}"]')
 
 
@@ -798,6 +805,20 @@ def validate_mailbox_address(value: str, key: str) -> None:
 def validate_quota_mb(value: int, key: str) -> None:
     if not 1 <= value <= 10_000_000:
         raise ConfigError(key, "must be between 1 and 10000000")
+
+
+def validate_daily_limit(value: int, key: str) -> None:
+    # Stalwart v0.16's registry bounds Rate.count to 1..1000000; v0.12-v0.15 take the same.
+    if isinstance(value, bool) or not 1 <= value <= 1_000_000:
+        raise ConfigError(key, "must be between 1 and 1000000")
+
+
+def _opt_daily_limit(value: Any, key: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        raise ConfigError(key, "must be a whole number of messages a day")
+    return int(value)
 
 
 def validate_mailbox_password(value: str, key: str) -> None:

@@ -62,6 +62,14 @@ def want_of(props: dict[str, Any]) -> Want:
     )
 
 
+class _Decided(Exception):
+    """An outcome reached before anything is published (a step's early answer)."""
+
+    def __init__(self, outcome: dict[str, Any]) -> None:
+        super().__init__(outcome["detail"])
+        self.outcome = outcome
+
+
 def apply(
     props: dict[str, Any], timeout: float = 3.0, previous: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -71,43 +79,13 @@ def apply(
     the new one (the SPF keeps the terms both share), and what we own is carried over."""
     now = datetime.now(UTC).isoformat()
     try:
-        backend = backend_for(
-            str(props["kind"]),
-            props.get("settings") or {},
-            props.get("credentials") or {},
-            timeout=timeout,
-        )
-    except Exception as exc:  # a bad setting must be the record's error, never the run's
-        return _outcome("error", f"the connection cannot be used: {type(exc).__name__}: {exc}")
-    if backend is None:
-        return _outcome("manual", "manual connection: publish it by hand")
-    want = want_of(props)
-    zone = str(props.get("zone") or "") or None
-    if want.purpose == "ptr":
-        zone = None  # the reverse zone, never the domain's
-        try:
-            zone = backend.find_zone(want.fqdn)
-        except Unreachable as exc:
-            return _outcome("error", str(exc))
-        except PublishError as exc:
-            return _outcome(
-                "manual",
-                f"{backend.description} holds no reverse zone for {want.fqdn} ({exc}); the PTR "
-                "is set at the server's provider (rDNS)",
-            )
-    before = previous if previous and previous.get("status") == "published" else None
-    prior: dict[str, Any] = dict(before.get("owned") or {}) if before else {}
-    changed = before is not None and (before.get("value"), before.get("fqdn")) != (
-        props["value"],
-        props["fqdn"],
-    )
-    if changed and prior and want.purpose != "spf":
-        # Ours out first: the new value must not meet the old one as a stranger (A, MX).
-        try:
-            remove(before or {}, props.get("credentials") or {}, timeout=timeout)
-        except PublishError as exc:
-            return _outcome("error", f"could not remove the value we published before: {exc}")
-        prior = {}
+        backend = _backend(props, timeout)
+        want = want_of(props)
+        zone = _zone(backend, want, props)
+        before, prior, changed = _before(props, previous)
+        prior = _take_out_old_value(props, want, before, prior, changed, timeout)
+    except _Decided as decided:
+        return decided.outcome
     outcome = publish_record(backend, want, zone=zone, mx_policy=str(props.get("mx_policy")))
     if outcome.status == "published" and prior:
         outcome.owned = _carry(backend, want, outcome, prior, changed)
@@ -118,6 +96,79 @@ def apply(
         outcome.owned,
         now if outcome.status == "published" else None,
     )
+
+
+def _backend(props: dict[str, Any], timeout: float) -> Any:
+    """The connection's backend; a manual connection or one that cannot be used is decided."""
+    try:
+        backend = backend_for(
+            str(props["kind"]),
+            props.get("settings") or {},
+            props.get("credentials") or {},
+            timeout=timeout,
+        )
+    except Exception as exc:  # a bad setting must be the record's error, never the run's
+        raise _Decided(
+            _outcome("error", f"the connection cannot be used: {type(exc).__name__}: {exc}")
+        ) from exc
+    if backend is None:
+        raise _Decided(_outcome("manual", "manual connection: publish it by hand"))
+    return backend
+
+
+def _zone(backend: Any, want: Want, props: dict[str, Any]) -> str | None:
+    """The zone to write in: the domain's (None: found by the backend), or for a PTR the
+    reverse zone the backend holds; one it does not hold makes the PTR manual (rDNS)."""
+    if want.purpose != "ptr":
+        return str(props.get("zone") or "") or None
+    try:
+        return str(backend.find_zone(want.fqdn))
+    except Unreachable as exc:
+        raise _Decided(_outcome("error", str(exc))) from exc
+    except PublishError as exc:
+        raise _Decided(
+            _outcome(
+                "manual",
+                f"{backend.description} holds no reverse zone for {want.fqdn} ({exc}); the PTR "
+                "is set at the server's provider (rDNS)",
+            )
+        ) from exc
+
+
+def _before(
+    props: dict[str, Any], previous: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, dict[str, Any], bool]:
+    """The last outputs if they were published, what we owned then, and whether the value or
+    name has changed since."""
+    before = previous if previous and previous.get("status") == "published" else None
+    prior: dict[str, Any] = dict(before.get("owned") or {}) if before else {}
+    changed = before is not None and (before.get("value"), before.get("fqdn")) != (
+        props["value"],
+        props["fqdn"],
+    )
+    return before, prior, changed
+
+
+def _take_out_old_value(
+    props: dict[str, Any],
+    want: Want,
+    before: dict[str, Any] | None,
+    prior: dict[str, Any],
+    changed: bool,
+    timeout: float,
+) -> dict[str, Any]:
+    """Remove the value we published before when it changed (SPF excepted: `_carry` merges
+    it); returns what we still own from before."""
+    if not (changed and prior and want.purpose != "spf"):
+        return prior
+    # Ours out first: the new value must not meet the old one as a stranger (A, MX).
+    try:
+        remove(before or {}, props.get("credentials") or {}, timeout=timeout)
+    except PublishError as exc:
+        raise _Decided(
+            _outcome("error", f"could not remove the value we published before: {exc}")
+        ) from exc
+    return {}
 
 
 def _carry(

@@ -11,7 +11,7 @@ from stacks import dns
 from stacks.config import FleetConfig, ServerSpec
 from stacks.hetzner import HetznerFleet, Host
 from stacks.hostwinds.provider import Instance, Ready
-from stacks.stalwart import StalwartServer
+from stacks.stalwart import StalwartServer, throttle
 
 SUBMISSION = {"port": 465, "security": "tls"}
 IMAPS = {"port": 993, "security": "tls"}
@@ -104,7 +104,8 @@ def fleet(config: FleetConfig) -> dict[str, Any]:
         }
     mailboxes: dict[str, Any] = {}
     for mailbox in config.mailboxes:
-        installs[mailbox.server].account(mailbox)
+        account = installs[mailbox.server].account(mailbox)
+        throttle(installs[mailbox.server], mailbox, account)
         hostname = config.server(mailbox.server).hostname
         mailboxes[mailbox.address] = {
             "server": mailbox.server,

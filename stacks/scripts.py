@@ -233,7 +233,8 @@ esac
 )
 
 # A small management client run with `python3 -c`: argv = action, JSON arguments; stdin = JSON
-# secrets. Actions: configure, domain, delete-domain, account, delete-account.
+# secrets. Actions: configure, domain, delete-domain, account, delete-account, throttle,
+# delete-throttle.
 MANAGE_REST = r"""
 import base64, json, os, sys, time, urllib.error, urllib.request
 action = sys.argv[1]
@@ -370,6 +371,13 @@ elif action == "account":
             {"action": "set", "field": "description", "value": args.get("display_name") or ""}])
 elif action == "delete-account":
     call("DELETE", "/api/principal/" + args["address"], ok=("notFound",))
+elif action in ("throttle", "delete-throttle"):
+    # queue.limiter.outbound.<id>.{enable,key,match,rate}: the sender's daily cap.
+    if action == "throttle":
+        settings(args["prefix"], args["values"])
+    else:
+        call("POST", "/api/settings", [{"type": "clear", "prefix": args["prefix"] + "."}])
+    reload()
 else:
     sys.exit("unknown action " + action)
 print("ok", action)
@@ -552,6 +560,16 @@ elif action == "delete-account":
     ids = find("Account", {"name": local, "domainId": doms[0]}) if doms else []
     if ids:
         jmap(["x:Account/set", {"destroy": ids}])
+elif action in ("throttle", "delete-throttle"):
+    # x:MtaOutboundThrottle: ours found by description and replaced whole, in one request.
+    found = jmap(["x:MtaOutboundThrottle/get", {"ids": None, "properties": ["description"]}])
+    ours = [o["id"] for o in found[0].get("list") or []
+            if o.get("description") == args["description"]]
+    change = {"destroy": ours} if ours else {}
+    if action == "throttle":
+        change["create"] = {"cap": args["object"]}
+    if change:
+        jmap(["x:MtaOutboundThrottle/set", change])
 else:
     fail("unknown action " + action)
 print("ok", action)

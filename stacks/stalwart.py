@@ -13,8 +13,10 @@ The scripts depend on the server's pin (`FleetConfig.version_of`): v0.12-v0.15 s
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 from pulumi_command import remote
@@ -22,6 +24,7 @@ from pulumi_command import remote
 from stacks import scripts
 from stacks.config import DomainSpec, FleetConfig, MailboxSpec, ServerSpec
 from stacks.hetzner import MAIL_PORTS, Host
+from stacks.versions import generation
 
 # Command outputs may echo what a script printed; keep them encrypted in state.
 SECRET_OUTPUTS = ["stdout", "stderr"]
@@ -155,3 +158,75 @@ class StalwartServer:
             add_previous_output_in_env=False,
             opts=_opts([self.domains[mailbox.domain]]),
         )
+
+
+# Per-sender daily caps (warmup and caps, docs/warmup.md) -------------------------------------
+#
+# Setting names, from Stalwart's source and docs:
+# - v0.12-v0.15 (`crates/common/src/config/smtp/queue.rs`, `parse_outbound_rate_limiters`; the
+#   v0.11.4 changelog renamed `queue.throttle.*` to it): `queue.limiter.outbound.<id>.key`
+#   (`sender`), `.match` (an expression over the queue variables, `sender`), `.rate`
+#   (`<count>/<period>`) and `.enable`, written with `POST /api/settings` and applied by
+#   `GET /api/reload`.
+# - v0.16 (registry object `MtaOutboundThrottle`, website `docs/ref/object/
+#   mta-outbound-throttle.md`): `x:MtaOutboundThrottle/set` with `description`, `enable`,
+#   `key` (MtaOutboundThrottleKey `sender`), `match` (`{"else": <condition>}`) and
+#   `rate` (`{"count": 1..1000000, "period": <duration>}`).
+
+
+def throttle_id(address: str) -> str:
+    return "pm-" + hashlib.sha256(address.encode()).hexdigest()[:16]
+
+
+def outbound_throttle(version: str, mailbox: MailboxSpec) -> dict[str, Any] | None:
+    """The settings that make Stalwart `version` deliver at most `mailbox.daily_limit` messages
+    a day from this sender (its excess waits in the queue), or None without a limit."""
+    if mailbox.daily_limit is None:
+        return None
+    address = mailbox.address.replace("\\", "\\\\").replace("'", "\\'")
+    condition = f"sender == '{address}'"
+    ident = throttle_id(mailbox.address)
+    if generation(version) == "jmap":
+        return {
+            "generation": "jmap",
+            "description": f"penguinmails {ident} daily cap",
+            "object": {
+                "description": f"penguinmails {ident} daily cap",
+                "enable": True,
+                "key": {"sender": True},
+                "match": {"else": condition},
+                "rate": {"count": mailbox.daily_limit, "period": "1d"},
+            },
+        }
+    return {
+        "generation": "rest",
+        "prefix": f"queue.limiter.outbound.{ident}",
+        "values": [
+            ["enable", "true"],
+            ["key", "sender"],
+            ["match", condition],
+            ["rate", f"{mailbox.daily_limit}/1d"],
+        ],
+    }
+
+
+def throttle(
+    stalwart: StalwartServer, mailbox: MailboxSpec, account: remote.Command
+) -> remote.Command | None:
+    """The mailbox's per-sender daily cap on its server, for the server's own pin (replaced in
+    place when it changes)."""
+    args = outbound_throttle(stalwart.version, mailbox)
+    if args is None:
+        return None
+    return remote.Command(
+        f"throttle-{mailbox.address}",
+        connection=stalwart.manage_conn,
+        create=stalwart._manage("throttle", args),
+        update=stalwart._manage("throttle", args),
+        delete=stalwart._manage("delete-throttle", args),
+        stdin=_stdin({"admin_password": stalwart.admin_password}),
+        triggers=[stalwart.host.identity],
+        logging=remote.Logging.NONE,
+        add_previous_output_in_env=False,
+        opts=_opts([account]),
+    )

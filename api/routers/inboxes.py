@@ -10,13 +10,18 @@ from api.retry import RetryingRoute
 from api.schemas import PageOf
 from domain.inboxes import service
 from domain.inboxes.schemas import InboxAccepted, InboxCreate, InboxRead, InboxUpdate
+from domain.reputation import service as reputation
+from domain.reputation.schemas import ReputationRead
 
 router = APIRouter(route_class=RetryingRoute, tags=["inboxes"])
 
 
 def _accepted(accepted: service.Accepted) -> dict[str, object]:
+    read = InboxRead.model_validate(accepted.inbox)
+    hidden = {name for name, f in InboxRead.model_fields.items() if f.exclude}
     body = InboxAccepted(
-        **InboxRead.model_validate(accepted.inbox).model_dump(),
+        **read.model_dump(),
+        **{name: getattr(read, name) for name in hidden},
         operation_id=accepted.operation.id,
         credentials=accepted.credentials,
     )
@@ -80,6 +85,16 @@ def list_inboxes(
 @router.get("/inboxes/{inbox_id}", response_model=InboxRead)
 def get_inbox(inbox_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> InboxRead:
     return InboxRead.model_validate(service.get(session, key.tenant_id, inbox_id))
+
+
+@router.get("/inboxes/{inbox_id}/reputation", response_model=ReputationRead)
+def get_reputation(
+    inbox_id: uuid.UUID, session: SessionDep, key: CurrentKey, page: PageDep
+) -> ReputationRead:
+    """The score, each signal with its value, weight and reason, and the history of changes."""
+    return ReputationRead.model_validate(
+        reputation.view(session, key.tenant_id, inbox_id, limit=page.limit, offset=page.offset)
+    )
 
 
 @router.patch("/inboxes/{inbox_id}", response_model=InboxRead)

@@ -8,8 +8,12 @@ from api.idempotent import IdempotencyKeyHeader, respond
 from api.retry import RetryingRoute
 from api.schemas import PageOf
 from domain.hosts import backends as hosts
+from domain.warmup import policy as warmup_policy
+from domain.warmup import service as warmup
+from domain.warmup.schemas import WarmupPolicyBody, WarmupPolicyRead
 from domain.workspaces import preflight, service
 from domain.workspaces.schemas import PreflightRead, SshKeyRead, WorkspaceCreate, WorkspaceRead
+from kit.time import utcnow
 
 router = APIRouter(route_class=RetryingRoute, prefix="/workspaces", tags=["workspaces"])
 
@@ -81,3 +85,27 @@ def get_preflight(
 def delete_workspace(workspace_id: uuid.UUID, session: SessionDep, key: CurrentKey) -> Response:
     service.delete(session, key.tenant_id, workspace_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{workspace_id}/warmup-policy", response_model=WarmupPolicyRead)
+def get_warmup_policy(
+    workspace_id: uuid.UUID, session: SessionDep, key: CurrentKey
+) -> WarmupPolicyRead:
+    service.get(session, key.tenant_id, workspace_id)
+    return WarmupPolicyRead.model_validate(warmup_policy.get(session, workspace_id))
+
+
+@router.put("/{workspace_id}/warmup-policy", response_model=WarmupPolicyRead)
+def put_warmup_policy(
+    workspace_id: uuid.UUID,
+    body: WarmupPolicyBody,
+    session: SessionDep,
+    key: CurrentKey,
+    settings: SettingsDep,
+) -> WarmupPolicyRead:
+    """Replace the policy; the workspace's caps follow at once (a stack run is queued if any
+    changed)."""
+    service.lock(session, key.tenant_id, workspace_id)
+    policy = warmup_policy.put(session, key.tenant_id, workspace_id, body.model_dump())
+    warmup.apply_workspace(session, workspace_id, utcnow(), settings=settings)
+    return WarmupPolicyRead.model_validate(policy)

@@ -6,7 +6,7 @@ nothing here imports upward."""
 from database.models.dns_connections import DnsConnection
 from database.models.dns_records import DnsRecord
 from database.models.events import Event
-from database.models.health import HealthCheckResult, HealthCheckState
+from database.models.health import DnsblLookup, HealthCheckResult, HealthCheckState
 from database.models.hosts import WorkerHost
 from database.models.idempotency import IdempotencyKey
 from database.models.inboxes import Inbox
@@ -15,6 +15,7 @@ from database.models.operations import Operation
 from database.models.sandbox import SandboxStack
 from database.models.servers import VpsServer
 from database.models.tenants import ApiKey, Tenant
+from database.models.warmup import ReputationSnapshot, WarmupPolicy
 from database.models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from database.models.workspaces import Workspace
 
@@ -22,6 +23,7 @@ __all__ = [
     "ApiKey",
     "DnsConnection",
     "DnsRecord",
+    "DnsblLookup",
     "DomainClaim",
     "DomainOwner",
     "Event",
@@ -31,9 +33,11 @@ __all__ = [
     "Inbox",
     "MailDomain",
     "Operation",
+    "ReputationSnapshot",
     "SandboxStack",
     "Tenant",
     "VpsServer",
+    "WarmupPolicy",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -2,7 +2,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Index, String, Text, func
+from sqlalchemy import Float, ForeignKey, Index, String, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from database.base import Base, IdMixin
@@ -46,3 +47,19 @@ class HealthCheckState(Base):
     status_since: Mapped[datetime]
     # ok | warning | critical; never unknown (a failed measurement tells the user nothing).
     notified_status: Mapped[str | None] = mapped_column(String(16))
+
+
+class DnsblLookup(Base):
+    """The last answer of one blocklist about one address or domain, shared by every server,
+    domain and worker: public DNS data, not a tenant's (no tenant_id). A worker claims a row
+    (`claimed_until`) before asking, so each list is asked at most once per interval."""
+
+    __tablename__ = "dnsbl_lookups"
+
+    zone: Mapped[str] = mapped_column(String(255), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    codes: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    detail: Mapped[str] = mapped_column(Text, server_default="")
+    checked_at: Mapped[datetime | None]
+    claimed_until: Mapped[datetime | None]

@@ -51,6 +51,21 @@ class Inbox(IdMixin, Base):
     password_encrypted: Mapped[str | None] = mapped_column(EncryptedText, deferred=True)
     quota_mb: Mapped[int] = mapped_column(Integer, default=2048, server_default=text("2048"))
 
+    # Warmup (docs/warmup.md). The ramp is computed from these dates, never counted by sweeps:
+    # day = 1 + whole days of (now or paused_at) - started_at - paused_seconds.
+    warmup_start_daily: Mapped[int | None] = mapped_column(Integer)  # per-inbox override
+    warmup_daily_increase: Mapped[int | None] = mapped_column(Integer)  # per-inbox override
+    warmup_started_at: Mapped[datetime | None]
+    warmup_paused_at: Mapped[datetime | None]  # start of the ramp day the pause discarded
+    warmup_paused_seconds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    warmup_day: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A hold: trouble seen (listing, DNS, critical server); the cap stays at the policy's floor
+    # until the cause has been clear for the policy's clear_seconds.
+    hold_reason: Mapped[str | None] = mapped_column(String(64))
+    hold_clear_since: Mapped[datetime | None]
+    # What the mail server enforces (stack config `dailyLimit`); None until first computed.
+    effective_daily_limit: Mapped[int | None] = mapped_column(Integer)
+
 
 # Addresses compare case-insensitively (the create's duplicate check): the seed's
 # UNIQUE(email_address), kept for the seed's sake, is case-sensitive and no index covered lower().

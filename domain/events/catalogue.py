@@ -185,9 +185,61 @@ WEBHOOK_PING = EventType(
     fan_out=False,
 )
 
+INBOX_WARMUP_STARTED = EventType(
+    "inbox.warmup_started",
+    "Warmup was enabled for an inbox: its ramp starts at day 1 (`data.daily_limit`: the first "
+    "step). See docs/warmup.md.",
+    "inbox",
+    "warmup of sales@acme.example started at 5 a day",
+    {"day": 1, "daily_limit": 5, "target": 50},
+)
+INBOX_WARMUP_ADVANCED = EventType(
+    "inbox.warmup_advanced",
+    "A clean ramp day passed: the inbox's ramp moved to the next day and step.",
+    "inbox",
+    "warmup of sales@acme.example is at day 4: 11 a day",
+    {"from_day": 3, "day": 4, "daily_limit": 11, "target": 50},
+)
+INBOX_WARMUP_PAUSED = EventType(
+    "inbox.warmup_paused",
+    "The day was not clean (`data.reason`: `blocklist`, `server_critical` or `dns`): the ramp "
+    "is frozen on its day and the cap drops to the policy's floor.",
+    "inbox",
+    "warmup of sales@acme.example paused on day 6: blocklist",
+    {"day": 6, "reason": "blocklist"},
+)
+INBOX_WARMUP_RESUMED = EventType(
+    "inbox.warmup_resumed",
+    "The cause of a pause stayed clear for the policy's `clear_seconds`: the ramp resumes on the "
+    "day it paused, from that day's beginning.",
+    "inbox",
+    "warmup of sales@acme.example resumed on day 6",
+    {"day": 6, "daily_limit": 15, "cleared": "blocklist"},
+)
+INBOX_WARMUP_COMPLETED = EventType(
+    "inbox.warmup_completed",
+    "The ramp reached the inbox's daily_send_limit.",
+    "inbox",
+    "warmup of sales@acme.example completed at 50 a day",
+    {"day": 24, "daily_limit": 50},
+)
+INBOX_LIMIT_CHANGED = EventType(
+    "inbox.limit_changed",
+    "The inbox's effective daily cap (what the mail server enforces) changed; a stack run "
+    "applies it. `data.limited_by`: which bound decides it.",
+    "inbox",
+    "daily cap of sales@acme.example is now 7 (was 5)",
+    {"from": 5, "to": 7, "limited_by": "warmup"},
+)
 ALL: tuple[EventType, ...] = (
     INBOX_READY,
     INBOX_DELETED,
+    INBOX_WARMUP_STARTED,
+    INBOX_WARMUP_ADVANCED,
+    INBOX_WARMUP_PAUSED,
+    INBOX_WARMUP_RESUMED,
+    INBOX_WARMUP_COMPLETED,
+    INBOX_LIMIT_CHANGED,
     DNS_VERIFIED,
     DNS_REGRESSED,
     DNS_PUBLISH_FAILED,

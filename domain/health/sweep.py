@@ -46,7 +46,13 @@ def probe_config(s: Settings) -> ProbeConfig:
         disk_path=s.health_disk_path,
         queue_page_size=s.health_queue_page_size,
         dnsbl_zones=tuple(z.strip() for z in s.health_dnsbl_zones.split(",") if z.strip()),
+        dnsbl_domain_zones=tuple(
+            z.strip() for z in s.health_dnsbl_domain_zones.split(",") if z.strip()
+        ),
         dnsbl_nameservers=nameservers(s.health_dnsbl_nameservers or s.dns_nameservers),
+        dnsbl_dqs_key=(
+            s.health_dnsbl_dqs_key.get_secret_value() if s.health_dnsbl_dqs_key else None
+        ),
         hetzner_api_url=s.health_hetzner_api_url,
         hetzner_token=s.hetzner_token.get_secret_value() if s.hetzner_token else None,
         thresholds=Thresholds(
@@ -90,6 +96,7 @@ def monitored(session: Session) -> list[Monitored]:
         target = Target(
             key=str(server.id),
             address=str(server.ip_address),
+            ipv6=str(server.ipv6_address) if server.ipv6_address else None,
             hostname=server.hostname,
             ssh_port=server.ssh_port,
             ssh_user=server.ssh_user,

@@ -19,9 +19,12 @@ from domain.inboxes.states import INBOX, InboxStatus
 from domain.mail_domains import service as mail_domains
 from domain.operations import service as operations
 from domain.servers import service as servers
+from domain.warmup import policy as warmup_policy
+from domain.warmup import service as warmup
 from domain.workspaces import service as workspaces
 from kit.errors import Conflict
 from kit.secrets import new_password
+from kit.time import utcnow
 from settings import Settings
 from settings.operations import OperationSettings
 
@@ -129,6 +132,9 @@ def create(
         settings=settings,
         workspace_locked=True,
     )
+    # Its daily cap (and its neighbours' shares) go out with the run that creates it, so the
+    # warmup sweep has nothing to queue for a new inbox.
+    warmup.apply_workspace(session, workspace.id, utcnow(), settings=settings)
     return Accepted(inbox, op, credentials_for(inbox, hostname, password))
 
 
@@ -180,9 +186,20 @@ def update(
     if inbox.status == "deleting":
         raise Conflict("inbox is being deleted", field="status")
     changes = data.model_dump(exclude_unset=True)
-    for field in ("daily_send_limit", "warmup_enabled"):
+    was_enabled = bool(inbox.warmup_enabled)
+    for field in (
+        "daily_send_limit",
+        "warmup_enabled",
+        "warmup_start_daily",
+        "warmup_daily_increase",
+    ):
         if changes.get(field) is not None:
             setattr(inbox, field, changes[field])
+    now = utcnow()
+    if inbox.warmup_enabled and not was_enabled:
+        warmup.start(session, inbox, warmup_policy.get(session, inbox.workspace_id), now)
+    elif was_enabled and not inbox.warmup_enabled:
+        warmup.stop(inbox)
     op = None
     if "display_name" in changes and changes["display_name"] != inbox.display_name:
         # The display name lives in the mail server's account: the stack must apply it.
@@ -192,6 +209,10 @@ def update(
             session, workspace, "up", reason=f"rename {inbox.email_address}", settings=settings
         )
     session.flush()
+    # The cap follows at once (an enabled ramp drops it to day 1's step), queued like any change.
+    applied = warmup.apply_workspace(session, inbox.workspace_id, now, settings=settings)
+    if op is None and applied.operation_id is not None:
+        op = session.get(Operation, applied.operation_id)
     return inbox, op
 
 

@@ -1,7 +1,7 @@
 """The periodic jobs: one module per job, named after it (`dns_verify`, `monitoring_health`,
-`webhooks_deliver`, `idempotency_purge`), each a short entry `run()` sequencing its feature's
-steps in short transactions; this registry says how often each runs (APScheduler only decides
-when)."""
+`webhooks_deliver`, `idempotency_purge`, `inbox_warmup`), each a short entry `run()` sequencing
+its feature's steps in short transactions; this registry says how often each runs (APScheduler
+only decides when)."""
 
 import functools
 import logging
@@ -52,7 +52,13 @@ def registry(settings: Settings) -> list[PeriodicJob]:
     """Every job bound to the process's settings. Imported lazily so `penguinmails api` never
     loads sweep code it does not run."""
     from domain.webhooks.delivery import DeliveryOptions
-    from scheduler.jobs import dns_verify, idempotency_purge, monitoring_health, webhooks_deliver
+    from scheduler.jobs import (
+        dns_verify,
+        idempotency_purge,
+        inbox_warmup,
+        monitoring_health,
+        webhooks_deliver,
+    )
 
     jobs = [
         PeriodicJob(
@@ -76,6 +82,11 @@ def registry(settings: Settings) -> list[PeriodicJob]:
             idempotency_purge.NAME,
             lambda: idempotency_purge.run(settings),
             idempotency_purge.interval_seconds(settings),
+        ),
+        PeriodicJob(
+            inbox_warmup.NAME,
+            lambda: inbox_warmup.run(settings),
+            settings.warmup_interval_seconds,
         ),
     ]
     return [PeriodicJob(j.name, guarded(j.name, j.func), j.interval_seconds) for j in jobs]

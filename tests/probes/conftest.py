@@ -1,1 +1,1 @@
-from tests.support.fixtures import ca, keypair, lab  # noqa: F401
+from tests.support.fixtures import ca, keypair, lab, nsd  # noqa: F401

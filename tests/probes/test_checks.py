@@ -44,7 +44,7 @@ def healthy(lab: Lab, ca: CertAuthority, keypair: tuple[str, str]) -> SimServer:
 def test_a_healthy_server_is_ok_on_every_check(
     healthy: SimServer, ca: CertAuthority, keypair: tuple[str, str], lab: Lab
 ) -> None:
-    dns_port = lab.dns({})
+    dns_port = lab.dns({"2.0.0.127.zen.test.": ["127.0.0.2"]})  # the RFC 5782 test entry
     results = run(target(healthy, keypair[1]), config_for(healthy.ports, ca, dns_port=dns_port))
     assert {c: r.status for c, r in results.items()} == {c: Status.OK for c in Check}
     assert results[Check.DISK].value == 60.0
@@ -277,46 +277,7 @@ def test_queue_is_unknown_when_the_api_is_missing(
     assert "not found" in r.detail
 
 
-# --- blocklists ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("answer", "status", "detail"),
-    [
-        (None, Status.OK, "not listed"),
-        (["127.0.0.2", "127.0.0.4"], Status.CRITICAL, "listed on zen.test (127.0.0.2/127.0.0.4)"),
-        (["127.255.255.254"], Status.WARNING, "refused or rate-limited"),
-        (["127.255.255.252"], Status.WARNING, "refused or rate-limited"),
-        ("silent", Status.UNKNOWN, "timed out"),
-    ],
-)
-def test_dnsbl(
-    answer: list[str] | str | None, status: Status, detail: str, lab: Lab, ca: CertAuthority
-) -> None:
-    name = "10.2.0.192.zen.test."
-    if answer == "silent":
-        dns_port = lab.dns({}, silent={name})
-    else:
-        dns_port = lab.dns({name: answer} if isinstance(answer, list) else {})
-    config = config_for(Ports(), ca, dns_port=dns_port, checks=frozenset({Check.DNSBL}), timeout=1)
-    t = Target(key="t", address="192.0.2.10", hostname=HOST)
-    r = run(t, config)[Check.DNSBL]
-    assert r.status is status, r.detail
-    assert detail in r.detail
-
-
-def test_dnsbl_one_listing_among_clean_zones_is_critical(lab: Lab, ca: CertAuthority) -> None:
-    dns_port = lab.dns({"10.2.0.192.bl.test.": ["127.0.0.3"]})
-    config = config_for(
-        Ports(),
-        ca,
-        dns_port=dns_port,
-        zones=("zen.test", "bl.test"),
-        checks=frozenset({Check.DNSBL}),
-    )
-    r = run(Target(key="t", address="192.0.2.10", hostname=HOST), config)[Check.DNSBL]
-    assert r.status is Status.CRITICAL
-    assert [z["state"] for z in r.data["zones"]] == ["not_listed", "listed"]
+# --- blocklists: tests/probes/test_dnsbl.py (against nsd) -------------------------------
 
 
 def test_thresholds_are_configurable(lab: Lab, ca: CertAuthority, healthy: SimServer) -> None:

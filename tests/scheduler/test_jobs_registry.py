@@ -23,7 +23,14 @@ def no_outage() -> Iterator[None]:
 def test_registry_names_the_jobs_with_positive_intervals_from_settings() -> None:
     s = get_settings()
     jobs = {job.name: job for job in registry(s)}
-    assert set(jobs) == {"dns.verify", "monitoring.health", "webhooks.deliver", "idempotency.purge"}
+    assert set(jobs) == {
+        "dns.verify",
+        "monitoring.health",
+        "webhooks.deliver",
+        "idempotency.purge",
+        "inbox.warmup",
+    }
+    assert jobs["inbox.warmup"].interval_seconds == s.warmup_interval_seconds
     # The sweep looks for due records often (the fast path after a publish); only due ones.
     assert jobs["dns.verify"].interval_seconds == min(
         s.dns_verify_interval_seconds, s.dns_fast_poll_seconds

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from stacks.config import DEFAULT_STALWART_VERSION
+from stacks.config import DEFAULT_STALWART_VERSION, FleetConfig
 from tests.support.stack_fleet import (
     ADMIN_PASSWORD,
     DKIM_PRIVATE,
@@ -138,3 +138,55 @@ def test_only_the_install_waits_long_for_ssh(run) -> None:  # type: ignore[no-un
     for command in run.recorder.of_type(COMMAND):
         limit = command.input("connection")["dialErrorLimit"]
         assert limit == (30 if command.name.endswith("-stalwart") else 8), command.name
+
+
+def test_a_daily_limit_becomes_a_per_sender_outbound_throttle_for_each_generation() -> None:
+    from stacks.stalwart import outbound_throttle, throttle_id
+
+    capped = mailbox("sales@example.com", daily_limit=7)
+    assert outbound_throttle("v0.15.5", mailbox("sales@example.com")) is None
+    rest = outbound_throttle("v0.12.0", capped)
+    assert rest == outbound_throttle("v0.15.5", capped)
+    assert rest == {
+        "generation": "rest",
+        "prefix": f"queue.limiter.outbound.{throttle_id('sales@example.com')}",
+        "values": [
+            ["enable", "true"],
+            ["key", "sender"],
+            ["match", "sender == 'sales@example.com'"],
+            ["rate", "7/1d"],
+        ],
+    }
+    jmap = outbound_throttle("v0.16.18", capped)
+    assert jmap is not None and jmap["generation"] == "jmap"
+    assert jmap["object"] == {
+        "description": jmap["description"],
+        "enable": True,
+        "key": {"sender": True},
+        "match": {"else": "sender == 'sales@example.com'"},
+        "rate": {"count": 7, "period": "1d"},
+    }
+
+
+def test_the_program_applies_each_capped_mailbox_throttle_on_its_server() -> None:
+    config = fleet_config(
+        servers=(server("mx1"),),
+        domains=(domain("example.com"),),
+        mailboxes=(
+            mailbox("sales@example.com", "mx1", daily_limit=9),
+            mailbox("info@example.com", "mx1"),
+        ),
+    )
+    assert (
+        FleetConfig.from_stack_config({k: v.value for k, v in config.to_stack_config().items()})
+        .mailboxes[0]
+        .daily_limit
+        == 9
+    )
+    run = evaluate(config)
+    throttles = {c.name: c for c in run.recorder.of_type(COMMAND) if c.name.startswith("throttle-")}
+    assert set(throttles) == {"throttle-sales@example.com"}
+    command = throttles["throttle-sales@example.com"]
+    assert '"rate": {"count": 9, "period": "1d"}' in command.input("create")  # v0.16 pin
+    assert "delete-throttle" in command.input("delete")
+    assert json.loads(command.input("stdin")) == {"admin_password": ADMIN_PASSWORD}
