@@ -1,6 +1,8 @@
 """Round trips of the hot paths, counted with SQLAlchemy events (tests/support/statements.py):
-an inbox create is at most 4 statements once its workspace has the domain and a server with
-room; the kept per-server inbox count always equals what a GROUP BY would say."""
+an inbox create is 4 statements of its own once its workspace has the domain and a server with
+room, plus the warmup's recomputation of the workspace's caps (issue 14), which sends a new
+inbox's cap with the run that creates it; the kept per-server inbox count always equals what a
+GROUP BY would say."""
 
 import uuid
 
@@ -47,7 +49,15 @@ def _kept_and_counted(session: Session, server_id: uuid.UUID) -> tuple[int, int]
     return int(kept or 0), int(counted or 0)
 
 
-def test_an_inbox_create_is_at_most_four_statements(session: Session) -> None:
+# The create's own 4 (the workspace lock; owner, domain and a server with room in one read; the
+# insert with ON CONFLICT as the duplicate check; the coalescing enqueue) and the warmup's 14
+# (the workspace and its inboxes locked, policy, server and domain trouble, reputation) when no
+# neighbour's cap changes. A neighbour whose domain share changes costs its own UPDATE and
+# event: a known cost of issue 14's per-row write, to be made set-based (issue 16).
+CREATE_STATEMENTS = 18
+
+
+def test_an_inbox_create_is_a_bounded_number_of_statements(session: Session) -> None:
     tenant = create_tenant(session)
     ws = create_workspace(session, tenant)
     create_mail_domain(session, ws, "example.com")
@@ -55,7 +65,7 @@ def test_an_inbox_create_is_at_most_four_statements(session: Session) -> None:
     _create(session, tenant.tenant.id, ws.id, "first@example.com")  # the owner row, the queued up
     with recording() as recorded:
         accepted = _create(session, tenant.tenant.id, ws.id, "second@example.com")
-    assert len(recorded.statements) <= 4, str(recorded)
+    assert len(recorded.statements) <= CREATE_STATEMENTS, str(recorded)
     assert accepted.inbox.email_address == "second@example.com"
     assert accepted.credentials is not None and accepted.credentials.smtp.host
 
