@@ -344,3 +344,22 @@ def test_the_delivery_log_shows_every_attempt() -> None:
         webhook=webhook, deliveries=[delivery], total=1, page=1, pages=1, csrf="t", refresh_ms=2000
     )
     assert "no answer (timed out), 10000 ms" in html and "503, 12 ms" in html
+
+
+def test_the_inbox_shows_todays_enforced_cap_and_the_score_on_its_scale(
+    console: TestClient, session: Session, tenant: factories.TenantWithKey
+) -> None:
+    """The cap shown is the one the mail server enforces (warmup, shares, holds), not the limit
+    the user asked for; the reputation score reads on its 0.00-1.00 scale."""
+    workspace = factories.create_workspace(session, tenant.tenant)
+    server = factories.create_server(session, workspace)
+    inbox = factories.create_inbox(session, workspace, server=server, status="ready")
+    inbox.daily_send_limit, inbox.effective_daily_limit = 50, 7
+    inbox.hold_reason, inbox.reputation_score = "listed", 0.62  # type: ignore[assignment]
+    session.flush()
+    sign_in(console, tenant.api_key)
+    page = console.get(f"/console/inboxes/{inbox.id}").text
+    assert "<dt>Daily cap today</dt><dd>7 (held: listed)</dd>" in page
+    assert "0.62" in page
+    listed = console.get(f"/console/workspaces/{workspace.id}").text
+    assert '<td data-label="Daily cap">7</td>' in listed and "0.62" in listed
