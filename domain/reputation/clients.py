@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import ipaddress
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -49,6 +50,21 @@ COMPLIANCE = ("COMPLIANT", "NEEDS_WORK")
 METRICS = {"spam_rate": "SPAM_RATE", "auth_success_rate": "AUTH_SUCCESS_RATE"}
 FILTER_RESULTS = ("GREEN", "YELLOW", "RED")
 SNDS_COLUMNS = 14
+
+
+def _redact(record: logging.LogRecord) -> bool:
+    """httpx logs each request's URL at INFO; SNDS carries its key in the query string."""
+    if isinstance(record.args, tuple):
+        record.args = tuple(
+            a.copy_set_param("key", "[redacted]")
+            if isinstance(a, httpx.URL) and "key" in a.params
+            else a
+            for a in record.args
+        )
+    return True
+
+
+logging.getLogger("httpx").addFilter(_redact)
 
 
 class ConnectorError(Exception):

@@ -3,6 +3,7 @@ documented shapes (Postmaster Tools v2, SNDS automated data access): good data, 
 a malformed reply (the figure is unknown, never clean); the fetch step and the job (one failing
 workspace skipped and reported); and the score moving with a high spam rate / an SNDS red."""
 
+import logging
 from datetime import UTC, date, datetime
 
 import pytest
@@ -85,7 +86,8 @@ def test_postmaster_malformed_reply_is_unknown_never_clean() -> None:
     assert reputation.external_signals(got["acme.example"], None) == []
 
 
-def test_snds_good_data_auth_error_and_malformed() -> None:
+def test_snds_good_data_auth_error_and_malformed(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
     rows = [SndsRow("192.0.2.10", "RED", "0.4%", 3), SndsRow("198.51.100.1", "GREEN")]
     with serving_fake(FakeSnds(KEY, rows)) as url:
         got = clients.snds(clients.Endpoint(url, 5), KEY, ["192.0.2.10"])
@@ -100,6 +102,7 @@ def test_snds_good_data_auth_error_and_malformed() -> None:
         }
     }
     assert "401" in str(err.value) and "bad-key" not in str(err.value)
+    assert "data.aspx" in caplog.text and KEY not in caplog.text  # httpx's request log
     with serving_fake(FakeSnds(KEY, rows, malformed=True)) as url:
         bad = clients.snds(clients.Endpoint(url, 5), KEY, ["192.0.2.10"])
     figures = bad["192.0.2.10"]
