@@ -20,6 +20,7 @@ from api.routers import (
     health,
     inboxes,
     operations,
+    reputation_connectors,
     vps,
     vps_ops,
     webhooks,
@@ -38,6 +39,7 @@ V1_ROUTERS: list[APIRouter] = [
     dns_records.router,
     domain_claims.router,
     dns_publishing.router,
+    reputation_connectors.router,
 ]
 
 

@@ -10,6 +10,7 @@ from settings.core import CoreSettings
 from settings.dns import DnsSettings
 from settings.health import HealthSettings
 from settings.operations import OperationSettings
+from settings.reputation import ReputationSettings
 from settings.stacks import StackSettings
 from settings.warmup import WarmupSettings
 from settings.webhooks import WebhookSettings
@@ -17,6 +18,7 @@ from settings.webhooks import WebhookSettings
 
 class Settings(
     ConsoleSettings,
+    ReputationSettings,
     WarmupSettings,
     WebhookSettings,
     OperationSettings,

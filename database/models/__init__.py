@@ -12,6 +12,7 @@ from database.models.idempotency import IdempotencyKey
 from database.models.inboxes import Inbox
 from database.models.mail_domains import DomainClaim, DomainOwner, MailDomain
 from database.models.operations import Operation
+from database.models.reputation_connectors import ReputationConnector, ReputationFigure
 from database.models.sandbox import SandboxStack
 from database.models.servers import VpsServer
 from database.models.tenants import ApiKey, Tenant
@@ -33,6 +34,8 @@ __all__ = [
     "Inbox",
     "MailDomain",
     "Operation",
+    "ReputationConnector",
+    "ReputationFigure",
     "ReputationSnapshot",
     "SandboxStack",
     "Tenant",

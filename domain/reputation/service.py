@@ -12,8 +12,21 @@ out rather than counted as good or bad); with no data at all it is 0.00.
 | server_health | 0.15 | worst of reachable/mail_server/disk/queue: ok 1, warning 0.5, critical 0 |
 | tls | 0.10 | the server's TLS check: ok 1, warning 0.5, critical 0 |
 
-Bounce/deferral/complaint counts and external reputation (Postmaster Tools v2, SNDS) are not
-read yet: no source in this tree provides them.
+External signals, only when a workspace has turned on the connector and it returned the
+figure (`domain/reputation/connectors.py`; weights added to the mean, so a workspace without
+connectors scores exactly as before):
+
+| signal | weight | value |
+|---|---|---|
+| postmaster_spam_rate | 0.15 | Postmaster v2 SPAM_RATE of the domain: <0.1% 1, <0.3% 0.5, else 0 |
+| postmaster_auth | 0.05 | Postmaster v2 AUTH_SUCCESS_RATE of the domain (the ratio itself) |
+| postmaster_compliance | 0.05 | share of the domain's compliance requirements COMPLIANT |
+| snds_filter | 0.15 | SNDS filter result of the server's IPv4: GREEN 1, YELLOW 0.5, RED 0 |
+| snds_complaints | 0.05 | SNDS complaint rate: <0.1% 1, 0.1-0.3% 0.5, >=0.3% 0 |
+| snds_traps | 0.05 | SNDS trap hits: 0 -> 1, any -> 0 |
+
+Bounce/deferral/complaint counts of our own sending are not read yet: no source in this tree
+provides them.
 
 `recompute(session, workspace_id, now)` is set-based (a handful of queries for the workspace),
 writes `inboxes.reputation_score` only where it changed and keeps a history row per change."""
@@ -32,10 +45,12 @@ from sqlalchemy.orm import Session
 from database.models.dns_records import DnsRecord
 from database.models.health import HealthCheckState
 from database.models.inboxes import Inbox
+from database.models.servers import VpsServer
 from database.models.warmup import ReputationSnapshot
 from database.pagination import paginate
 from database.scoping import get_owned
 from domain.health import blocklists
+from domain.reputation import connectors
 
 WEIGHTS = {
     "dns_auth": Decimal("0.35"),
@@ -44,6 +59,16 @@ WEIGHTS = {
     "server_health": Decimal("0.15"),
     "tls": Decimal("0.10"),
 }
+EXTERNAL_WEIGHTS = {
+    "postmaster_spam_rate": Decimal("0.15"),
+    "postmaster_auth": Decimal("0.05"),
+    "postmaster_compliance": Decimal("0.05"),
+    "snds_filter": Decimal("0.15"),
+    "snds_complaints": Decimal("0.05"),
+    "snds_traps": Decimal("0.05"),
+}
+ALL_WEIGHTS = {**WEIGHTS, **EXTERNAL_WEIGHTS}
+FILTER_VALUE = {"GREEN": 1.0, "YELLOW": 0.5, "RED": 0.0}
 AUTH_PURPOSES = ("spf", "dkim", "dmarc", "ptr")
 STATUS_VALUE = {"ok": 1.0, "warning": 0.5, "critical": 0.0}
 HEALTH_CHECKS = ("reachable", "mail_server", "disk", "queue")
@@ -59,15 +84,63 @@ class Signal:
 
 def score_of(signals: list[Signal]) -> Decimal:
     known = [s for s in signals if s.value is not None]
-    total = sum((WEIGHTS[s.name] for s in known), Decimal(0))
+    total = sum((ALL_WEIGHTS[s.name] for s in known), Decimal(0))
     if not total:
         return Decimal("0.00")
-    raw = sum((WEIGHTS[s.name] * Decimal(str(s.value)) for s in known), Decimal(0)) / total
+    raw = sum((ALL_WEIGHTS[s.name] * Decimal(str(s.value)) for s in known), Decimal(0)) / total
     return raw.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def _signal(name: str, value: float | None, reason: str) -> Signal:
-    return Signal(name, value, float(WEIGHTS[name]), reason)
+    return Signal(name, value, float(ALL_WEIGHTS[name]), reason)
+
+
+def _rate_value(rate: float) -> float:
+    # Thresholds quoted in the reference (sending.md 4.1): keep <0.1%, never >=0.3%.
+    return 1.0 if rate < 0.001 else 0.0 if rate >= 0.003 else 0.5
+
+
+def external_signals(
+    postmaster: dict[str, Any] | None, snds: dict[str, Any] | None
+) -> list[Signal]:
+    """Only the figures a connector returned; a null figure (unreadable) is left out."""
+    out: list[Signal] = []
+    if postmaster:
+        spam = postmaster.get("spam_rate")
+        if isinstance(spam, int | float):
+            out.append(
+                _signal("postmaster_spam_rate", _rate_value(spam), f"Gmail spam rate {spam:.2%}")
+            )
+        auth = postmaster.get("auth_success_rate")
+        if isinstance(auth, int | float):
+            out.append(
+                _signal("postmaster_auth", round(float(auth), 4), f"Gmail auth success {auth:.1%}")
+            )
+        compliance = postmaster.get("compliance")
+        if isinstance(compliance, dict) and compliance:
+            work = sorted(r for r, v in compliance.items() if v != "COMPLIANT")
+            out.append(
+                _signal(
+                    "postmaster_compliance",
+                    round((len(compliance) - len(work)) / len(compliance), 4),
+                    "all requirements compliant"
+                    if not work
+                    else f"needs work: {', '.join(work)}"[:300],
+                )
+            )
+    if snds:
+        colour = snds.get("filter_result")
+        if colour in FILTER_VALUE:
+            out.append(_signal("snds_filter", FILTER_VALUE[colour], f"SNDS filter result {colour}"))
+        rate = snds.get("complaint_rate")
+        if isinstance(rate, int | float):
+            out.append(
+                _signal("snds_complaints", _rate_value(rate), f"SNDS complaint rate {rate:.2%}")
+            )
+        traps = snds.get("trap_hits")
+        if isinstance(traps, int):
+            out.append(_signal("snds_traps", 1.0 if traps == 0 else 0.0, f"SNDS trap hits {traps}"))
+    return out
 
 
 def _health_signal(
@@ -136,16 +209,28 @@ def _inputs(session: Session, inboxes: list[Inbox]) -> dict[uuid.UUID, list[Sign
     domains = {i.email_address.rsplit("@", 1)[-1].lower() for i in inboxes}
     listed = blocklists.listed_domains(session, domains)
     checked = blocklists.checked_domains(session, domains)
-    return {
-        i.id: signals_for(
+    external = connectors.figures_for(session, {i.workspace_id for i in inboxes})
+    ips: dict[uuid.UUID, str | None] = {}
+    if external and servers:
+        rows = session.execute(
+            select(VpsServer.id, func.host(VpsServer.ip_address)).where(VpsServer.id.in_(servers))
+        )
+        ips = {server_id: ip for server_id, ip in rows}
+    out: dict[uuid.UUID, list[Signal]] = {}
+    for i in inboxes:
+        domain = i.email_address.rsplit("@", 1)[-1].lower()
+        ip = ips.get(i.vps_id) if i.vps_id else None
+        out[i.id] = signals_for(
             i,
             records.get(i.id, []),
             states.get(i.vps_id, {}) if i.vps_id else {},
-            listed.get(i.email_address.rsplit("@", 1)[-1].lower()),
-            i.email_address.rsplit("@", 1)[-1].lower() in checked,
+            listed.get(domain),
+            domain in checked,
+        ) + external_signals(
+            external.get((i.workspace_id, connectors.GOOGLE_POSTMASTER, domain)),
+            external.get((i.workspace_id, connectors.MICROSOFT_SNDS, ip)) if ip else None,
         )
-        for i in inboxes
-    }
+    return out
 
 
 def recompute(session: Session, inboxes: list[Inbox], now: datetime) -> int:

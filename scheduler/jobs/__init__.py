@@ -1,7 +1,7 @@
 """The periodic jobs: one module per job, named after it (`dns_verify`, `monitoring_health`,
-`webhooks_deliver`, `idempotency_purge`, `inbox_warmup`), each a short entry `run()` sequencing
-its feature's steps in short transactions; this registry says how often each runs (APScheduler
-only decides when)."""
+`webhooks_deliver`, `idempotency_purge`, `inbox_warmup`, `reputation_fetch`), each a short
+entry `run()` sequencing its feature's steps in short transactions; this registry says how
+often each runs (APScheduler only decides when)."""
 
 import functools
 import logging
@@ -57,6 +57,7 @@ def registry(settings: Settings) -> list[PeriodicJob]:
         idempotency_purge,
         inbox_warmup,
         monitoring_health,
+        reputation_fetch,
         webhooks_deliver,
     )
 
@@ -87,6 +88,11 @@ def registry(settings: Settings) -> list[PeriodicJob]:
             inbox_warmup.NAME,
             lambda: inbox_warmup.run(settings),
             settings.warmup_interval_seconds,
+        ),
+        PeriodicJob(
+            reputation_fetch.NAME,
+            lambda: reputation_fetch.run(settings),
+            settings.reputation_fetch_interval_seconds,
         ),
     ]
     return [PeriodicJob(j.name, guarded(j.name, j.func), j.interval_seconds) for j in jobs]

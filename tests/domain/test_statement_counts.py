@@ -50,11 +50,12 @@ def _kept_and_counted(session: Session, server_id: uuid.UUID) -> tuple[int, int]
 
 
 # The create's own 4 (the workspace lock; owner, domain and a server with room in one read; the
-# insert with ON CONFLICT as the duplicate check; the coalescing enqueue) and the warmup's 14
-# (the workspace and its inboxes locked, policy, server and domain trouble, reputation) when no
-# neighbour's cap changes. A neighbour whose domain share changes costs its own UPDATE and
-# event: a known cost of issue 14's per-row write, to be made set-based (issue 16).
-CREATE_STATEMENTS = 18
+# insert with ON CONFLICT as the duplicate check; the coalescing enqueue) and the warmup's 15
+# (the workspace and its inboxes locked, policy, server and domain trouble, reputation with its
+# one read of the workspace's external reputation figures) when no neighbour's cap changes.
+# A neighbour whose domain share changes costs its own UPDATE and event: a known cost of issue
+# 14's per-row write, to be made set-based (issue 16).
+CREATE_STATEMENTS = 19
 
 
 def test_an_inbox_create_is_a_bounded_number_of_statements(session: Session) -> None:

@@ -29,8 +29,10 @@ def test_registry_names_the_jobs_with_positive_intervals_from_settings() -> None
         "webhooks.deliver",
         "idempotency.purge",
         "inbox.warmup",
+        "reputation.fetch",
     }
     assert jobs["inbox.warmup"].interval_seconds == s.warmup_interval_seconds
+    assert jobs["reputation.fetch"].interval_seconds == s.reputation_fetch_interval_seconds
     # The sweep looks for due records often (the fast path after a publish); only due ones.
     assert jobs["dns.verify"].interval_seconds == min(
         s.dns_verify_interval_seconds, s.dns_fast_poll_seconds

@@ -1,0 +1,92 @@
+"""Reputation connectors over the API: off by default, PUT/GET/DELETE per kind, credentials
+write-only (never returned), a 422 naming the field, another tenant's workspace a 404."""
+
+import uuid
+
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from tests.support.factories import create_tenant, create_workspace
+
+TOKEN = "ya29.secret-access-token"
+KEY = "snds-secret-key-123"
+
+
+def url(ws: uuid.UUID, kind: str) -> str:
+    return f"/api/v1/workspaces/{ws}/reputation-connectors/{kind}"
+
+
+def test_put_get_delete_never_return_credentials(session: Session, client: TestClient) -> None:
+    tenant = create_tenant(session)
+    ws = create_workspace(session, tenant).id
+    off = client.get(url(ws, "google_postmaster"), headers=tenant.headers)
+    assert off.status_code == 404 and off.json()["error"]["field"] == "kind"
+    made = client.put(
+        url(ws, "google_postmaster"), json={"access_token": TOKEN}, headers=tenant.headers
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["credentials"] == ["access_token"] and made.json()["figures"] == []
+    again = client.put(
+        url(ws, "google_postmaster"), json={"access_token": TOKEN + "2"}, headers=tenant.headers
+    )
+    assert again.status_code == 200
+    snds = client.put(url(ws, "microsoft_snds"), json={"key": KEY}, headers=tenant.headers)
+    assert snds.status_code == 201 and snds.json()["credentials"] == ["key"]
+    read = client.get(url(ws, "google_postmaster"), headers=tenant.headers)
+    assert read.status_code == 200 and read.json()["kind"] == "google_postmaster"
+    for response in (made, again, snds, read):
+        assert TOKEN not in response.text and KEY not in response.text
+    stored = session.execute(
+        text("SELECT credentials_encrypted FROM reputation_connectors WHERE workspace_id = :w"),
+        {"w": ws},
+    ).scalars()
+    assert all(TOKEN not in s and KEY not in s for s in stored)  # encrypted at rest
+    gone = client.delete(url(ws, "google_postmaster"), headers=tenant.headers)
+    assert gone.status_code == 204
+    assert client.get(url(ws, "google_postmaster"), headers=tenant.headers).status_code == 404
+
+
+def test_put_is_idempotent_with_a_key(session: Session, client: TestClient) -> None:
+    tenant = create_tenant(session)
+    ws = create_workspace(session, tenant).id
+    headers = {**tenant.headers, "Idempotency-Key": "connector-1"}
+    first = client.put(url(ws, "microsoft_snds"), json={"key": KEY}, headers=headers)
+    second = client.put(url(ws, "microsoft_snds"), json={"key": KEY}, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert second.headers.get("Idempotent-Replayed") == "true"
+
+
+def test_422_names_the_field(session: Session, client: TestClient) -> None:
+    tenant = create_tenant(session)
+    ws = create_workspace(session, tenant).id
+    cases = [
+        ("google_postmaster", {}, "access_token"),
+        ("google_postmaster", {"access_token": TOKEN, "key": KEY}, "key"),
+        ("microsoft_snds", {"access_token": TOKEN}, "access_token"),
+        ("microsoft_snds", {"key": ""}, "key"),
+        ("microsoft_snds", {"key": 5}, "key"),
+        ("microsoft_snds", {"key": KEY, "extra": 1}, "extra"),
+        ("yahoo", {"key": KEY}, "kind"),
+    ]
+    for kind, body, field in cases:
+        response = client.put(url(ws, kind), json=body, headers=tenant.headers)
+        assert response.status_code == 422, (kind, body, response.text)
+        assert field in (response.json()["error"]["field"] or ""), (kind, body, response.text)
+        assert TOKEN not in response.text and KEY not in response.text
+
+
+def test_another_tenants_workspace_is_404(session: Session, client: TestClient) -> None:
+    owner = create_tenant(session)
+    ws = create_workspace(session, owner).id
+    assert (
+        client.put(url(ws, "microsoft_snds"), json={"key": KEY}, headers=owner.headers).status_code
+        == 201
+    )
+    other = create_tenant(session)
+    for method in ("get", "delete"):
+        response = getattr(client, method)(url(ws, "microsoft_snds"), headers=other.headers)
+        assert response.status_code == 404, response.text
+    put = client.put(url(ws, "microsoft_snds"), json={"key": "x" * 8}, headers=other.headers)
+    assert put.status_code == 404
+    assert client.get(url(ws, "microsoft_snds"), headers=owner.headers).status_code == 200
