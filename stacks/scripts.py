@@ -63,6 +63,40 @@ download() {
 }
 """
 
+
+def _unit(*service: str) -> str:
+    """The systemd unit both generations install (they differ only in how Stalwart starts),
+    written, enabled and (re)started."""
+    return (
+        """  mkdir -p "$R/etc/systemd/system"
+  cat > "$R/etc/systemd/system/stalwart.service" <<'UNIT'
+[Unit]
+Description=Stalwart Mail Server
+Conflicts=postfix.service sendmail.service exim4.service
+After=network-online.target
+[Service]
+Type=simple
+LimitNOFILE=65536
+KillMode=process
+KillSignal=SIGINT
+Restart=on-failure
+RestartSec=5
+"""
+        + "".join(line + "\n" for line in service)
+        + """SyslogIdentifier=stalwart
+User=stalwart
+Group=stalwart
+AmbientCapabilities=CAP_NET_BIND_SERVICE
+[Install]
+WantedBy=multi-user.target
+UNIT
+  systemctl daemon-reload
+  systemctl enable stalwart.service >/dev/null
+  systemctl restart stalwart.service
+"""
+    )
+
+
 # v0.12-v0.15: into /opt/stalwart, once per version, then (re)applies hostname, ACME and the
 # loopback bind of the plain-HTTP listener. stdin: {"admin_password": ...}
 INSTALL_REST = (
@@ -88,31 +122,9 @@ if [ "$(cat "$OPT/.penguinmails-version" 2>/dev/null || true)" != "$PM_VERSION" 
       "$OPT/bin/stalwart" --init "$OPT" >/dev/null 2>&1
   fi
   chown -R stalwart:stalwart "$OPT"
-  mkdir -p "$R/etc/systemd/system"
-  cat > "$R/etc/systemd/system/stalwart.service" <<'UNIT'
-[Unit]
-Description=Stalwart Mail Server
-Conflicts=postfix.service sendmail.service exim4.service
-After=network-online.target
-[Service]
-Type=simple
-LimitNOFILE=65536
-KillMode=process
-KillSignal=SIGINT
-Restart=on-failure
-RestartSec=5
-ExecStart=/opt/stalwart/bin/stalwart --config=/opt/stalwart/etc/config.toml
-SyslogIdentifier=stalwart
-User=stalwart
-Group=stalwart
-AmbientCapabilities=CAP_NET_BIND_SERVICE
-[Install]
-WantedBy=multi-user.target
-UNIT
-  systemctl daemon-reload
-  systemctl enable stalwart.service >/dev/null
-  systemctl restart stalwart.service
-  echo "$PM_VERSION" > "$OPT/.penguinmails-version"
+"""
+    + _unit("ExecStart=/opt/stalwart/bin/stalwart --config=/opt/stalwart/etc/config.toml")
+    + r"""  echo "$PM_VERSION" > "$OPT/.penguinmails-version"
 fi
 set +e
 manage check-admin "$PM_ARGS"
@@ -178,32 +190,12 @@ if [ "$(cat "$ETC/.penguinmails-version" 2>/dev/null || true)" != "$PM_VERSION" 
   chmod 0750 "$ETC"
   chmod 0640 "$ETC/config.json"
   chown -R stalwart:stalwart "$R/var/lib/stalwart" "$R/var/log/stalwart"
-  mkdir -p "$R/etc/systemd/system"
-  cat > "$R/etc/systemd/system/stalwart.service" <<'UNIT'
-[Unit]
-Description=Stalwart Mail Server
-Conflicts=postfix.service sendmail.service exim4.service
-After=network-online.target
-[Service]
-Type=simple
-LimitNOFILE=65536
-KillMode=process
-KillSignal=SIGINT
-Restart=on-failure
-RestartSec=5
-EnvironmentFile=-/etc/stalwart/stalwart.env
-ExecStart=/usr/local/bin/stalwart --config=/etc/stalwart/config.json
-SyslogIdentifier=stalwart
-User=stalwart
-Group=stalwart
-AmbientCapabilities=CAP_NET_BIND_SERVICE
-[Install]
-WantedBy=multi-user.target
-UNIT
-  systemctl daemon-reload
-  systemctl enable stalwart.service >/dev/null
-  systemctl restart stalwart.service
-  echo "$PM_VERSION" > "$ETC/.penguinmails-version"
+"""
+    + _unit(
+        "EnvironmentFile=-/etc/stalwart/stalwart.env",
+        "ExecStart=/usr/local/bin/stalwart --config=/etc/stalwart/config.json",
+    )
+    + r"""  echo "$PM_VERSION" > "$ETC/.penguinmails-version"
 fi
 systemctl start stalwart.service
 set +e
