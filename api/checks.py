@@ -76,7 +76,9 @@ async def json_body(request: Request) -> Any:
     if not raw or not _parsed_as_json(request):
         return None
     try:
-        return json.loads(raw)  # what Starlette's Request.json() runs
+        # Starlette keeps the decoded value on the request, so the route's own
+        # `request.json()` reuses it: the body is decoded once, not twice.
+        return await request.json()
     except UnicodeDecodeError as exc:
         raise RequestValidationError(
             [
