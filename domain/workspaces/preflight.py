@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
-from domain.hosts.backends import host_dir, resolve
+from domain.hosts.backends import host_dir, redact, resolve
 from domain.hosts.service import Finding
 from domain.workspaces.schemas import PreflightCheck, PreflightRead
 from settings import Settings
@@ -98,9 +98,7 @@ def _credentials(settings: Settings, providers: set[str]) -> list[PreflightCheck
 def _backend(settings: Settings) -> PreflightCheck:
     url = backend_url(settings)
     parsed = urlparse(url)
-    # Never a backend password in the report.
-    host = (parsed.hostname or "") + (f":{parsed.port}" if parsed.port else "")
-    shown = parsed._replace(netloc=host).geturl() if parsed.password else url
+    shown = redact(url)  # never a backend password in the report (as the engine's logs)
     if parsed.scheme == "file":
         path = Path(parsed.path)
         existing = next((p for p in (path, *path.parents) if p.exists()), None)
