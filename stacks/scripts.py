@@ -553,7 +553,9 @@ elif action == "delete-account":
     if ids:
         jmap(["x:Account/set", {"destroy": ids}])
 elif action in ("throttle", "delete-throttle"):
-    # x:MtaOutboundThrottle: ours found by description and replaced whole, in one request.
+    # x:MtaOutboundThrottle: ours found by description and replaced whole, then ReloadSettings
+    # in the same request: a registry write alone leaves the running queue config as it was
+    # (v0.16.18 jmap/src/registry/mapping/action.rs is what calls reload_registry).
     found = jmap(["x:MtaOutboundThrottle/get", {"ids": None, "properties": ["description"]}])
     ours = [o["id"] for o in found[0].get("list") or []
             if o.get("description") == args["description"]]
@@ -561,7 +563,8 @@ elif action in ("throttle", "delete-throttle"):
     if action == "throttle":
         change["create"] = {"cap": args["object"]}
     if change:
-        jmap(["x:MtaOutboundThrottle/set", change])
+        jmap(["x:MtaOutboundThrottle/set", change],
+             ["x:Action/set", {"create": {"reload": {"@type": "ReloadSettings"}}}])
 else:
     fail("unknown action " + action)
 print("ok", action)

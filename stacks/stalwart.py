@@ -162,20 +162,34 @@ class StalwartServer:
 
 # Per-sender daily caps (warmup and caps, docs/warmup.md) -------------------------------------
 #
-# Setting names, from Stalwart's source and docs:
-# - v0.12-v0.15 (`crates/common/src/config/smtp/queue.rs`, `parse_outbound_rate_limiters`; the
-#   v0.11.4 changelog renamed `queue.throttle.*` to it): `queue.limiter.outbound.<id>.key`
-#   (`sender`), `.match` (an expression over the queue variables, `sender`), `.rate`
-#   (`<count>/<period>`) and `.enable`, written with `POST /api/settings` and applied by
-#   `GET /api/reload`.
-# - v0.16 (registry object `MtaOutboundThrottle`, website `docs/ref/object/
-#   mta-outbound-throttle.md`): `x:MtaOutboundThrottle/set` with `description`, `enable`,
-#   `key` (MtaOutboundThrottleKey `sender`), `match` (`{"else": <condition>}`) and
-#   `rate` (`{"count": 1..1000000, "period": <duration>}`).
+# Setting names and encodings, read in stalwartlabs/stalwart's source (docs/warmup.md cites them):
+# - v0.12-v0.15 (v0.12.0 and v0.15.5: `crates/common/src/config/smtp/queue.rs`
+#   `parse_outbound_rate_limiters`, `.../smtp/throttle.rs` `parse_queue_rate_limiter_item`):
+#   `queue.limiter.outbound.<id>.enable` (bool), `.key` (`sender`; `parse_queue_rate_limiter_key`),
+#   `.match` (an expression over SMTP_QUEUE_HOST_VARS, which include `sender`) and `.rate`
+#   (`<count>/<duration>`, utils/src/config/utils.rs `impl ParseValue for Rate`), written with
+#   `POST /api/settings` and applied by `GET /api/reload`.
+# - v0.16 (v0.16.18: `crates/registry/src/schema/structs.rs` `struct MtaOutboundThrottle`):
+#   `x:MtaOutboundThrottle/set` with `description` (required), `enable`, `key` (a
+#   `Map<MtaOutboundThrottleKey>`: `{"sender": true}`, types/map.rs), `match` (an `Expression`,
+#   `{"else": <condition>}`) and `rate` (`{"count": 1..1000000, "period": <milliseconds>}`: a
+#   registry `Duration` is a number of ms, types/duration.rs). A registry write does not rebuild
+#   the running queue config: `x:Action/set` `ReloadSettings` does (mapping/action.rs).
+
+DAY_MS = 86_400_000
 
 
 def throttle_id(address: str) -> str:
     return "pm-" + hashlib.sha256(address.encode()).hexdigest()[:16]
+
+
+def sender_condition(address: str) -> str:
+    """`sender == "<address>"` in Stalwart's expression syntax. Its tokenizer (common/src/expr/
+    tokenizer.rs `parse_string`) keeps a backslash in the string, so nothing can be escaped: the
+    address goes in double quotes, which a mailbox address cannot hold (stacks/config.py `_LOCAL`)."""
+    if '"' in address or "\\" in address:
+        raise ValueError(f"cannot quote {address!r} in a Stalwart expression")
+    return f'sender == "{address}"'
 
 
 def outbound_throttle(version: str, mailbox: MailboxSpec) -> dict[str, Any] | None:
@@ -183,8 +197,7 @@ def outbound_throttle(version: str, mailbox: MailboxSpec) -> dict[str, Any] | No
     a day from this sender (its excess waits in the queue), or None without a limit."""
     if mailbox.daily_limit is None:
         return None
-    address = mailbox.address.replace("\\", "\\\\").replace("'", "\\'")
-    condition = f"sender == '{address}'"
+    condition = sender_condition(mailbox.address)
     ident = throttle_id(mailbox.address)
     if generation(version) == "jmap":
         return {
@@ -195,7 +208,8 @@ def outbound_throttle(version: str, mailbox: MailboxSpec) -> dict[str, Any] | No
                 "enable": True,
                 "key": {"sender": True},
                 "match": {"else": condition},
-                "rate": {"count": mailbox.daily_limit, "period": "1d"},
+                # count 1..1000000 (structs_impl.rs `Rate::validate`; config.py bounds it)
+                "rate": {"count": mailbox.daily_limit, "period": DAY_MS},
             },
         }
     return {

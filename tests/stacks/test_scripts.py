@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from stacks import scripts
-from tests.support.stack_fleet import ADMIN_PASSWORD, DKIM_PRIVATE
+from stacks.stalwart import outbound_throttle
+from tests.support.stack_fleet import ADMIN_PASSWORD, DKIM_PRIVATE, mailbox
 from tests.support.stalwart import FakeStalwart
 
 STUBS = Path(__file__).resolve().parents[1] / "support" / "stubs"
@@ -237,6 +238,51 @@ def test_v016_firewall_is_loaded_when_given(box: Server) -> None:
     )
 
 
+def _throttle(version: str, limit: int) -> dict[str, Any]:
+    args = outbound_throttle(version, mailbox("sales@example.com", daily_limit=limit))
+    assert args is not None
+    return args
+
+
+def test_v016_throttle_is_created_replaced_applied_and_removed(box: Server) -> None:
+    ok(box.install(NEW))
+    reloads = box.fake.reloads
+    ok(box.manage(NEW, "throttle", _throttle(NEW, 7)))
+    (cap,) = box.fake.objects["MtaOutboundThrottle"].values()
+    assert cap["key"] == {"sender": True} and cap["rate"] == {"count": 7, "period": 86_400_000}
+    assert cap["match"] == {"else": 'sender == "sales@example.com"'}
+    assert box.fake.applied_throttles == box.fake.objects["MtaOutboundThrottle"]  # reloaded
+    ok(box.manage(NEW, "throttle", _throttle(NEW, 9)))
+    (cap,) = box.fake.objects["MtaOutboundThrottle"].values()  # replaced, not added
+    assert cap["rate"]["count"] == 9 and box.fake.reloads == reloads + 2
+    assert box.fake.applied_throttles == box.fake.objects["MtaOutboundThrottle"]
+    ok(box.manage(NEW, "delete-throttle", _throttle(NEW, 9)))
+    assert box.fake.objects["MtaOutboundThrottle"] == {} and box.fake.applied_throttles == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"rate": {"count": 7, "period": "1d"}}, "Duration"),  # a Duration is milliseconds
+        ({"key": ["sender"]}, "Invalid value for object property"),  # a Map is {key: true}
+        ({"key": {"from": True}}, "Invalid key"),
+        ({"match": {"else": "from == 'a@example.com'"}}, "invalid variable"),
+        ({"match": "sender == 'a@example.com'"}, "Invalid property"),
+        ({"rate": {"count": 0, "period": 86_400_000}}, "count"),
+        ({"description": ""}, "description"),
+    ],
+)
+def test_v016_a_throttle_the_registry_refuses_fails_the_command(
+    box: Server, change: dict[str, Any], reason: str
+) -> None:
+    ok(box.install(NEW))
+    args = _throttle(NEW, 7)
+    args["object"] = {**args["object"], **change}
+    result = box.manage(NEW, "throttle", args)
+    assert result.returncode != 0 and "notCreated" in result.stderr and reason in result.stderr
+    assert box.fake.objects["MtaOutboundThrottle"] == {}
+
+
 # v0.12-v0.15 ------------------------------------------------------------------------------
 
 
@@ -291,6 +337,37 @@ def test_v015_domains_and_accounts(box: Server) -> None:
     ok(box.manage(OLD, "delete-account", {"address": "sales@example.com"}))
     ok(box.manage(OLD, "delete-domain", dom))
     assert "example.com" not in box.fake.rest_principals
+
+
+def test_v015_throttle_is_written_reloaded_and_cleared(box: Server) -> None:
+    ok(box.install(OLD))
+    args = _throttle(OLD, 7)
+    prefix = args["prefix"]
+    reloads = box.fake.reloads
+    ok(box.manage(OLD, "throttle", args))
+    keys = box.fake.rest_settings
+    assert keys[prefix + ".key"] == "sender" and keys[prefix + ".rate"] == "7/1d"
+    assert keys[prefix + ".match"] == 'sender == "sales@example.com"'
+    assert keys[prefix + ".enable"] == "true" and box.fake.reloads == reloads + 1
+    ok(box.manage(OLD, "throttle", _throttle(OLD, 9)))
+    assert keys[prefix + ".rate"] == "9/1d"
+    ok(box.manage(OLD, "delete-throttle", args))
+    assert not [k for k in keys if k.startswith(prefix)]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("rate", "7 per day"), ("rate", "0/1d"), ("key", "authenticated_as"), ("match", "from == 1")],
+)
+def test_v015_a_throttle_the_reload_refuses_fails_the_command(
+    box: Server, key: str, value: str
+) -> None:
+    ok(box.install(OLD))
+    args = _throttle(OLD, 7)
+    args["values"] = [[k, value if k == key else v] for k, v in args["values"]]
+    result = box.manage(OLD, "throttle", args)
+    assert result.returncode != 0 and "reload failed" in result.stderr
+    assert f"{args['prefix']}.{key}" in result.stderr
 
 
 def test_v015_pin_on_a_016_server_is_refused(box: Server) -> None:

@@ -1,15 +1,16 @@
 """A loopback fake of one Stalwart server's management HTTP listener (127.0.0.1), both generations:
 
 - v0.16 JMAP (`POST /jmap/`, `urn:stalwart:jmap`): `x:<Object>/get|query|set` for Domain,
-  DkimSignature, Account, AcmeProvider, SystemSettings (a singleton), QueuedMessage, Log and
-  Certificate. Shapes follow the v0.16.18 registry schema as summarised in
+  DkimSignature, Account, AcmeProvider, SystemSettings (a singleton), QueuedMessage, Log,
+  Certificate and MtaOutboundThrottle (checked by tests/support/stalwart_throttle.py), and
+  `x:Action/set` `ReloadSettings`. Shapes follow the v0.16.18 registry schema as summarised in
   /work/shared/reference/provisioning-review.md section 3 (crates/registry/src/schema/*,
   jmap/src/registry/mapping/principal.rs, docs/ref/object/*.md, object-encoding.md): lists are
   objects keyed "0", "1", ...; sets are {member: true}; sizes are bytes. Errors are HTTP 200:
   `["error", {"type": ...}]` per method, `notCreated`/`notUpdated`/`notDestroyed` SetErrors
   (`invalidProperties`, `validationFailed`, `primaryKeyViolation`, `objectIsLinked`, `notFound`);
   401 problem+json for bad credentials, 400 for a body that is not JSON (request.rs `NotJson`).
-- v0.12-v0.15 REST (`/api/settings`, `/api/reload`, `/api/principal`, `/api/queue/messages`,
+- v0.12-v0.15 REST (`/api/settings`, `/api/reload` (which reports bad outbound limiters), `/api/principal`, `/api/queue/messages`,
   `/api/logs`): management errors as HTTP 200 `{"error": ...}` (management/mod.rs
   `ManagementApiError`).
 
@@ -28,6 +29,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.support.stalwart_throttle import jmap_problem, rest_errors
+
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 DKIM_TYPES = {"Dkim1RsaSha256", "Dkim1Ed25519Sha256"}
 OBJECTS = (
@@ -39,6 +42,7 @@ OBJECTS = (
     "Log",
     "Certificate",
     "NetworkListener",
+    "MtaOutboundThrottle",
 )
 # v0.16's listeners on a fresh install, as crates/common/src/manager/defaults.rs (v0.16.18)
 # writes them: every one bound to [::]:port, the plain-HTTP `http` one on 8080 included.
@@ -86,6 +90,8 @@ class FakeStalwart:
         self.rest_settings: dict[str, str] = {}
         self.rest_principals: dict[str, dict[str, Any]] = {}
         self.reloads = 0
+        # The throttles in force: the registry's as of the last ReloadSettings (v0.16).
+        self.applied_throttles: dict[str, dict[str, Any]] = {}
         self.rest_logs: list[dict[str, Any]] = []
         self._next = 0
         self._lock = threading.Lock()
@@ -208,6 +214,8 @@ class FakeStalwart:
         kind, verb = method[2:].split("/", 1)
         if kind == "SystemSettings":
             return self._singleton(method, verb, args)
+        if kind == "Action" and verb == "set":
+            return method, self._action(args)
         if kind not in self.objects or verb not in ("get", "query", "set"):
             return "error", {"type": "unknownMethod"}
         if self.recovery_mode and kind in ("QueuedMessage", "Log"):
@@ -240,6 +248,22 @@ class FakeStalwart:
                 view = {k: v for k, v in view.items() if k in props or k == "id"}
             found.append(view)
         return {"list": found, "notFound": missing}
+
+    def _action(self, args: dict[str, Any]) -> dict[str, Any]:
+        """x:Action/set: ReloadSettings rebuilds the running config from the registry
+        (mapping/action.rs); the fake keeps a copy of the throttles it would then enforce."""
+        out: dict[str, Any] = {"created": {}}
+        refused: dict[str, Any] = {}
+        for key, obj in (args.get("create") or {}).items():
+            if obj.get("@type") != "ReloadSettings":
+                refused[key] = {"type": "invalidProperties", "properties": ["@type"]}
+                continue
+            self.reloads += 1
+            self.applied_throttles = json.loads(json.dumps(self.objects["MtaOutboundThrottle"]))
+            out["created"][key] = {"id": self.new_id()}
+        if refused:
+            out["notCreated"] = refused
+        return out
 
     def _singleton(
         self, method: str, verb: str, args: dict[str, Any]
@@ -364,6 +388,11 @@ class FakeStalwart:
             quota = (obj.get("quotas") or {}).get("maxDiskQuota", 0)
             if not isinstance(quota, int) or isinstance(quota, bool):
                 raise SetError("invalidProperties", "sizes are bytes", ["quotas"])
+        elif kind == "MtaOutboundThrottle":
+            problem = jmap_problem(obj)
+            if problem:
+                raise SetError(problem[0], problem[1], [problem[2]])
+            obj.setdefault("enable", True)
         elif kind == "AcmeProvider":
             if obj.get("challengeType") not in ("TlsAlpn01", "Http01", "Dns01"):
                 raise SetError("invalidProperties", "challengeType", ["challengeType"])
@@ -409,8 +438,9 @@ class FakeStalwart:
                         self.rest_settings[full] = value
             return {"data": None}
         if path == "/api/reload":
+            # Parse errors come back inside data (management/reload.rs), HTTP 200.
             self.reloads += 1
-            return {"data": {"warnings": {}, "errors": {}}}
+            return {"data": {"warnings": {}, "errors": rest_errors(self.rest_settings)}}
         if path == "/api/principal" and method == "POST":
             name = body["name"]
             if name in self.rest_principals:
