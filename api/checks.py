@@ -6,7 +6,8 @@ the route class of every router, so routes get them without asking):
   parameter or declared header, holds a control character or an unpaired surrogate
   (`domain.validation.CONTROL_CHARACTERS`): a 422 naming the field (`display_name`,
   `event_types.0`, the query parameter `status`), before anything reaches Postgres, which
-  refuses NUL with an error (it was a 500).
+  refuses NUL with an error (it was a 500). The one exception: line breaks in a PEM key
+  (`PEM_LOCATIONS`).
 
 The request schemas refuse the same characters field by field (`NoControlCharacters`); this is
 the net under every route, webhooks' included."""
@@ -22,6 +23,9 @@ from fastapi.exceptions import RequestValidationError
 from domain.validation import control_character_problem
 
 Location = tuple[str | int, ...]
+# The one place a line break is text: a PEM key (a Google service-account key's `private_key`,
+# docs/reputation.md). Every other control character is still refused there.
+PEM_LOCATIONS = {("body", "service_account", "private_key")}
 
 
 def _strings(value: Any, loc: Location) -> Iterator[tuple[Location, str]]:
@@ -115,7 +119,8 @@ async def check_request(request: Request, header_names: tuple[str, ...] = ()) ->
             raise _refuse(loc, problem, "control_character")
     body = await json_body(request)
     for loc, value in _strings(body, ("body",)):
-        problem = control_character_problem(value)
+        text = value.replace("\r\n", "").replace("\n", "") if loc in PEM_LOCATIONS else value
+        problem = control_character_problem(text)
         if problem is not None:
             if loc[-1] == "<key>":
                 loc, problem = (*loc[:-1], value), f"field name {problem}"

@@ -10,6 +10,11 @@ class ReputationSettings(BaseSettings):
         default="https://gmailpostmastertools.googleapis.com",
         description="Google Postmaster Tools API (v2 methods under /v2).",
     )
+    google_token_url: str = Field(
+        default="https://oauth2.googleapis.com/token",
+        description="Where a Postmaster service-account assertion is exchanged for a token "
+        "(the JWT's `aud`); the key file's own token_uri is not used.",
+    )
     snds_base_url: str = Field(
         default="https://sendersupport.olc.protection.outlook.com",
         description="Microsoft SNDS automated data access (/snds/data.aspx?key=...).",

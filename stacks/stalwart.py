@@ -186,7 +186,7 @@ def throttle_id(address: str) -> str:
 def sender_condition(address: str) -> str:
     """`sender == "<address>"` in Stalwart's expression syntax. Its tokenizer (common/src/expr/
     tokenizer.rs `parse_string`) keeps a backslash in the string, so nothing can be escaped: the
-    address goes in double quotes, which a mailbox address cannot hold (stacks/config.py `_LOCAL`)."""
+    address goes in double quotes, which a mailbox address cannot hold (config.py `_LOCAL`)."""
     if '"' in address or "\\" in address:
         raise ValueError(f"cannot quote {address!r} in a Stalwart expression")
     return f'sender == "{address}"'

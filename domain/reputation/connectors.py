@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, undefer
 from database.models.inboxes import Inbox
 from database.models.reputation_connectors import ReputationConnector, ReputationFigure
 from database.models.servers import VpsServer
-from domain.reputation import clients
+from domain.reputation import clients, google_auth, postmaster
 from domain.reputation.schemas import ConnectorPut, ConnectorRead, FigureRead
 from domain.workspaces import service as workspaces
 from kit.errors import NotFound, ValidationFailed
@@ -27,13 +27,17 @@ from settings.reputation import ReputationSettings
 
 GOOGLE_POSTMASTER = "google_postmaster"
 MICROSOFT_SNDS = "microsoft_snds"
-# The one credential each kind takes (the other field of ConnectorPut is refused for it).
-CREDENTIAL = {GOOGLE_POSTMASTER: "access_token", MICROSOFT_SNDS: "key"}
-KINDS = tuple(CREDENTIAL)
+# The credentials each kind takes, exactly one of them (the other fields are refused for it).
+CREDENTIALS = {
+    GOOGLE_POSTMASTER: ("access_token", "service_account"),
+    MICROSOFT_SNDS: ("key",),
+}
+FIELDS = ("access_token", "service_account", "key")
+KINDS = tuple(CREDENTIALS)
 
 
 def _check_kind(kind: str) -> None:
-    if kind not in CREDENTIAL:
+    if kind not in CREDENTIALS:
         raise ValidationFailed(f"kind must be one of {', '.join(KINDS)}", field="kind")
 
 
@@ -55,14 +59,18 @@ def put(
     """Create or replace the workspace's connector of `kind`; True when it was created."""
     _check_kind(kind)
     workspaces.lock(session, tenant_id, workspace_id)
-    wanted = CREDENTIAL[kind]
-    for name in CREDENTIAL.values():
-        given = getattr(body, name)
-        if name == wanted and given is None:
-            raise ValidationFailed(f"{name} is required for {kind}", field=name)
-        if name != wanted and given is not None:
+    allowed = CREDENTIALS[kind]
+    for name in FIELDS:
+        if name not in allowed and getattr(body, name) is not None:
             raise ValidationFailed(f"{name} is not used by {kind}", field=name)
-    secret = {wanted: getattr(body, wanted)}
+    given = [name for name in allowed if getattr(body, name) is not None]
+    if len(given) != 1:
+        names = " or ".join(allowed)
+        raise ValidationFailed(f"exactly one of {names} is required for {kind}", field=allowed[0])
+    secret: dict[str, Any] = {given[0]: getattr(body, given[0])}
+    if given[0] == "service_account":
+        # Only what the grant uses is kept (encrypted with the rest).
+        secret = {"service_account": google_auth.validate(body.service_account)}
     row = _find(session, tenant_id, workspace_id, kind)
     created = row is None
     if row is None:
@@ -119,7 +127,7 @@ def view(session: Session, row: ReputationConnector) -> ConnectorRead:
     return ConnectorRead(
         workspace_id=row.workspace_id,
         kind=row.kind,
-        credentials=[CREDENTIAL[row.kind]],
+        credentials=sorted(json.loads(row.credentials_encrypted)),
         last_fetched_at=row.last_fetched_at,
         last_error=row.last_error,
         created_at=row.created_at,
@@ -131,7 +139,7 @@ def view(session: Session, row: ReputationConnector) -> ConnectorRead:
     )
 
 
-def _dump(secret: dict[str, str]) -> str:
+def _dump(secret: dict[str, Any]) -> str:
     return json.dumps(secret)
 
 
@@ -144,7 +152,8 @@ class Due:
     tenant_id: uuid.UUID
     workspace_id: uuid.UUID
     kind: str
-    secret: str = field(repr=False)
+    # {"access_token": str} | {"service_account": {...}} | {"key": str}
+    secret: dict[str, Any] = field(repr=False)
     subjects: tuple[str, ...]
 
 
@@ -162,7 +171,7 @@ def prepare(session: Session, connector_id: uuid.UUID) -> Due | None:
     ).first()
     if row is None:
         return None
-    secret = str(json.loads(row.credentials_encrypted)[CREDENTIAL[row.kind]])
+    secret = json.loads(row.credentials_encrypted)
     if row.kind == GOOGLE_POSTMASTER:
         domain = func.lower(func.split_part(Inbox.email_address, "@", 2))
         subjects = session.scalars(
@@ -186,14 +195,24 @@ def prepare(session: Session, connector_id: uuid.UUID) -> Due | None:
     )
 
 
-def fetch(due: Due, settings: ReputationSettings, today: date) -> dict[str, dict[str, Any]]:
+def fetch(due: Due, settings: ReputationSettings, now: datetime) -> dict[str, dict[str, Any]]:
     """The provider's figures per subject; raises clients.ConnectorError. No transaction."""
     timeout = settings.reputation_connector_timeout_seconds
     if due.kind == GOOGLE_POSTMASTER:
+        if "service_account" in due.secret:
+            token = google_auth.access_token(
+                due.secret["service_account"],
+                settings.google_token_url,
+                postmaster.SCOPE,
+                timeout,
+                now,
+            )
+        else:
+            token = str(due.secret["access_token"])
         endpoint = clients.Endpoint(settings.postmaster_base_url, timeout)
-        return clients.postmaster(endpoint, due.secret, due.subjects, today)
+        return postmaster.fetch(endpoint, token, due.subjects, now.date())
     endpoint = clients.Endpoint(settings.snds_base_url, timeout)
-    return clients.snds(endpoint, due.secret, due.subjects)
+    return clients.snds(endpoint, str(due.secret["key"]), due.subjects)
 
 
 def store(

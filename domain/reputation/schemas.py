@@ -38,12 +38,16 @@ class ReputationRead(BaseModel):
 
 
 class ConnectorPut(BaseModel):
-    """The credentials of one connector, write-only: `access_token` (a Google OAuth access
-    token with the `postmaster.traffic.readonly` scope) for google_postmaster, `key` (the SNDS
-    automated-access key) for microsoft_snds."""
+    """The credentials of one connector, write-only. google_postmaster takes one of
+    `access_token` (a Google OAuth access token with the `postmaster.traffic.readonly` scope) or
+    `service_account` (a Google service-account key JSON, as downloaded: `type`
+    "service_account", `client_email`, `private_key_id`, `private_key`; the token is then
+    obtained and refreshed by the connector); microsoft_snds takes `key` (the SNDS
+    automated-access key)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     access_token: str | None = Field(default=None, min_length=1, max_length=4096)
+    service_account: dict[str, Any] | None = Field(default=None)
     key: str | None = Field(default=None, min_length=1, max_length=256)
 
 

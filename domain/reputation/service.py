@@ -113,9 +113,14 @@ def external_signals(
             )
         auth = postmaster.get("auth_success_rate")
         if isinstance(auth, int | float):
-            out.append(
-                _signal("postmaster_auth", round(float(auth), 4), f"Gmail auth success {auth:.1%}")
-            )
+            # The weakest of SPF, DKIM and DMARC (v2 reports each under its own filter).
+            parts = [
+                f"{m[5:]} {postmaster[m]:.1%}"
+                for m in ("auth_spf", "auth_dkim", "auth_dmarc")
+                if isinstance(postmaster.get(m), int | float)
+            ]
+            reason = f"Gmail auth success {auth:.1%}" + (f" ({', '.join(parts)})" if parts else "")
+            out.append(_signal("postmaster_auth", round(float(auth), 4), reason))
         compliance = postmaster.get("compliance")
         if isinstance(compliance, dict) and compliance:
             work = sorted(r for r, v in compliance.items() if v != "COMPLIANT")

@@ -43,7 +43,7 @@ def run(settings: ReputationSettings, now: datetime | None = None) -> FetchRepor
             if due is None:
                 continue
             try:
-                figures, error = connectors.fetch(due, settings, now.date()), ""
+                figures, error = connectors.fetch(due, settings, now), ""
             except clients.ConnectorError as exc:
                 figures, error = None, str(exc)
             stored = run_in_transaction(

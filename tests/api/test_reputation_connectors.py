@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from tests.support.factories import create_tenant, create_workspace
+from tests.support.reputation_fakes import make_service_account
 
 TOKEN = "ya29.secret-access-token"
 KEY = "snds-secret-key-123"
@@ -45,6 +46,47 @@ def test_put_get_delete_never_return_credentials(session: Session, client: TestC
     gone = client.delete(url(ws, "google_postmaster"), headers=tenant.headers)
     assert gone.status_code == 204
     assert client.get(url(ws, "google_postmaster"), headers=tenant.headers).status_code == 404
+
+
+def test_a_service_account_key_is_accepted_and_never_shown(
+    session: Session, client: TestClient
+) -> None:
+    tenant = create_tenant(session)
+    ws = create_workspace(session, tenant).id
+    info, _ = make_service_account()
+    secret_line = info["private_key"].splitlines()[1]
+    made = client.put(
+        url(ws, "google_postmaster"), json={"service_account": info}, headers=tenant.headers
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["credentials"] == ["service_account"]
+    read = client.get(url(ws, "google_postmaster"), headers=tenant.headers)
+    for response in (made, read):
+        assert secret_line not in response.text and "PRIVATE KEY" not in response.text
+    stored = session.execute(
+        text("SELECT credentials_encrypted FROM reputation_connectors WHERE workspace_id = :w"),
+        {"w": ws},
+    ).scalar_one()
+    assert secret_line not in stored and info["client_email"] not in stored  # encrypted
+    unreadable = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"
+    bad_key = {**info, "private_key": unreadable}
+    cases = [
+        ({"service_account": bad_key}, "service_account.private_key"),
+        ({"service_account": {**info, "type": "user"}}, "service_account.type"),
+        # Line breaks are the only control characters a PEM key may hold.
+        (
+            {"service_account": {**info, "private_key": info["private_key"] + "\x00"}},
+            "service_account.private_key",
+        ),
+        ({"service_account": {**info, "client_email": "a@b\n"}}, "service_account.client_email"),
+        ({"service_account": "not an object"}, "service_account"),
+        ({"service_account": info, "access_token": TOKEN}, "access_token"),
+    ]
+    for body, field in cases:
+        response = client.put(url(ws, "google_postmaster"), json=body, headers=tenant.headers)
+        assert response.status_code == 422, (field, response.text)
+        assert field in (response.json()["error"]["field"] or ""), (field, response.text)
+        assert secret_line not in response.text
 
 
 def test_put_is_idempotent_with_a_key(session: Session, client: TestClient) -> None:

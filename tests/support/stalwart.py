@@ -10,9 +10,9 @@
   `["error", {"type": ...}]` per method, `notCreated`/`notUpdated`/`notDestroyed` SetErrors
   (`invalidProperties`, `validationFailed`, `primaryKeyViolation`, `objectIsLinked`, `notFound`);
   401 problem+json for bad credentials, 400 for a body that is not JSON (request.rs `NotJson`).
-- v0.12-v0.15 REST (`/api/settings`, `/api/reload` (which reports bad outbound limiters), `/api/principal`, `/api/queue/messages`,
-  `/api/logs`): management errors as HTTP 200 `{"error": ...}` (management/mod.rs
-  `ManagementApiError`).
+- v0.12-v0.15 REST (`/api/settings`, `/api/reload` (which reports bad outbound limiters),
+  `/api/principal`, `/api/queue/messages`, `/api/logs`): management errors as HTTP 200
+  `{"error": ...}` (management/mod.rs `ManagementApiError`).
 
 Recovery mode and the recovery admin (v0.16) and the fallback admin (v0.15) are read from the
 files the install scripts write in a scratch root, when the stub `systemctl` (re)starts the

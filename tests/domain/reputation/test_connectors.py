@@ -1,10 +1,11 @@
-"""The optional reputation connectors' clients against loopback fakes in the providers'
-documented shapes (Postmaster Tools v2, SNDS automated data access): good data, an auth error,
-a malformed reply (the figure is unknown, never clean); the fetch step and the job (one failing
-workspace skipped and reported); and the score moving with a high spam rate / an SNDS red."""
+"""The optional reputation connectors against loopback fakes in the providers' documented
+shapes (the Postmaster client itself: test_postmaster.py): SNDS good data, an auth error, a
+malformed reply (the figure is unknown, never clean); the fetch step and the job (one failing
+workspace skipped and reported); the score moving with a high spam rate / an SNDS red; and the
+service-account credential (a signed assertion exchanged for a cached token)."""
 
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -22,22 +23,24 @@ from settings import get_settings
 from tests.support.factories import create_inbox, create_server, create_tenant, create_workspace
 from tests.support.fixtures import OverrideSettings
 from tests.support.reputation_fakes import (
+    FakeGoogleToken,
     FakePostmaster,
     FakeSnds,
     PostmasterDomain,
     SndsRow,
+    make_service_account,
     serving_fake,
 )
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-TODAY = date(2026, 12, 1)
+
 TOKEN = "ya29.test-access-token"
 KEY = "snds-automated-access-key"
 
 
-def _postmaster(spam_rate: float = 0.0005, **kw: object) -> FakePostmaster:
+def _postmaster(spam_rate: float = 0.0005, token: str = TOKEN) -> FakePostmaster:
     return FakePostmaster(
-        TOKEN,
+        token,
         {
             "acme.example": PostmasterDomain(
                 spam_rate,
@@ -46,44 +49,7 @@ def _postmaster(spam_rate: float = 0.0005, **kw: object) -> FakePostmaster:
             ),
             "other.example": PostmasterDomain(0.5, 0.1),
         },
-        **kw,
     )
-
-
-def test_postmaster_good_data_reads_v2_metrics_and_compliance() -> None:
-    fake = _postmaster()
-    with serving_fake(fake) as url:
-        got = clients.postmaster(clients.Endpoint(url, 5), TOKEN, ["ACME.example"], TODAY)
-    assert got == {
-        "acme.example": {
-            "spam_rate": 0.0005,
-            "auth_success_rate": 0.98,
-            "compliance": {
-                "SPF": "COMPLIANT",
-                "DKIM": "COMPLIANT",
-                "ONE_CLICK_UNSUBSCRIBE": "NEEDS_WORK",
-            },
-        }
-    }  # only the workspace's domains; v1 fields are never asked for
-    query = next(b for m, p, b in fake.seen if p.endswith("domainStats:query"))
-    metrics = [d["baseMetric"]["standardMetric"] for d in query["metricDefinitions"]]
-    assert metrics == ["SPAM_RATE", "AUTH_SUCCESS_RATE"]
-    assert query["aggregationGranularity"] == "DAILY"
-
-
-def test_postmaster_auth_error_is_a_connector_error_without_the_token() -> None:
-    with serving_fake(_postmaster()) as url, pytest.raises(clients.ConnectorError) as err:
-        clients.postmaster(clients.Endpoint(url, 5), "wrong", ["acme.example"], TODAY)
-    assert "401" in str(err.value) and "wrong" not in str(err.value)
-
-
-def test_postmaster_malformed_reply_is_unknown_never_clean() -> None:
-    with serving_fake(_postmaster(malformed=True)) as url:
-        got = clients.postmaster(clients.Endpoint(url, 5), TOKEN, ["acme.example"], TODAY)
-    assert got == {
-        "acme.example": {"spam_rate": None, "auth_success_rate": None, "compliance": None}
-    }
-    assert reputation.external_signals(got["acme.example"], None) == []
 
 
 def test_snds_good_data_auth_error_and_malformed(caplog: pytest.LogCaptureFixture) -> None:
@@ -129,7 +95,7 @@ def _fetch_all(session: Session) -> None:
     for connector_id in list(ids):
         due = connectors.prepare(session, connector_id)
         assert due is not None
-        connectors.store(session, due, connectors.fetch(due, get_settings(), TODAY), "", T0)
+        connectors.store(session, due, connectors.fetch(due, get_settings(), T0), "", T0)
 
 
 def test_score_drops_with_a_high_postmaster_spam_rate(
@@ -195,3 +161,26 @@ def test_job_skips_and_reports_a_failing_workspace(
             select(ReputationConnector).where(ReputationConnector.workspace_id == bad_id)
         ).one()
         assert "401" in bad.last_error and bad.last_fetched_at is None
+
+
+def test_a_service_account_connector_fetches_with_an_exchanged_token(
+    session: Session, override_settings: OverrideSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    info, public = make_service_account()
+    tenant = create_tenant(session)
+    ws = create_workspace(session, tenant)
+    create_inbox(session, ws, status="ready", email_address="a@acme.example")
+    row, _ = connectors.put(
+        session, tenant.id, ws.id, "google_postmaster", ConnectorPut(service_account=info)
+    )
+    assert connectors.view(session, row).credentials == ["service_account"]
+    token = FakeGoogleToken(public, info["client_email"])
+    with serving_fake(token) as auth, serving_fake(_postmaster(token=token.issued)) as pm:
+        override_settings(postmaster_base_url=pm, google_token_url=f"{auth}/token")
+        _fetch_all(session)
+        _fetch_all(session)  # the token is cached: one exchange for both
+    assert len(token.exchanges) == 1
+    figures = session.scalars(select(ReputationFigure)).one()
+    assert figures.subject == "acme.example" and figures.figures["spam_rate"] == 0.0005
+    assert info["private_key"].splitlines()[1] not in caplog.text
