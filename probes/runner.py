@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import dns.asyncresolver
 
-from probes import disk, dnsbl, mail_queue, provider, smtp, ssh, stalwart_api, tls
+from probes import delivery, disk, dnsbl, mail_queue, provider, smtp, ssh, stalwart_api, tls
 from probes.net import TlsObservation, close, describe, http_get, tls_observe
 from probes.types import SEEN_HOST_KEY, Check, CheckResult, ProbeConfig, Status, Target
 
@@ -270,6 +270,9 @@ class _Sweep:
             Check.DISK: lambda: self.disk(t),
             Check.QUEUE: lambda: self.queue(t),
             Check.DNSBL: lambda: self.blocklists(t),
+            Check.DELIVERY: lambda: self.limited(
+                partial(delivery.probe, t, c.https_port, c.verifying_context)
+            ),
         }
         chosen = [name for name in Check if name in wanted]
         try:

@@ -32,6 +32,7 @@ class Check(StrEnum):
     DISK = "disk"
     QUEUE = "queue"
     DNSBL = "dnsbl"
+    DELIVERY = "delivery"  # the server's own delivery counters (probes/delivery.py)
 
 
 # In a result's data: the SSH host key a server showed on first contact, for the caller to pin.

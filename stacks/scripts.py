@@ -324,6 +324,10 @@ elif action == "configure":
         ["directory", "https://acme-v02.api.letsencrypt.org/directory"],
         ["challenge", "tls-alpn-01"], ["contact", args["acme_email"]],
         ["domains", args["hostname"]], ["default", "true"], ["renew-before", "30d"]])
+    # Prometheus metrics, for the probes' delivery counters (probes/delivery.py), behind the
+    # admin's Basic credentials (config/telemetry.rs `metrics.prometheus.*`).
+    settings("metrics.prometheus", [["enable", "true"], ["auth.username", "admin"],
+        ["auth.secret", secrets["admin_password"]]])
     reload()
 elif action == "domain":
     call("POST", "/api/principal", {"type": "domain", "name": args["domain"]},
@@ -521,6 +525,12 @@ elif action == "configure":
     dom = domain_id(args["admin_domain"], create={})
     jmap(["x:Domain/set", {"update": {dom: {"certificateManagement": {
         "@type": "Automatic", "acmeProviderId": provider, "subjectAlternativeNames": {}}}}}])
+    # Prometheus metrics, for the probes' delivery counters (probes/delivery.py), behind this
+    # admin's Basic credentials (structs.rs `Metrics.prometheus`), in force after the reload.
+    jmap(["x:Metrics/set", {"update": {"singleton": {"prometheus": {"@type": "Enabled",
+          "authUsername": user, "authSecret": {"@type": "Value",
+          "secret": secrets["admin_password"]}}}}}],
+         ["x:Action/set", {"create": {"reload": {"@type": "ReloadSettings"}}}])
 elif action == "domain":
     dom = domain_id(args["domain"], create={})
     kind = {"rsa": "Dkim1RsaSha256", "ed25519": "Dkim1Ed25519Sha256"}[args["algorithm"]]

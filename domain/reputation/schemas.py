@@ -7,9 +7,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class SignalRead(BaseModel):
     name: str = Field(
-        description="dns_auth, blocklist_ip, blocklist_domain, server_health, tls; with a "
-        "connector's data also postmaster_spam_rate, postmaster_auth, postmaster_compliance, "
-        "snds_filter, snds_complaints, snds_traps (docs/reputation.md)."
+        description="dns_auth, blocklist_ip, blocklist_domain, server_health, tls; with the "
+        "server's delivery counters server_bounces, server_deferrals; with a connector's data "
+        "also postmaster_spam_rate, postmaster_auth, postmaster_compliance, snds_filter, "
+        "snds_complaints, snds_traps (docs/reputation.md)."
     )
     value: float | None = Field(description="0 (bad) to 1 (good); null: no data (not counted).")
     weight: float

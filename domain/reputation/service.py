@@ -25,8 +25,15 @@ connectors scores exactly as before):
 | snds_complaints | 0.05 | SNDS complaint rate: <0.1% 1, 0.1-0.3% 0.5, >=0.3% 0 |
 | snds_traps | 0.05 | SNDS trap hits: 0 -> 1, any -> 0 |
 
-Bounce/deferral/complaint counts of our own sending are not read yet: no source in this tree
-provides them.
+The server's own counts (`domain/reputation/delivery.py`, from Stalwart's delivery counters),
+only for a server with delivery samples; null (not counted) below 20 recipients in 24 h:
+
+| signal | weight | value |
+|---|---|---|
+| server_bounces | 0.10 | bounce rate over 24 h: <=2% 1, <=3% 0.5, >3% 0 (and a hold) |
+| server_deferrals | 0.05 | deferral rate over 24 h: <=10% 1, >10% 0.5 |
+
+Complaints of our own sending have no counter in Stalwart; they come from the connectors.
 
 `recompute(session, workspace_id, now)` is set-based (a handful of queries for the workspace),
 writes `inboxes.reputation_score` only where it changed and keeps a history row per change."""
@@ -50,7 +57,8 @@ from database.models.warmup import ReputationSnapshot
 from database.pagination import paginate
 from database.scoping import get_owned
 from domain.health import blocklists
-from domain.reputation import connectors
+from domain.reputation import connectors, delivery
+from kit.time import utcnow
 
 WEIGHTS = {
     "dns_auth": Decimal("0.35"),
@@ -67,7 +75,8 @@ EXTERNAL_WEIGHTS = {
     "snds_complaints": Decimal("0.05"),
     "snds_traps": Decimal("0.05"),
 }
-ALL_WEIGHTS = {**WEIGHTS, **EXTERNAL_WEIGHTS}
+DELIVERY_WEIGHTS = {"server_bounces": Decimal("0.10"), "server_deferrals": Decimal("0.05")}
+ALL_WEIGHTS = {**WEIGHTS, **EXTERNAL_WEIGHTS, **DELIVERY_WEIGHTS}
 FILTER_VALUE = {"GREEN": 1.0, "YELLOW": 0.5, "RED": 0.0}
 AUTH_PURPOSES = ("spf", "dkim", "dmarc", "ptr")
 STATUS_VALUE = {"ok": 1.0, "warning": 0.5, "critical": 0.0}
@@ -148,6 +157,29 @@ def external_signals(
     return out
 
 
+def delivery_signals(rates: delivery.Rates | None) -> list[Signal]:
+    """The server's own bounce and deferral rates; none without samples."""
+    if rates is None:
+        return []
+    volume = (
+        f"{rates.delivered} delivered, {rates.bounced} bounced, {rates.deferred} deferred in 24 h"
+    )
+    bounce, deferral = rates.bounce_rate, rates.deferral_rate
+    if bounce is None or deferral is None:
+        few = f"too few to rate ({volume}; {delivery.MIN_RECIPIENTS} needed)"
+        return [_signal("server_bounces", None, few), _signal("server_deferrals", None, few)]
+    return [
+        _signal(
+            "server_bounces", delivery.bounce_value(bounce), f"bounces {bounce:.1%} ({volume})"
+        ),
+        _signal(
+            "server_deferrals",
+            delivery.deferral_value(deferral),
+            f"deferrals {deferral:.1%} ({volume})",
+        ),
+    ]
+
+
 def _health_signal(
     name: str, states: dict[str, HealthCheckState], checks: tuple[str, ...]
 ) -> Signal:
@@ -202,7 +234,7 @@ def signals_for(
     ]
 
 
-def _inputs(session: Session, inboxes: list[Inbox]) -> dict[uuid.UUID, list[Signal]]:
+def _inputs(session: Session, inboxes: list[Inbox], now: datetime) -> dict[uuid.UUID, list[Signal]]:
     ids = [i.id for i in inboxes]
     records: dict[uuid.UUID, list[DnsRecord]] = {}
     for r in session.scalars(select(DnsRecord).where(DnsRecord.inbox_id.in_(ids))):
@@ -215,6 +247,7 @@ def _inputs(session: Session, inboxes: list[Inbox]) -> dict[uuid.UUID, list[Sign
     listed = blocklists.listed_domains(session, domains)
     checked = blocklists.checked_domains(session, domains)
     external = connectors.figures_for(session, {i.workspace_id for i in inboxes})
+    sent = delivery.rates(session, servers, now)
     ips: dict[uuid.UUID, str | None] = {}
     if external and servers:
         rows = session.execute(
@@ -225,15 +258,19 @@ def _inputs(session: Session, inboxes: list[Inbox]) -> dict[uuid.UUID, list[Sign
     for i in inboxes:
         domain = i.email_address.rsplit("@", 1)[-1].lower()
         ip = ips.get(i.vps_id) if i.vps_id else None
-        out[i.id] = signals_for(
-            i,
-            records.get(i.id, []),
-            states.get(i.vps_id, {}) if i.vps_id else {},
-            listed.get(domain),
-            domain in checked,
-        ) + external_signals(
-            external.get((i.workspace_id, connectors.GOOGLE_POSTMASTER, domain)),
-            external.get((i.workspace_id, connectors.MICROSOFT_SNDS, ip)) if ip else None,
+        out[i.id] = (
+            signals_for(
+                i,
+                records.get(i.id, []),
+                states.get(i.vps_id, {}) if i.vps_id else {},
+                listed.get(domain),
+                domain in checked,
+            )
+            + delivery_signals(sent.get(i.vps_id) if i.vps_id else None)
+            + external_signals(
+                external.get((i.workspace_id, connectors.GOOGLE_POSTMASTER, domain)),
+                external.get((i.workspace_id, connectors.MICROSOFT_SNDS, ip)) if ip else None,
+            )
         )
     return out
 
@@ -258,7 +295,7 @@ def recompute(session: Session, inboxes: list[Inbox], now: datetime) -> int:
     }
     changed = 0
     rows = {i.id: i for i in inboxes}
-    for inbox, signals in _inputs(session, inboxes).items():
+    for inbox, signals in _inputs(session, inboxes, now).items():
         row = rows[inbox]
         score = score_of(signals)
         as_json = [asdict(s) for s in signals]
@@ -301,7 +338,8 @@ def view(
     if current is not None:
         signals, computed_at = current.signals, current.computed_at
     else:  # never computed: what it would be now (not stored by a read)
-        signals, computed_at = [asdict(s) for s in _inputs(session, [inbox])[inbox.id]], None
+        now = utcnow()
+        signals, computed_at = [asdict(s) for s in _inputs(session, [inbox], now)[inbox.id]], None
     return {
         "score": float(inbox.reputation_score or 0)
         if current is not None

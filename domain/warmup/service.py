@@ -4,8 +4,9 @@
 `now`: it locks the workspace, then its inboxes in id order (the lock order), reads the trouble
 its servers and inboxes show, and for every inbox
 1. holds or releases it: trouble (`blocklist`: the server's dnsbl check is critical;
-   `server_critical`: another check is; `domain_blocklist`: a trusted domain list lists its
-   domain; `dns`: a warming inbox is not `ready`) holds it at the
+   `server_critical`: another check is; `bounces`: the server's own bounce rate over the last
+   24 h is over 3% (domain/reputation/delivery.py); `domain_blocklist`: a trusted domain list
+   lists its domain; `dns`: a warming inbox is not `ready`) holds it at the
    policy's floor; the hold is released once the cause has been clear for `clear_seconds`;
 2. moves its warmup through `WARMUP`: a hold pauses it (the interrupted ramp day is discarded),
    a release resumes it, a new ramp day advances it, reaching the inbox's limit completes it;
@@ -34,6 +35,7 @@ from domain.events import catalogue
 from domain.events import service as events
 from domain.health import blocklists
 from domain.operations import service as operations
+from domain.reputation import delivery
 from domain.reputation import service as reputation
 from domain.warmup import policy as policies
 from domain.warmup import ramp
@@ -242,6 +244,10 @@ def apply_workspace(
     servers = server_trouble(session, workspace.id)
     per_domain = Counter(_domain(i) for i in inboxes)
     per_server = Counter(i.vps_id for i in inboxes if i.vps_id is not None)
+    # A bounce rate over the threshold holds the server's inboxes (after a listing or a
+    # critical check, which name the cause first).
+    for vps_id, cause in delivery.trouble(delivery.rates(session, per_server, now)).items():
+        servers.setdefault(vps_id, cause)
     listed = blocklists.listed_domains(session, per_domain)
     for inbox in inboxes:
         released = _hold(inbox, _trouble(inbox, servers, listed), policy, now)

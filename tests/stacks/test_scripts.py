@@ -19,6 +19,7 @@ from stacks import scripts
 from stacks.stalwart import outbound_throttle
 from tests.support.stack_fleet import ADMIN_PASSWORD, DKIM_PRIVATE, mailbox
 from tests.support.stalwart import FakeStalwart
+from tests.support.stalwart_metrics import basic
 
 STUBS = Path(__file__).resolve().parents[1] / "support" / "stubs"
 HOST = "mx1.mail.example.net"
@@ -236,6 +237,20 @@ def test_v016_firewall_is_loaded_when_given(box: Server) -> None:
     assert (
         'include "/etc/nftables.d/penguinmails.nft"' in (box.root / "etc/nftables.conf").read_text()
     )
+
+
+@pytest.mark.parametrize(("version", "user"), [(NEW, f"admin@{HOST}"), (OLD, "admin")])
+def test_configure_turns_on_prometheus_for_the_admin_only(
+    box: Server, version: str, user: str
+) -> None:
+    assert box.fake.answer(None)[0] == 404  # off on a fresh server
+    result = box.install(version)
+    ok(result)
+    no_secret(result, ADMIN_PASSWORD)
+    box.fake.delivery_counters = {"delivery.delivered": 3}
+    status, text = box.fake.answer(basic(user, ADMIN_PASSWORD))
+    assert status == 200 and "delivery_delivered 3" in text
+    assert box.fake.answer(None)[0] == box.fake.answer(basic(user, "wrong"))[0] == 401
 
 
 def _throttle(version: str, limit: int) -> dict[str, Any]:

@@ -18,6 +18,8 @@ import dns.rcode
 import dns.rrset
 from aiosmtpd.smtp import SMTP
 
+from tests.support.stalwart_metrics import PrometheusEndpoint
+
 T = TypeVar("T")
 
 Responder = Callable[[str], tuple[str, int]]
@@ -36,6 +38,8 @@ class HttpState:
     jmap: Any = None
     # v0.12-v0.15 `GET /api/logs` items; None: 404.
     log_items: list[dict[str, Any]] | None = None
+    # `GET /metrics/prometheus`: anything with `answer(authorization) -> (status, text)`.
+    prometheus: Any = field(default_factory=PrometheusEndpoint)
 
 
 class Lab:
@@ -220,6 +224,9 @@ def _http_answer(head: str, state: HttpState, request_body: bytes = b"") -> byte
         status = 200
         logs = {"data": {"items": state.log_items, "total": len(state.log_items)}}
         body = json.dumps(logs).encode()
+    elif path == "/metrics/prometheus":
+        status, text = state.prometheus.answer(headers.get("authorization"))
+        ctype, body = "text/plain; version=0.0.4", text.encode()
     elif path.startswith("/api/queue/messages"):
         state.authorizations.append(headers.get("authorization"))
         total = len(state.queue_items) if state.queue_total is None else state.queue_total

@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.support.stalwart_metrics import basic, exposition
 from tests.support.stalwart_throttle import jmap_problem, rest_errors
 
 LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
@@ -92,6 +93,18 @@ class FakeStalwart:
         self.reloads = 0
         # The throttles in force: the registry's as of the last ReloadSettings (v0.16).
         self.applied_throttles: dict[str, dict[str, Any]] = {}
+        # v0.16 `Metrics` singleton (structs.rs `Metrics`; default: Prometheus disabled) and
+        # what is in force since the last reload/restart; v0.15 settings in force likewise.
+        self.metrics: dict[str, Any] = {
+            "openTelemetry": {"@type": "Disabled"},
+            "prometheus": {"@type": "Disabled"},
+            "metrics": {},
+            "metricsPolicy": "Exclude",
+        }
+        self.applied_metrics: dict[str, Any] = json.loads(json.dumps(self.metrics))
+        self.rest_applied: dict[str, str] = {}
+        # Event id -> count since start, served at /metrics/prometheus (stalwart_metrics.py).
+        self.delivery_counters: dict[str, int] = {}
         self.rest_logs: list[dict[str, Any]] = []
         self._next = 0
         self._lock = threading.Lock()
@@ -184,6 +197,10 @@ class FakeStalwart:
         admin = env.get("STALWART_RECOVERY_ADMIN")
         self.recovery_admin = tuple(admin.split(":", 1)) if admin and ":" in admin else None  # type: ignore[assignment]
         self.restarts.append("recovery" if self.recovery_mode else "normal")
+        # A started server builds its config from the registry / stored settings.
+        self.applied_metrics = json.loads(json.dumps(self.metrics))
+        self.applied_throttles = json.loads(json.dumps(self.objects["MtaOutboundThrottle"]))
+        self.rest_applied = dict(self.rest_settings)
 
     def fallback_admin(self) -> str | None:
         """The fallback admin's secret as config.toml holds it (plain or sha512-crypt)."""
@@ -216,6 +233,8 @@ class FakeStalwart:
             return self._singleton(method, verb, args)
         if kind == "Action" and verb == "set":
             return method, self._action(args)
+        if kind == "Metrics":
+            return self._metrics(method, verb, args)
         if kind not in self.objects or verb not in ("get", "query", "set"):
             return "error", {"type": "unknownMethod"}
         if self.recovery_mode and kind in ("QueuedMessage", "Log"):
@@ -260,10 +279,58 @@ class FakeStalwart:
                 continue
             self.reloads += 1
             self.applied_throttles = json.loads(json.dumps(self.objects["MtaOutboundThrottle"]))
+            self.applied_metrics = json.loads(json.dumps(self.metrics))
             out["created"][key] = {"id": self.new_id()}
         if refused:
             out["notCreated"] = refused
         return out
+
+    def _metrics(self, method: str, verb: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """x:Metrics (a singleton): `prometheus` is `{"@type": "Disabled"}` or `{"@type":
+        "Enabled", "authUsername": str|null, "authSecret": SecretKeyOptional}` (structs.rs
+        `MetricsPrometheus`, `MetricsPrometheusProperties`, `SecretKeyOptional`)."""
+        if verb == "get":
+            view = json.loads(json.dumps(self.metrics))
+            (view["prometheus"].get("authSecret") or {}).pop("secret", None)
+            return method, {"list": [{"id": "singleton", **view}], "notFound": []}
+        if verb != "set":
+            return "error", {"type": "unknownMethod"}
+        not_updated: dict[str, Any] = {}
+        for id_, patch in (args.get("update") or {}).items():
+            prom = patch.get("prometheus", self.metrics["prometheus"])
+            secret = prom.get("authSecret", {"@type": "None"}) if isinstance(prom, dict) else {}
+            if id_ != "singleton":
+                not_updated[id_] = {"type": "notFound"}
+            elif set(patch) - set(self.metrics):
+                not_updated[id_] = {"type": "invalidProperties", "properties": sorted(patch)}
+            elif (
+                not isinstance(prom, dict)
+                or prom.get("@type") not in ("Disabled", "Enabled")
+                or set(prom) - {"@type", "authUsername", "authSecret"}
+                or not isinstance(secret, dict)
+                or secret.get("@type") not in ("None", "Value", "EnvironmentVariable", "File")
+                or (secret.get("@type") == "Value" and not isinstance(secret.get("secret"), str))
+            ):
+                not_updated[id_] = {"type": "invalidProperties", "properties": ["prometheus"]}
+            else:
+                self.metrics.update(json.loads(json.dumps(patch)))
+        updated = {k: None for k in (args.get("update") or {}) if k not in not_updated}
+        return method, {"updated": updated, "notUpdated": not_updated}
+
+    def answer(self, authorization: str | None) -> tuple[int, str]:
+        """`GET /metrics/prometheus` as configured (request.rs: not found when disabled; with a
+        username, only that Basic user)."""
+        prom = self.applied_metrics.get("prometheus") or {}
+        if prom.get("@type") == "Enabled":
+            user, secret = prom.get("authUsername"), (prom.get("authSecret") or {}).get("secret")
+        elif self.rest_applied.get("metrics.prometheus.enable") == "true":
+            user = self.rest_applied.get("metrics.prometheus.auth.username")
+            secret = self.rest_applied.get("metrics.prometheus.auth.secret")
+        else:
+            return 404, ""
+        if user and secret and authorization != basic(user, secret):
+            return 401, json.dumps({"type": "about:blank", "detail": "Invalid credentials."})
+        return 200, exposition(self.delivery_counters)
 
     def _singleton(
         self, method: str, verb: str, args: dict[str, Any]
@@ -440,6 +507,7 @@ class FakeStalwart:
         if path == "/api/reload":
             # Parse errors come back inside data (management/reload.rs), HTTP 200.
             self.reloads += 1
+            self.rest_applied = dict(self.rest_settings)
             return {"data": {"warnings": {}, "errors": rest_errors(self.rest_settings)}}
         if path == "/api/principal" and method == "POST":
             name = body["name"]
@@ -531,6 +599,15 @@ def _handler(fake: FakeStalwart) -> type[BaseHTTPRequestHandler]:
                 if self.path == "/__restart":
                     fake.restart()
                     return self._send(200, {})
+                if self.path == "/metrics/prometheus" and method == "GET":
+                    status, text = fake.answer(self.headers.get("Authorization"))
+                    data = text.encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain; version=0.0.4")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return None
                 creds = self._credentials()
                 if self.path.startswith("/api/"):
                     if creds is None or creds[0] != "admin" or not fake.fallback_login(creds[1]):

@@ -102,13 +102,13 @@ def test_score_drops_with_a_high_postmaster_spam_rate(
     session: Session, override_settings: OverrideSettings
 ) -> None:
     _, inbox = _inbox_with_connectors(session)
-    before = reputation.score_of(reputation._inputs(session, [inbox])[inbox.id])
+    before = reputation.score_of(reputation._inputs(session, [inbox], T0)[inbox.id])
     results = {}
     for spam in (0.0005, 0.004):
         with serving_fake(_postmaster(spam)) as pm, serving_fake(FakeSnds(KEY)) as snds:
             override_settings(postmaster_base_url=pm, snds_base_url=snds)
             _fetch_all(session)
-        signals = reputation._inputs(session, [inbox])[inbox.id]
+        signals = reputation._inputs(session, [inbox], T0)[inbox.id]
         spam_signal = next(s for s in signals if s.name == "postmaster_spam_rate")
         results[spam] = (spam_signal.value, reputation.score_of(signals))
     assert results[0.0005][0] == 1.0 and results[0.004][0] == 0.0
@@ -128,7 +128,7 @@ def test_score_drops_with_an_snds_red_filter_result(
         with serving_fake(FakePostmaster(TOKEN)) as pm, serving_fake(fake) as snds:
             override_settings(postmaster_base_url=pm, snds_base_url=snds)
             _fetch_all(session)
-        signals = reputation._inputs(session, [inbox])[inbox.id]
+        signals = reputation._inputs(session, [inbox], T0)[inbox.id]
         assert next(s for s in signals if s.name == "snds_filter").reason.endswith(colour)
         scores[colour] = reputation.score_of(signals)
     assert scores["RED"] < scores["GREEN"]
