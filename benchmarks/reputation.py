@@ -2,12 +2,16 @@
 sweep it follows.
 
     python -m benchmarks reputation [--inboxes 10000] [--servers 1000] [--workspaces 100]
+                                    [--samples-per-day 96]
 
 A scratch Postgres (benchmarks/_database.py) gets the fleet: `--workspaces` workspaces sharing
 `--servers` servers and `--inboxes` inboxes evenly, a third of them warming, each server with
-the six health states a `monitoring.health` sweep leaves (one server in 50 listed, one in 20
-with a warning) and each inbox with its SPF/DKIM/DMARC/PTR records (one in 10 with DMARC
-missing). Then the sweep runs as the scheduler runs it: first pass (every cap and score new:
+the seven health states a `monitoring.health` sweep leaves (one server in 50 listed, one in 20
+with a warning), `--samples-per-day` `delivery` check results over the last 24 h (the server's
+own counters, read for the bounce and deferral rates; one server in 25 bouncing 5%) and each
+inbox with its SPF/DKIM/DMARC/PTR records (one in 10 with DMARC missing). `--samples-per-day 0`
+is the workload without delivery counters, for a baseline in the same run. Then the sweep runs
+as the scheduler runs it: first pass (every cap and score new:
 writes and history rows), a second pass at the same time (nothing changes: reads only), and a
 pass a day later (the warming third advances). Compare with `python -m benchmarks health`, the
 sweep whose results this one reads (22.1 s for 1,000 servers with its database writes)."""
@@ -21,12 +25,12 @@ from sqlalchemy import func, insert, select
 
 from benchmarks._database import scratch_database
 
-CHECKS = ("reachable", "mail_server", "tls", "disk", "queue", "dnsbl")
+CHECKS = ("reachable", "mail_server", "tls", "disk", "queue", "dnsbl", "delivery")
 
 
-def populate(inboxes: int, servers: int, workspaces: int, now: datetime) -> None:
+def populate(inboxes: int, servers: int, workspaces: int, now: datetime, samples: int) -> None:
     from database.models.dns_records import DnsRecord
-    from database.models.health import HealthCheckState
+    from database.models.health import HealthCheckResult, HealthCheckState
     from database.models.inboxes import Inbox
     from database.models.servers import VpsServer
     from database.session import session_scope
@@ -37,7 +41,7 @@ def populate(inboxes: int, servers: int, workspaces: int, now: datetime) -> None
         spaces = [create_workspace(s, tenant) for _ in range(workspaces)]
         tenant_id = tenant.id
         space_ids = [w.id for w in spaces]
-    server_rows, state_rows = [], []
+    server_rows, state_rows, sample_rows = [], [], []
     for i in range(servers):
         sid = uuid.uuid4()
         server_rows.append(
@@ -70,6 +74,22 @@ def populate(inboxes: int, servers: int, workspaces: int, now: datetime) -> None
                     "data": {},
                     "checked_at": now,
                     "status_since": now,
+                }
+            )
+        for k in range(samples):  # every 24 h / samples, oldest first, counters rising
+            sample_rows.append(
+                {
+                    "tenant_id": tenant_id,
+                    "vps_id": sid,
+                    "check": "delivery",
+                    "status": "ok",
+                    "detail": "bench",
+                    "data": {
+                        "delivered": 40 * k,
+                        "bounced": 2 * k if i % 25 == 0 else k // 10,
+                        "deferred": k // 5,
+                    },
+                    "checked_at": now - timedelta(days=1) * (samples - k) / samples,
                 }
             )
     inbox_rows, record_rows = [], []
@@ -112,6 +132,8 @@ def populate(inboxes: int, servers: int, workspaces: int, now: datetime) -> None
             s.execute(insert(Inbox), inbox_rows[k : k + 5000])
         for k in range(0, len(record_rows), 10000):
             s.execute(insert(DnsRecord), record_rows[k : k + 10000])
+        for k in range(0, len(sample_rows), 10000):
+            s.execute(insert(HealthCheckResult), sample_rows[k : k + 10000])
 
 
 def main(argv: list[str]) -> int:
@@ -119,6 +141,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--inboxes", type=int, default=10000)
     parser.add_argument("--servers", type=int, default=1000)
     parser.add_argument("--workspaces", type=int, default=100)
+    parser.add_argument("--samples-per-day", type=int, default=96)
     args = parser.parse_args(argv)
     now = datetime.now(UTC).replace(microsecond=0)
     with scratch_database():
@@ -128,10 +151,11 @@ def main(argv: list[str]) -> int:
         from settings import get_settings
 
         started = time.perf_counter()
-        populate(args.inboxes, args.servers, args.workspaces, now)
+        populate(args.inboxes, args.servers, args.workspaces, now, args.samples_per_day)
         print(
             f"fleet: {args.inboxes} inboxes on {args.servers} servers in {args.workspaces} "
-            f"workspaces, written in {time.perf_counter() - started:.1f} s"
+            f"workspaces, {args.samples_per_day} delivery samples a day per server, written in "
+            f"{time.perf_counter() - started:.1f} s"
         )
         settings = get_settings()
         for label, at in (

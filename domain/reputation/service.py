@@ -234,7 +234,12 @@ def signals_for(
     ]
 
 
-def _inputs(session: Session, inboxes: list[Inbox], now: datetime) -> dict[uuid.UUID, list[Signal]]:
+def _inputs(
+    session: Session,
+    inboxes: list[Inbox],
+    now: datetime,
+    delivery_rates: dict[uuid.UUID, delivery.Rates] | None = None,
+) -> dict[uuid.UUID, list[Signal]]:
     ids = [i.id for i in inboxes]
     records: dict[uuid.UUID, list[DnsRecord]] = {}
     for r in session.scalars(select(DnsRecord).where(DnsRecord.inbox_id.in_(ids))):
@@ -247,7 +252,10 @@ def _inputs(session: Session, inboxes: list[Inbox], now: datetime) -> dict[uuid.
     listed = blocklists.listed_domains(session, domains)
     checked = blocklists.checked_domains(session, domains)
     external = connectors.figures_for(session, {i.workspace_id for i in inboxes})
-    sent = delivery.rates(session, servers, now)
+    sent = delivery_rates
+    if sent is None:  # asked only for servers whose delivery counters were read
+        read = {v for v, by_check in states.items() if by_check.get("delivery") is not None}
+        sent = delivery.rates(session, read, now)
     ips: dict[uuid.UUID, str | None] = {}
     if external and servers:
         rows = session.execute(
@@ -275,8 +283,16 @@ def _inputs(session: Session, inboxes: list[Inbox], now: datetime) -> dict[uuid.
     return out
 
 
-def recompute(session: Session, inboxes: list[Inbox], now: datetime) -> int:
-    """Score every given inbox (rows the caller has locked); returns how many changed."""
+def recompute(
+    session: Session,
+    inboxes: list[Inbox],
+    now: datetime,
+    *,
+    delivery_rates: dict[uuid.UUID, delivery.Rates] | None = None,
+) -> int:
+    """Score every given inbox (rows the caller has locked); returns how many changed.
+    `delivery_rates`: the servers' bounce/deferral rates when the caller has read them already
+    (domain/reputation/delivery.py), else they are read here."""
     if not inboxes:
         return 0
     ids = [i.id for i in inboxes]
@@ -295,7 +311,7 @@ def recompute(session: Session, inboxes: list[Inbox], now: datetime) -> int:
     }
     changed = 0
     rows = {i.id: i for i in inboxes}
-    for inbox, signals in _inputs(session, inboxes, now).items():
+    for inbox, signals in _inputs(session, inboxes, now, delivery_rates).items():
         row = rows[inbox]
         score = score_of(signals)
         as_json = [asdict(s) for s in signals]

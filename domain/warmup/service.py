@@ -58,15 +58,26 @@ class Applied:
     operation_id: uuid.UUID | None = None
 
 
-def server_trouble(session: Session, workspace_id: uuid.UUID) -> dict[uuid.UUID, str]:
-    """Servers of the workspace with a critical check: `blocklist` before `server_critical`."""
+def server_trouble(
+    session: Session, workspace_id: uuid.UUID, delivering: set[uuid.UUID] | None = None
+) -> dict[uuid.UUID, str]:
+    """Servers of the workspace with a critical check: `blocklist` before `server_critical`.
+    The same read adds to `delivering` the servers whose delivery counters were read, so the
+    bounce rates are asked for only where there are any."""
     rows = session.execute(
-        select(HealthCheckState.vps_id, HealthCheckState.check)
+        select(HealthCheckState.vps_id, HealthCheckState.check, HealthCheckState.status)
         .join(VpsServer, VpsServer.id == HealthCheckState.vps_id)
-        .where(VpsServer.workspace_id == workspace_id, HealthCheckState.status == "critical")
+        .where(
+            VpsServer.workspace_id == workspace_id,
+            (HealthCheckState.status == "critical") | (HealthCheckState.check == "delivery"),
+        )
     ).all()
     out: dict[uuid.UUID, str] = {}
-    for vps_id, check in rows:
+    for vps_id, check, status in rows:
+        if check == "delivery" and delivering is not None:
+            delivering.add(vps_id)  # its stored samples count even while a read fails
+        if status != "critical":
+            continue
         if check == "dnsbl":
             out[vps_id] = BLOCKLIST
         else:
@@ -241,12 +252,14 @@ def apply_workspace(
     if not inboxes:
         return out
     policy = policies.get(session, workspace.id)
-    servers = server_trouble(session, workspace.id)
+    delivering: set[uuid.UUID] = set()
+    servers = server_trouble(session, workspace.id, delivering)
     per_domain = Counter(_domain(i) for i in inboxes)
     per_server = Counter(i.vps_id for i in inboxes if i.vps_id is not None)
     # A bounce rate over the threshold holds the server's inboxes (after a listing or a
-    # critical check, which name the cause first).
-    for vps_id, cause in delivery.trouble(delivery.rates(session, per_server, now)).items():
+    # critical check, which name the cause first). One read, none without counters.
+    sent = delivery.rates(session, delivering & set(per_server), now)
+    for vps_id, cause in delivery.trouble(sent).items():
         servers.setdefault(vps_id, cause)
     listed = blocklists.listed_domains(session, per_domain)
     for inbox in inboxes:
@@ -270,7 +283,7 @@ def apply_workspace(
                     f"daily cap of {inbox.email_address} is now {limit} (was {old})",
                     {"from": old, "to": limit, "limited_by": bound, "hold": inbox.hold_reason},
                 )
-    out.reputation_changed = reputation.recompute(session, list(inboxes), now)
+    out.reputation_changed = reputation.recompute(session, list(inboxes), now, delivery_rates=sent)
     if out.changed_limits:
         op = operations.enqueue(session, workspace, "up", reason=reason, settings=settings)
         out.operation_id = op.id

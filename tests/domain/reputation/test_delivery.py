@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from database.models.events import Event
-from database.models.health import HealthCheckResult
+from database.models.health import HealthCheckResult, HealthCheckState
 from database.models.servers import VpsServer
 from domain.reputation import delivery
 from domain.reputation import service as reputation
@@ -30,6 +30,16 @@ def _sample(
     deferred: int = 0,
     status: str = "ok",
 ) -> None:
+    """One sweep's delivery result: the history row and the latest state, as the health sweep
+    writes them."""
+    data = {"delivered": delivered, "bounced": bounced, "deferred": deferred}
+    state = session.get(HealthCheckState, (server.id, "delivery"))
+    if state is None:
+        state = HealthCheckState(
+            vps_id=server.id, check="delivery", tenant_id=server.tenant_id, status_since=at
+        )
+        session.add(state)
+    state.status, state.detail, state.data, state.checked_at = status, "", data, at
     session.add(
         HealthCheckResult(
             tenant_id=server.tenant_id,
@@ -38,7 +48,7 @@ def _sample(
             status=status,
             detail="",
             value=float(bounced),
-            data={"delivered": delivered, "bounced": bounced, "deferred": deferred},
+            data=data,
             checked_at=at,
         )
     )
