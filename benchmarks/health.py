@@ -6,7 +6,9 @@ loop.
 
 A child process serves the fleet: server i lives on 127.1.(i // 250).(i % 250 + 1) with SSH
 (asyncssh, answers `df`), SMTP (220 + EHLO with STARTTLS), TLS on the HTTPS/submissions/IMAPS
-ports (HTTP /healthz/ready and the queue API on HTTPS) and a DNS server for the DNSBL zone. The mix:
+ports (HTTP /healthz/ready and the queue API on HTTPS; any other path, /metrics/prometheus
+included, answers 200 with an empty body: zero delivery counters) and a DNS server for the DNSBL
+zone. The mix:
 50% healthy, 20% slow (SMTP banner and HTTP answers 1-2 s late), 20% dead (nothing listens:
 refused), 10% hung (accept, never answer: each check runs into the timeout). The sweep runs as the
 scheduler runs it (probes, then results, states and alerts written to a scratch Postgres, see
