@@ -22,7 +22,7 @@ from database.models.servers import VpsServer
 from domain.reputation import clients, google_auth, postmaster
 from domain.reputation.schemas import ConnectorPut, ConnectorRead, FigureRead
 from domain.workspaces import service as workspaces
-from kit.errors import NotFound, ValidationFailed
+from kit.errors import NotFound, PenguinMailsError, ValidationFailed
 from settings.reputation import ReputationSettings
 
 GOOGLE_POSTMASTER = "google_postmaster"
@@ -127,7 +127,7 @@ def view(session: Session, row: ReputationConnector) -> ConnectorRead:
     return ConnectorRead(
         workspace_id=row.workspace_id,
         kind=row.kind,
-        credentials=sorted(json.loads(row.credentials_encrypted)),
+        credentials=_stored_names(row),
         last_fetched_at=row.last_fetched_at,
         last_error=row.last_error,
         created_at=row.created_at,
@@ -137,6 +137,15 @@ def view(session: Session, row: ReputationConnector) -> ConnectorRead:
             for f in figures
         ],
     )
+
+
+def _stored_names(row: ReputationConnector) -> list[str]:
+    """Which credential is stored (names only). An undecryptable secret must not fail the
+    read (CONTRIBUTING: secret columns on API paths): then the names the kind accepts."""
+    try:
+        return sorted(json.loads(row.credentials_encrypted))
+    except (PenguinMailsError, ValueError, TypeError):
+        return list(CREDENTIALS[row.kind])
 
 
 def _dump(secret: dict[str, Any]) -> str:

@@ -89,6 +89,25 @@ def test_a_service_account_key_is_accepted_and_never_shown(
         assert secret_line not in response.text
 
 
+def test_an_undecryptable_secret_does_not_fail_the_read(
+    session: Session, client: TestClient
+) -> None:
+    tenant = create_tenant(session)
+    ws = create_workspace(session, tenant).id
+    put = client.put(
+        url(ws, "google_postmaster"), json={"access_token": TOKEN}, headers=tenant.headers
+    )
+    assert put.status_code == 201
+    session.execute(
+        text("UPDATE reputation_connectors SET credentials_encrypted = 'gAAAA-not-fernet'"
+             " WHERE workspace_id = :w"),
+        {"w": ws},
+    )  # fmt: skip
+    read = client.get(url(ws, "google_postmaster"), headers=tenant.headers)
+    assert read.status_code == 200, read.text
+    assert read.json()["credentials"] == ["access_token", "service_account"]  # the kind's names
+
+
 def test_put_is_idempotent_with_a_key(session: Session, client: TestClient) -> None:
     tenant = create_tenant(session)
     ws = create_workspace(session, tenant).id
