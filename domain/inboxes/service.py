@@ -19,6 +19,7 @@ from domain.inboxes.states import INBOX, InboxStatus
 from domain.mail_domains import service as mail_domains
 from domain.operations import service as operations
 from domain.servers import service as servers
+from domain.warmup import admission
 from domain.warmup import policy as warmup_policy
 from domain.warmup import service as warmup
 from domain.workspaces import service as workspaces
@@ -29,6 +30,13 @@ from settings import Settings
 from settings.operations import OperationSettings
 
 SMTP_PORT, IMAP_PORT = 465, 993
+# The columns' Python-side defaults, given explicitly: SQLAlchemy sends NULL for them in an
+# INSERT that carries DML CTEs (the create's, domain.warmup.admission.shared_caps).
+_DEFAULTS = {
+    c.key: c.default.arg
+    for c in Inbox.__table__.c
+    if c.default is not None and c.default.is_scalar  # type: ignore[attr-defined]
+}
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,8 @@ def create(
     """Four statements when the workspace has the domain and a server with room (the common
     case): the workspace lock; the domain's owner, the domain and the server with room in one
     read (servers.placement); the insert, whose ON CONFLICT on the unique index of
-    lower(email_address) is the duplicate check; and the enqueue. The placed server's
+    lower(email_address) is the duplicate check and which sets the inbox's cap and lowers its
+    neighbours' (domain.warmup.admission); and the enqueue. The placed server's
     `inbox_count` is kept by a trigger in this transaction."""
     workspace = workspaces.lock(session, tenant_id, workspace_id)
     address = str(data.email_address)
@@ -106,21 +115,29 @@ def create(
     assert hostname is not None
     password = new_password()
     # Two workspaces of the tenant racing for one address: the unique index decides, and the
-    # loser's transaction (its count, its domain) is rolled back by the Conflict.
+    # loser's transaction (its count, its domain, its neighbours' caps) is rolled back by the
+    # Conflict. The new inbox's cap and its neighbours' shares go out with the run that creates
+    # it, computed in this same statement (domain.warmup.admission), so the warmup sweep has
+    # nothing to queue for a new inbox.
     inbox = session.scalars(
         insert(Inbox)
         .values(
-            id=uuid.uuid4(),
-            tenant_id=tenant_id,
-            workspace_id=workspace.id,
-            email_address=address,
-            display_name=data.display_name,
-            vps_id=server_id,
-            password_encrypted=password,
-            status=InboxStatus.PENDING_SETUP.value,
+            {
+                **_DEFAULTS,
+                "id": uuid.uuid4(),
+                "tenant_id": tenant_id,
+                "workspace_id": workspace.id,
+                "email_address": address,
+                "display_name": data.display_name,
+                "vps_id": server_id,
+                "password_encrypted": password,
+                "status": InboxStatus.PENDING_SETUP.value,
+                **admission.new_inbox_caps(workspace.id, tenant_id, domain, server_id),
+            }
         )
         .on_conflict_do_nothing()
         .returning(Inbox)
+        .add_cte(admission.shared_caps(workspace.id, tenant_id, domain, server_id, address))
     ).first()
     if inbox is None:
         raise Conflict(f"an inbox for {address} already exists", field="email_address")
@@ -132,9 +149,6 @@ def create(
         settings=settings,
         workspace_locked=True,
     )
-    # Its daily cap (and its neighbours' shares) go out with the run that creates it, so the
-    # warmup sweep has nothing to queue for a new inbox.
-    warmup.apply_workspace(session, workspace.id, utcnow(), settings=settings)
     return Accepted(inbox, op, credentials_for(inbox, hostname, password))
 
 
