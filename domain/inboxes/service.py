@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from database.models.inboxes import Inbox
@@ -30,13 +29,6 @@ from settings import Settings
 from settings.operations import OperationSettings
 
 SMTP_PORT, IMAP_PORT = 465, 993
-# The columns' Python-side defaults, given explicitly: SQLAlchemy sends NULL for them in an
-# INSERT that carries DML CTEs (the create's, domain.warmup.admission.shared_caps).
-_DEFAULTS = {
-    c.key: c.default.arg
-    for c in Inbox.__table__.c
-    if c.default is not None and c.default.is_scalar  # type: ignore[attr-defined]
-}
 
 
 @dataclass(frozen=True)
@@ -119,26 +111,16 @@ def create(
     # Conflict. The new inbox's cap and its neighbours' shares go out with the run that creates
     # it, computed in this same statement (domain.warmup.admission), so the warmup sweep has
     # nothing to queue for a new inbox.
-    inbox = session.scalars(
-        insert(Inbox)
-        .values(
-            {
-                **_DEFAULTS,
-                "id": uuid.uuid4(),
-                "tenant_id": tenant_id,
-                "workspace_id": workspace.id,
-                "email_address": address,
-                "display_name": data.display_name,
-                "vps_id": server_id,
-                "password_encrypted": password,
-                "status": InboxStatus.PENDING_SETUP.value,
-                **admission.new_inbox_caps(workspace.id, tenant_id, domain, server_id),
-            }
-        )
-        .on_conflict_do_nothing()
-        .returning(Inbox)
-        .add_cte(admission.shared_caps(workspace.id, tenant_id, domain, server_id, address))
-    ).first()
+    inbox = admission.admit(
+        session,
+        tenant_id=tenant_id,
+        workspace_id=workspace.id,
+        address=address,
+        domain=domain,
+        display_name=data.display_name,
+        server_id=server_id,
+        password=password,
+    )
     if inbox is None:
         raise Conflict(f"an inbox for {address} already exists", field="email_address")
     op = operations.enqueue(
