@@ -37,8 +37,9 @@ from probes import dnsbl
 
 _MUST, _MUST_NOT = dnsbl.TEST_ENTRIES[dnsbl.DOMAIN]
 
-# `lowered`: a neighbour's cap that was never computed is left to the sweep; `limited_by` is the
-# first of equal bounds, as in `effective_limit` (the domain's before the server's).
+# `trouble` is read once, for the hold and for the floor. `lowered`: a neighbour's cap that was
+# never computed is left to the sweep; `limited_by` is the first of equal bounds, as in
+# `effective_limit` (the domain's before the server's).
 _SQL = """
 WITH policy AS (
     SELECT floor_daily, domain_daily_cap, server_daily_cap FROM (
@@ -59,7 +60,7 @@ WITH policy AS (
            min(p.server_daily_cap) / (1 + count(l.id) FILTER (WHERE l.vps_id = :server_id))
                AS on_server
     FROM policy p LEFT JOIN live l ON true
-), trouble AS (
+), trouble AS MATERIALIZED (
     SELECT CASE
         WHEN EXISTS (SELECT 1 FROM health_check_states WHERE vps_id = :server_id
                      AND status = 'critical' AND "check" = 'dnsbl') THEN 'blocklist'
@@ -116,8 +117,8 @@ RETURNING {columns}
 
 # The password is not read back: it would be decrypted for nothing.
 _RETURNED = [c for c in Inbox.__table__.c if c.key != "password_encrypted"]
-# Whitespace collapsed: psycopg caches its conversion of a query of up to 4,096 characters and
-# converts a longer one again on every execution.
+# Whitespace collapsed (so no `--` comments in it): psycopg caches its conversion of a query of
+# up to 4,096 characters and converts a longer one again on every execution.
 _STATEMENT = select(Inbox).from_statement(
     text(" ".join(_SQL.format(columns=", ".join(c.name for c in _RETURNED)).split()))
     .bindparams(
