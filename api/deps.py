@@ -1,12 +1,17 @@
 """Request dependencies. The session dependency is the transaction boundary: it commits when the
-handler returns and rolls back when it raises; services never commit."""
+handler returns and rolls back when it raises; services never commit.
+
+The dependencies are `async def` where they do no I/O on the common path, and hand what blocks to
+the thread pool themselves: FastAPI runs each sync dependency on a thread of its own, a thread
+switch per dependency per request (issue 16's profile)."""
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -21,27 +26,33 @@ from settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+async def settings_dependency() -> Settings:
+    return get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(settings_dependency)]
 """The process's settings, for handlers to pass to the services (tests override the
 dependency or the environment)."""
 
 
-def get_session() -> Iterator[Session]:
+async def get_session() -> AsyncIterator[Session]:
+    """A session (making one does no I/O: it connects at its first statement, on the handler's
+    thread), committed or rolled back on a thread of the pool."""
     session = new_session()
     try:
         yield session
-        session.commit()
+        await run_in_threadpool(session.commit)
     except BaseException:
-        session.rollback()
+        await run_in_threadpool(session.rollback)
         raise
     finally:
-        session.close()
+        session.close()  # after the commit or rollback: returns the connection, no I/O
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_transaction() -> Transaction:
+async def get_transaction() -> Transaction:
     """Short transactions of their own, for work that must not share the request's: recording
     a key's use, or anything around a wait or a network call. Tests swap in savepoints."""
     return run_in_transaction
@@ -52,7 +63,7 @@ TransactionDep = Annotated[Transaction, Depends(get_transaction)]
 _bearer = HTTPBearer(auto_error=False, description="An API key from `penguinmails tenant create`.")
 
 
-def current_key(
+async def current_key(
     transaction: TransactionDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -60,19 +71,26 @@ def current_key(
     """The caller's key, read in a short transaction of its own (or from the process's key
     cache, for `api_key_cache_seconds`) and recorded as used in another that never waits:
     authentication holds no lock for the rest of the request, so a slow request cannot stall
-    the others of the same key."""
+    the others of the same key. A cached key that needs no touch costs no thread."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("missing API key: send 'Authorization: Bearer <api key>'")
-    key = tenants.authenticate_cached(
-        credentials.credentials, transaction, ttl=settings.api_key_cache_seconds
-    )
+    ttl = settings.api_key_cache_seconds
+    key = tenants.cached_key(credentials.credentials, ttl=ttl)
+    if key is None:
+        key = await run_in_threadpool(
+            tenants.authenticate_cached, credentials.credentials, transaction, ttl=ttl
+        )
     if not tenants.touch_due(key):
         return key
+    await run_in_threadpool(_touch, transaction, key)
+    return key
+
+
+def _touch(transaction: Transaction, key: ApiKey) -> None:
     try:
         transaction(lambda session: tenants.touch(session, key))
     except DBAPIError:  # bookkeeping only: never fail a request over it
         log.warning("could not record the use of API key %s", key.prefix)
-    return key
 
 
 CurrentKey = Annotated[ApiKey, Depends(current_key)]
@@ -84,7 +102,7 @@ class Page:
     offset: int
 
 
-def page_params(
+async def page_params(
     settings: SettingsDep,
     limit: Annotated[int | None, Query(ge=1, le=500, description="Items per page.")] = None,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip.")] = 0,

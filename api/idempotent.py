@@ -49,6 +49,9 @@ def respond(
 ) -> JSONResponse:
     """`produce()` -> (status, JSON body) runs once per key; a repeat gets the stored answer
     with `Idempotent-Replayed: true`. Pass the handler's `SettingsDep` as `settings`."""
+    if idempotency_key is None:  # nothing to store or compare: no fingerprint to take
+        status, payload = produce()
+        return JSONResponse(payload, status_code=status)
     ttl = (settings or get_settings()).idempotency_ttl_seconds
     fp = idempotency.fingerprint(
         request.method, request.url.path, body.model_dump(mode="json") if body else None

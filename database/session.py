@@ -1,11 +1,14 @@
 """Engines and sessions. Services receive a Session and never commit; the boundary (a request
 dependency, a job wrapper, a CLI command) owns the transaction through `session_scope`."""
 
+import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from database.embedded import embedded_url
@@ -24,22 +27,36 @@ def database_url(settings: Settings | None = None) -> str:
     return embedded_url(settings.data_dir)
 
 
+def _closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """The API's check of each connection it checks out, without a round trip: a connection
+    idle in the pool has nothing to read unless the server ended it (a restart, a terminated
+    backend, an idle timeout: its FATAL message or the end of the stream). The pool then
+    connects again, and the request never sees it. Replaces `pool_pre_ping`, a `SELECT 1` per
+    transaction (issue 16)."""
+    if dbapi_connection.closed:
+        raise DisconnectionError("the connection was closed")
+    readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    if readable:
+        raise DisconnectionError("the server ended the connection while it was in the pool")
+
+
 def _maker(pre_ping: bool = True) -> sessionmaker[Session]:
-    """One engine per database and kind: the API's pings each connection it checks out (a
-    request then never fails on a connection the database closed); the workers' does not
-    (`pre_ping=False`: a claim, load or finish on a dead connection fails as a disconnect,
-    the pool is invalidated, and the worker's loop or finish retries), saving a round trip per
-    transaction. The pool holds a connection per API thread (`api_threads`)."""
+    """One engine per database and kind: the API's checks each connection it checks out (a
+    request then never fails on a connection the database closed: `_closed_by_server`); the
+    workers' does not (`pre_ping=False`: a claim, load or finish on a dead connection fails as
+    a disconnect, the pool is invalidated, and the worker's loop or finish retries). The pool
+    holds a connection per API thread (`api_threads`)."""
     settings = get_settings()
     url = database_url(settings)
     with _lock:
         if (url, pre_ping) not in _makers:
             engine = create_engine(
                 url,
-                pool_pre_ping=pre_ping,
                 pool_size=settings.api_threads,
                 max_overflow=POOL_OVERFLOW,
             )
+            if pre_ping:
+                event.listen(engine, "checkout", _closed_by_server)
             _makers[(url, pre_ping)] = sessionmaker(bind=engine, expire_on_commit=False)
         return _makers[(url, pre_ping)]
 

@@ -55,6 +55,8 @@ class DnsblLookup(Base):
     (`claimed_until`) before asking, so each list is asked at most once per interval."""
 
     __tablename__ = "dnsbl_lookups"
+    # Looked up by subject (a domain's answers from every list): the key leads with the zone.
+    __table_args__ = (Index("ix_dnsbl_lookups_subject", "subject"),)
 
     zone: Mapped[str] = mapped_column(String(255), primary_key=True)
     subject: Mapped[str] = mapped_column(String(255), primary_key=True)

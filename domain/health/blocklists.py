@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from database.models.health import DnsblLookup
 from database.models.inboxes import Inbox
@@ -133,4 +133,28 @@ def checked_domains(session: Session, domains: Iterable[str]) -> set[str]:
             .where(DnsblLookup.state.in_([dnsbl.LISTED, dnsbl.NOT_LISTED]))
             .distinct()
         )
+    )
+
+
+def domain_listed(domain: str) -> ColumnElement[bool]:
+    """`domain in listed_domains(session, [domain])` as a SQL condition, for a statement that
+    decides a hold without a round trip of its own (domain.warmup.admission)."""
+    must, must_not = dnsbl.TEST_ENTRIES[dnsbl.DOMAIN]
+    listed = aliased(DnsblLookup, name="listed")
+
+    def answered(subject: str, state: str) -> ColumnElement[bool]:
+        entry = aliased(DnsblLookup, name=f"entry_{state}")
+        return exists().where(
+            entry.zone == listed.zone,
+            entry.subject == subject,
+            entry.state == state,
+            entry.checked_at.is_not(None),
+        )
+
+    return exists().where(
+        listed.subject == domain,
+        listed.state == dnsbl.LISTED,
+        listed.checked_at.is_not(None),
+        answered(must, dnsbl.LISTED),
+        answered(must_not, dnsbl.NOT_LISTED),
     )

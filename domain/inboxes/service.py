@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from database.models.inboxes import Inbox
@@ -19,6 +18,7 @@ from domain.inboxes.states import INBOX, InboxStatus
 from domain.mail_domains import service as mail_domains
 from domain.operations import service as operations
 from domain.servers import service as servers
+from domain.warmup import admission
 from domain.warmup import policy as warmup_policy
 from domain.warmup import service as warmup
 from domain.workspaces import service as workspaces
@@ -64,7 +64,8 @@ def create(
     """Four statements when the workspace has the domain and a server with room (the common
     case): the workspace lock; the domain's owner, the domain and the server with room in one
     read (servers.placement); the insert, whose ON CONFLICT on the unique index of
-    lower(email_address) is the duplicate check; and the enqueue. The placed server's
+    lower(email_address) is the duplicate check and which sets the inbox's cap and lowers its
+    neighbours' (domain.warmup.admission); and the enqueue. The placed server's
     `inbox_count` is kept by a trigger in this transaction."""
     workspace = workspaces.lock(session, tenant_id, workspace_id)
     address = str(data.email_address)
@@ -106,22 +107,20 @@ def create(
     assert hostname is not None
     password = new_password()
     # Two workspaces of the tenant racing for one address: the unique index decides, and the
-    # loser's transaction (its count, its domain) is rolled back by the Conflict.
-    inbox = session.scalars(
-        insert(Inbox)
-        .values(
-            id=uuid.uuid4(),
-            tenant_id=tenant_id,
-            workspace_id=workspace.id,
-            email_address=address,
-            display_name=data.display_name,
-            vps_id=server_id,
-            password_encrypted=password,
-            status=InboxStatus.PENDING_SETUP.value,
-        )
-        .on_conflict_do_nothing()
-        .returning(Inbox)
-    ).first()
+    # loser's transaction (its count, its domain, its neighbours' caps) is rolled back by the
+    # Conflict. The new inbox's cap and its neighbours' shares go out with the run that creates
+    # it, computed in this same statement (domain.warmup.admission), so the warmup sweep has
+    # nothing to queue for a new inbox.
+    inbox = admission.admit(
+        session,
+        tenant_id=tenant_id,
+        workspace_id=workspace.id,
+        address=address,
+        domain=domain,
+        display_name=data.display_name,
+        server_id=server_id,
+        password=password,
+    )
     if inbox is None:
         raise Conflict(f"an inbox for {address} already exists", field="email_address")
     op = operations.enqueue(
@@ -132,9 +131,6 @@ def create(
         settings=settings,
         workspace_locked=True,
     )
-    # Its daily cap (and its neighbours' shares) go out with the run that creates it, so the
-    # warmup sweep has nothing to queue for a new inbox.
-    warmup.apply_workspace(session, workspace.id, utcnow(), settings=settings)
     return Accepted(inbox, op, credentials_for(inbox, hostname, password))
 
 

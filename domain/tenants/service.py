@@ -125,6 +125,14 @@ class KeyCache:
 key_cache = KeyCache()
 
 
+def cached_key(plaintext: str, *, ttl: float, cache: KeyCache | None = None) -> ApiKey | None:
+    """The key if the process's cache holds it (no I/O: the API asks this on its event loop
+    before handing a miss to `authenticate_cached` on a thread)."""
+    if ttl <= 0:
+        return None
+    return (cache or key_cache).get(_hash(plaintext), ttl)
+
+
 def authenticate_cached(
     plaintext: str,
     transaction: Callable[[Callable[[Session], ApiKey]], ApiKey],

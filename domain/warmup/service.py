@@ -15,7 +15,8 @@ its servers and inboxes show, and for every inbox
    like every stack change) so Stalwart enforces it.
 Then it recomputes the inboxes' reputation scores (`domain.reputation.service`) from the
 same data. The sweep (`scheduler.jobs.inbox_warmup`) and the PATCH that enables warmup both
-call it."""
+call it; an inbox create applies the part of it that a create changes in its own INSERT
+(`domain.warmup.admission`)."""
 
 from __future__ import annotations
 

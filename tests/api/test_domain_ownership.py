@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.deps import settings_dependency
 from database.models.inboxes import Inbox
 from database.models.mail_domains import DomainClaim, DomainOwner, MailDomain
 from settings import Settings, get_settings
@@ -35,9 +36,9 @@ def dns(client: TestClient, nsd: Nsd) -> Iterator[Nsd]:
         update={"dns_nameservers": nsd.nameservers, "dns_timeout_seconds": 0.5}
     )
     app: Any = client.app
-    app.dependency_overrides[get_settings] = lambda: given
+    app.dependency_overrides[settings_dependency] = lambda: given
     yield nsd
-    app.dependency_overrides.pop(get_settings, None)
+    app.dependency_overrides.pop(settings_dependency, None)
 
 
 def _inbox(address: str) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Round trips of the hot paths, counted with SQLAlchemy events (tests/support/statements.py):
-an inbox create is 4 statements of its own once its workspace has the domain and a server with
-room, plus the warmup's recomputation of the workspace's caps (issue 14), which sends a new
-inbox's cap with the run that creates it; the kept per-server inbox count always equals what a
-GROUP BY would say."""
+an inbox create is 4 statements once its workspace has the domain and a server with room, its
+cap and its neighbours' shares included (issue 16: set in the insert itself,
+domain.warmup.admission); the kept per-server inbox count always equals what a GROUP BY would
+say."""
 
 import uuid
 
@@ -49,13 +49,10 @@ def _kept_and_counted(session: Session, server_id: uuid.UUID) -> tuple[int, int]
     return int(kept or 0), int(counted or 0)
 
 
-# The create's own 4 (the workspace lock; owner, domain and a server with room in one read; the
-# insert with ON CONFLICT as the duplicate check; the coalescing enqueue) and the warmup's 15
-# (the workspace and its inboxes locked, policy, server and domain trouble, reputation with its
-# one read of the workspace's external reputation figures) when no neighbour's cap changes.
-# A neighbour whose domain share changes costs its own UPDATE and event: a known cost of issue
-# 14's per-row write, to be made set-based (issue 16).
-CREATE_STATEMENTS = 19
+# The workspace lock; owner, domain and a server with room in one read; the insert with ON
+# CONFLICT as the duplicate check, which also sets the new inbox's cap and hold and lowers its
+# neighbours' shares with their events (CTEs of the same statement); the coalescing enqueue.
+CREATE_STATEMENTS = 4
 
 
 def test_an_inbox_create_is_a_bounded_number_of_statements(session: Session) -> None:
@@ -63,11 +60,16 @@ def test_an_inbox_create_is_a_bounded_number_of_statements(session: Session) -> 
     ws = create_workspace(session, tenant)
     create_mail_domain(session, ws, "example.com")
     create_server(session, ws, region="eu-central")
-    _create(session, tenant.tenant.id, ws.id, "first@example.com")  # the owner row, the queued up
+    for n in range(3):  # the owner row, the queued up, three neighbours at 50 a day
+        _create(session, tenant.tenant.id, ws.id, f"u{n}@example.com")
     with recording() as recorded:
         accepted = _create(session, tenant.tenant.id, ws.id, "second@example.com")
     assert len(recorded.statements) <= CREATE_STATEMENTS, str(recorded)
     assert accepted.inbox.email_address == "second@example.com"
+    # the domain's 150 a day now shared by four: every neighbour lowered in those statements
+    session.expire_all()
+    caps = session.scalars(select(Inbox.effective_daily_limit).where(Inbox.workspace_id == ws.id))
+    assert sorted(caps) == [37, 37, 37, 37]
     assert accepted.credentials is not None and accepted.credentials.smtp.host
 
 
