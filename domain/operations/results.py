@@ -227,6 +227,8 @@ def generate_dns(
     session: Session, rows: _Rows, run: RunOutputs, settings: DnsSettings
 ) -> StepReport:
     report = StepReport("generate_dns")
+    if not rows.ready:
+        return report  # no flush either: the finish then writes its operation once
     session.flush()
     for server in rows.ready:
         written = dns_records.generate_for_server(
