@@ -16,6 +16,7 @@ operation per transaction, so no operation's recovery can block another's. Every
 here follows the lock order in CONTRIBUTING.md and is retried whole after a deadlock.
 """
 
+import json
 import logging
 import threading
 import time
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import exists, select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from automation import desired_state
@@ -47,6 +48,7 @@ from domain.operations.results import (
     apply_destroyed,
     apply_failure,
     apply_success,
+    unchanged_steps,
 )
 from domain.operations.service import lock_queued_up, settle
 from domain.operations.states import OPERATION, OperationStatus
@@ -367,6 +369,10 @@ def run_one(worker_id: str, engines: EngineFactory | None = None) -> bool:
     factory = engines or engine_for
 
     def _claim(session: Session) -> _Claimed | None:
+        # One statement is its own transaction: in autocommit it costs no BEGIN and no
+        # COMMIT round trip. Once it has run the claim is committed, so nothing after it
+        # raises: every failure is recorded on the operation by the finish.
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         row = session.execute(_CLAIM_AND_LOAD, _claim_params(worker_id)).mappings().first()
         if row is None:
             return None
@@ -385,9 +391,7 @@ def run_one(worker_id: str, engines: EngineFactory | None = None) -> bool:
             claimed.stack_name = row["stack_name"]
             if not row["sandbox"]:
                 refuse_unshared_state(session)
-        except DBAPIError:
-            raise  # the claim is rolled back with it; the operation stays queued
-        except Exception as exc:  # every other failure is recorded on the operation
+        except Exception as exc:  # recorded; a database error is transient (retried)
             claimed.error = exc
         return claimed
 
@@ -458,6 +462,11 @@ def _finish_with_retries(
     the lease has surely lapsed, recovery owns the operation and runs the stack again, which
     is safe: a stack run is idempotent."""
     lease = get_settings().lease_seconds
+    try:
+        if _record_unchanged(claimed, worker_id, result, error, lines):
+            return
+    except Exception as exc:  # the full finish below finds out what happened
+        log.warning("operation %s: recording the run in one statement failed (%s)", claimed.id, exc)
     for attempt in range(FINISH_ATTEMPTS):
         try:
             run_in_transaction(
@@ -479,6 +488,71 @@ def _finish_with_retries(
         "operation %s: could not record the run; recovery will run it again once its lease lapses",
         claimed.id,
     )
+
+
+# A successful run that changes no row of the fleet, recorded in one statement (its own
+# transaction): a preview, or an up/refresh that reported no server and no DNS outcome
+# (`results.unchanged_steps`) of a workspace with nothing marked for deletion and no DNS
+# connection, re-checked here, where the full finish's pipeline would check them. Ownership as
+# in the take-back. It locks the operation's row only, so no lock order can be broken; a
+# change committed meanwhile comes with its own queued `up`.
+_RECORD_UNCHANGED = text(
+    """
+UPDATE operations SET status = :target, finished_at = :now, error = NULL, lease_owner = NULL,
+       lease_expires_at = NULL, log = :log, resource_changes = CAST(:changes AS jsonb),
+       summary = coalesce(summary, '{}'::jsonb) || CAST(:summary AS jsonb), updated_at = now()
+WHERE id = :id AND lease_owner = :worker_id AND status = :source
+  AND (NOT :fleet OR (
+      NOT EXISTS (SELECT 1 FROM vps_servers s
+                  WHERE s.workspace_id = operations.workspace_id AND s.status = 'deleting')
+      AND NOT EXISTS (SELECT 1 FROM inboxes i
+                      WHERE i.workspace_id = operations.workspace_id AND i.status = 'deleting')
+      AND NOT EXISTS (SELECT 1 FROM dns_connections c
+                      WHERE c.workspace_id = operations.workspace_id)))
+RETURNING id
+"""
+)
+
+
+def _log_text(result: StackResult | None, lines: list[str]) -> str:
+    log_lines = result.log if result is not None and result.log else lines
+    return "\n".join(log_lines[-get_settings().log_tail_lines :])
+
+
+def _record_unchanged(
+    claimed: _Claimed,
+    worker_id: str,
+    result: StackResult | None,
+    error: Exception | None,
+    lines: list[str],
+) -> bool:
+    """True when the run was a success that changed no row and is now recorded; False when
+    the full finish must record it (or find it taken over)."""
+    if result is None or error is not None or claimed.kind not in ("preview", "up", "refresh"):
+        return False
+    changes = [c.as_dict() for c in result.changes]
+    summary: dict[str, object] = {"changes": dict(result.summary), "worker": worker_id}
+    if claimed.kind != "preview":
+        steps = unchanged_steps(RunOutputs.of(result.outputs, changes))
+        if steps is None:
+            return False
+        summary["steps"] = steps
+    with session_scope(pre_ping=False) as session:
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        recorded = session.scalars(
+            _RECORD_UNCHANGED,
+            {
+                **OPERATION.edge(OperationStatus.RUNNING, OperationStatus.SUCCEEDED),
+                "id": claimed.id,
+                "worker_id": worker_id,
+                "now": utcnow(),
+                "log": _log_text(result, lines),
+                "changes": json.dumps(changes),
+                "summary": json.dumps(summary),
+                "fleet": claimed.kind != "preview",
+            },
+        ).first()
+    return recorded is not None
 
 
 # Ownership re-checked, row locked, lease and log written, row loaded: one statement. The run's
@@ -510,8 +584,7 @@ def _finish(
     """Record a run, only while its lease is still ours."""
     # Lock order: the workspace first, as every request that changes its fleet does.
     workspace, hints = _lock_workspace(session, claimed.workspace_id)
-    log_lines = result.log if result is not None and result.log else lines
-    log_text = "\n".join(log_lines[-get_settings().log_tail_lines :])
+    log_text = _log_text(result, lines)
     op = _owned(session, claimed, worker_id, log_text) if workspace is not None else None
     if op is None or workspace is None:
         log.warning("operation %s was taken over; discarding this run's result", claimed.id)

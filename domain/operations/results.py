@@ -311,6 +311,26 @@ def apply_success(
     return [s.as_dict() for s in steps]
 
 
+ROW_STEPS = (
+    "remove_inboxes",
+    "remove_servers",
+    "record_servers",
+    "attach_mailboxes",
+    "generate_dns",
+    "publish_dns",
+)
+
+
+def unchanged_steps(run: RunOutputs) -> list[dict[str, Any]] | None:
+    """What `apply_success` reports for a run that changes no row, without a statement: None
+    when the run may change rows (it reported servers, whose outputs, mailboxes and records
+    are written, or DNS outcomes). Valid only where `FleetHints(deleting=False,
+    dns_connected=False)` holds, which the caller checks in the statement that records it."""
+    if run.servers or run.dns:
+        return None
+    return [s.as_dict() for s in provider_steps(run)] + [StepReport(s).as_dict() for s in ROW_STEPS]
+
+
 def _lock_fleet(session: Session, workspace: Workspace) -> tuple[list[VpsServer], list[Inbox]]:
     """The workspace's servers, then its inboxes, locked in id order (the lock order)."""
     servers = session.scalars(
