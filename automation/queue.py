@@ -327,13 +327,14 @@ class _LeaseKeeper:
             else:
                 log.warning("extending %d lease(s) failed", len(held), exc_info=True)
             return
-        for lease in held:
-            if lease.operation_id in kept:
-                lease.last_success = sent
-            else:
-                # Another worker took the operation over; _finish discards this run.
-                lease.lost = True
-                log.warning("operation %s: lease lost while running", lease.operation_id)
+        with self._lock:
+            for lease in held:
+                if lease.operation_id in kept:
+                    lease.last_success = sent
+                elif self._held.get(lease.operation_id) is lease:  # not just finished
+                    # Another worker took the operation over; _finish discards this run.
+                    lease.lost = True
+                    log.warning("operation %s: lease lost while running", lease.operation_id)
 
 
 _leases = _LeaseKeeper()

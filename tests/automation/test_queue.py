@@ -519,3 +519,26 @@ def test_a_run_that_changes_nothing_is_recorded_like_the_full_finish(committed: 
             assert op.finished_at is not None and op.log == f"noop engine: {stack_name}"
             recorded[connected] = (op.resource_changes, op.summary)
     assert recorded[False] == recorded[True]
+
+
+def test_the_lease_keeper_extends_held_leases_and_flags_lost_ones(committed: Engine) -> None:
+    _fleet(address="kept@example.com")
+    _fleet(address="lost@example.com")
+    with session_scope() as s:
+        kept, lost = queue.claim(s, "w1"), queue.claim(s, "w2")
+        assert kept is not None and lost is not None
+        s.execute(text("UPDATE operations SET lease_expires_at = now() + interval '1 second'"))
+    with session_scope() as s:
+        taken = text("UPDATE operations SET lease_owner = 'w-other' WHERE id = :i")
+        s.execute(taken, {"i": lost.id})
+    keeper = queue._LeaseKeeper()
+    held = [keeper.hold(kept.id, "w1"), keeper.hold(lost.id, "w2")]
+    keeper.beat()
+    assert [lease.lost for lease in held] == [False, True]
+    with session_scope() as s:
+        expires = s.get_one(Operation, kept.id).lease_expires_at
+        assert expires is not None
+        assert expires > utcnow() + timedelta(seconds=get_settings().lease_seconds - 5)
+    for lease in held:
+        keeper.release(lease)
+    keeper.beat()  # holds none: no statement, nothing flagged
