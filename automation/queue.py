@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, select, text
+from sqlalchemy import Connection, exists, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,7 +39,7 @@ from database.models.operations import Operation
 from database.models.servers import VpsServer
 from database.models.workspaces import Workspace
 from database.outage import classify, outage, reason
-from database.session import session_scope
+from database.session import get_engine, session_scope
 from database.transactions import is_disconnect, is_retryable, run_in_transaction
 from domain.hosts import backends
 from domain.operations.results import (
@@ -369,35 +369,8 @@ def run_one(worker_id: str, engines: EngineFactory | None = None) -> bool:
     _maybe_recover_expired()
     factory = engines or engine_for
 
-    def _claim(session: Session) -> _Claimed | None:
-        # One statement is its own transaction: in autocommit it costs no BEGIN and no
-        # COMMIT round trip. Once it has run the claim is committed, so nothing after it
-        # raises: every failure is recorded on the operation by the finish.
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        row = session.execute(_CLAIM_AND_LOAD, _claim_params(worker_id)).mappings().first()
-        if row is None:
-            return None
-        claimed = _Claimed(row["operation_id"], row["operation_kind"], row["workspace_id"])
-        try:
-            # What an engine factory may read of the workspace; not in the session.
-            workspace = Workspace(
-                id=row["workspace_id"],
-                tenant_id=row["tenant_id"],
-                name=row["workspace_name"],
-                sandbox=row["sandbox"],
-                stack_name=row["stack_name"],
-            )
-            claimed.config = desired_state.config_from_row(row)
-            claimed.engine = factory(workspace)
-            claimed.stack_name = row["stack_name"]
-            if not row["sandbox"]:
-                refuse_unshared_state(session)
-        except Exception as exc:  # recorded; a database error is transient (retried)
-            claimed.error = exc
-        return claimed
-
     try:
-        claimed = run_in_transaction(_claim, pre_ping=False)
+        claimed = _claim_and_load(worker_id, factory)
     except IntegrityError:
         # Another worker started this stack between our check and our update.
         return True
@@ -405,6 +378,41 @@ def run_one(worker_id: str, engines: EngineFactory | None = None) -> bool:
         return False
     execute(claimed, worker_id, factory)
     return True
+
+
+def _autocommit() -> Connection:
+    """A connection of the workers' engine in autocommit: one statement is its own
+    transaction, with no BEGIN and no COMMIT round trip, and needs no Session."""
+    return get_engine(pre_ping=False).connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _claim_and_load(worker_id: str, factory: EngineFactory) -> _Claimed | None:
+    """The claim and the desired state, in one statement. Once it has run the claim is
+    committed, so nothing after it raises: every failure is recorded on the operation by the
+    finish (a database error as a transient one, retried)."""
+    with _autocommit() as conn:
+        row = conn.execute(_CLAIM_AND_LOAD, _claim_params(worker_id)).mappings().first()
+    if row is None:
+        return None
+    claimed = _Claimed(row["operation_id"], row["operation_kind"], row["workspace_id"])
+    try:
+        # What an engine factory may read of the workspace; in no session.
+        workspace = Workspace(
+            id=row["workspace_id"],
+            tenant_id=row["tenant_id"],
+            name=row["workspace_name"],
+            sandbox=row["sandbox"],
+            stack_name=row["stack_name"],
+        )
+        claimed.config = desired_state.config_from_row(row)
+        claimed.engine = factory(workspace)
+        claimed.stack_name = row["stack_name"]
+        if not row["sandbox"]:
+            with session_scope(pre_ping=False) as session:
+                refuse_unshared_state(session)
+    except Exception as exc:
+        claimed.error = exc
+    return claimed
 
 
 def refuse_unshared_state(session: Session) -> None:
@@ -538,9 +546,8 @@ def _record_unchanged(
         if steps is None:
             return False
         summary["steps"] = steps
-    with session_scope(pre_ping=False) as session:
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        recorded = session.scalars(
+    with _autocommit() as conn:
+        recorded = conn.scalars(
             _RECORD_UNCHANGED,
             {
                 **OPERATION.edge(OperationStatus.RUNNING, OperationStatus.SUCCEEDED),
