@@ -4,7 +4,7 @@ Rows marked `status = 'deleting'` (servers and inboxes) are left out: that is ho
 them: the next `up` deletes their resources, and the queue then deletes the rows. Inboxes on a
 server being deleted, or on no server yet, are left out too.
 
-The fleet is read in one statement (`FLEET_COLUMNS`: one JSON array per table, only the columns
+The fleet is read in one statement (`FLEET_JSON`: one JSON array per table, only the columns
 the config needs), so the queue's claim can carry it (`automation.queue`): claim and load are
 then one round trip. Secrets arrive encrypted and are decrypted here, as the ORM types would."""
 
@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import RowMapping, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from automation.errors import StackConfigError
@@ -43,79 +43,85 @@ def _agg(fields: str, source: str, order: str) -> str:
     return f"(SELECT coalesce({agg}, '[]') {source})"
 
 
-# The desired fleet of the workspace aliased `w`, as columns of one row. Scoped by workspace and
-# tenant; rows being deleted left out; DNS records only of live inboxes whose domain publishes
-# through one of the workspace's connections (the loader checks that again, by name).
-FLEET_COLUMNS = ",\n".join(
-    [
-        "w.id AS workspace_id, w.tenant_id, w.name AS workspace_name, w.sandbox, w.stack_name,"
-        " w.ssh_public_key, w.ssh_private_key_encrypted, w.stalwart_admin_password_encrypted,"
-        " w.dns_connection_id",
-        _agg(
-            "'name', s.name, 'provider', s.provider, 'size', s.size, 'region', s.region,"
-            " 'hostname', s.hostname, 'ip', s.ip_address, 'ssh_user', s.ssh_user,"
-            " 'ssh_port', s.ssh_port, 'stalwart_version', s.stalwart_version, 'id', s.id",
-            "FROM vps_servers s WHERE s.workspace_id = w.id AND s.tenant_id = w.tenant_id"
-            " AND (s.status IS NULL OR s.status <> 'deleting')",
-            "s.created_at, s.name",
-        )
-        + " AS servers",
-        _agg(
-            "'name', d.name, 'dkim_selector', d.dkim_selector, 'dkim_algorithm', d.dkim_algorithm,"
-            " 'dkim_public_key', d.dkim_public_key,"
-            " 'dkim_private_key', d.dkim_private_key_encrypted,"
-            " 'connection', d.dns_connection_id",
-            "FROM mail_domains d WHERE d.workspace_id = w.id AND d.tenant_id = w.tenant_id",
-            "d.name",
-        )
-        + " AS domains",
-        _agg(
-            "'address', i.email_address, 'display_name', i.display_name, 'vps_id', i.vps_id,"
-            " 'quota_mb', i.quota_mb, 'password', i.password_encrypted,"
-            " 'daily_limit', i.effective_daily_limit, 'id', i.id",
-            "FROM inboxes i WHERE i.workspace_id = w.id AND i.tenant_id = w.tenant_id"
-            " AND (i.status IS NULL OR i.status <> 'deleting')",
-            "i.email_address",
-        )
-        + " AS inboxes",
-        _agg(
-            "'id', c.id, 'kind', c.kind, 'settings', c.settings,"
-            " 'credentials', c.credentials_encrypted",
-            "FROM dns_connections c WHERE c.workspace_id = w.id AND c.tenant_id = w.tenant_id",
-            "c.id",
-        )
-        + " AS connections",
-        _agg(
-            "'domain', r.domain, 'purpose', r.purpose, 'type', r.record_type,"
-            " 'name', r.record_name, 'value', r.record_value, 'ttl', r.ttl,"
-            " 'zone', d.zone, 'mx_policy', d.mx_policy",
-            "FROM dns_records r JOIN inboxes i ON i.id = r.inbox_id"
-            " JOIN mail_domains d ON d.workspace_id = w.id AND d.tenant_id = w.tenant_id"
-            " AND d.name = r.domain"
-            " JOIN dns_connections c ON c.id = coalesce(d.dns_connection_id, w.dns_connection_id)"
-            " AND c.workspace_id = w.id AND c.tenant_id = w.tenant_id AND c.kind <> 'manual'"
-            " WHERE i.workspace_id = w.id AND i.tenant_id = w.tenant_id"
-            " AND (i.status IS NULL OR i.status <> 'deleting')",
-            "r.domain, r.purpose, r.id",
-        )
-        + " AS records",
-    ]
+# The desired fleet of the workspace aliased `w`, as one JSON object (one column: a column costs
+# the client more than a key). Scoped by workspace and tenant; rows being deleted left out; DNS
+# records only of live inboxes whose domain publishes through one of the workspace's
+# connections (the loader checks that again, by name). Secrets as stored: encrypted.
+FLEET_JSON = (
+    "jsonb_build_object("
+    + ",\n".join(
+        [
+            "'workspace_id', w.id, 'tenant_id', w.tenant_id, 'workspace_name', w.name,"
+            " 'sandbox', w.sandbox, 'stack_name', w.stack_name, 'ssh_public_key', w.ssh_public_key,"
+            " 'ssh_private_key', w.ssh_private_key_encrypted,"
+            " 'stalwart_admin_password', w.stalwart_admin_password_encrypted,"
+            " 'dns_connection_id', w.dns_connection_id",
+            "'servers', "
+            + _agg(
+                "'name', s.name, 'provider', s.provider, 'size', s.size, 'region', s.region,"
+                " 'hostname', s.hostname, 'ip', s.ip_address, 'ssh_user', s.ssh_user,"
+                " 'ssh_port', s.ssh_port, 'stalwart_version', s.stalwart_version, 'id', s.id",
+                "FROM vps_servers s WHERE s.workspace_id = w.id AND s.tenant_id = w.tenant_id"
+                " AND (s.status IS NULL OR s.status <> 'deleting')",
+                "s.created_at, s.name",
+            ),
+            "'domains', "
+            + _agg(
+                "'name', d.name, 'dkim_selector', d.dkim_selector, 'dkim_algorithm', d.dkim_algorithm,"
+                " 'dkim_public_key', d.dkim_public_key,"
+                " 'dkim_private_key', d.dkim_private_key_encrypted,"
+                " 'connection', d.dns_connection_id",
+                "FROM mail_domains d WHERE d.workspace_id = w.id AND d.tenant_id = w.tenant_id",
+                "d.name",
+            ),
+            "'inboxes', "
+            + _agg(
+                "'address', i.email_address, 'display_name', i.display_name, 'vps_id', i.vps_id,"
+                " 'quota_mb', i.quota_mb, 'password', i.password_encrypted,"
+                " 'daily_limit', i.effective_daily_limit, 'id', i.id",
+                "FROM inboxes i WHERE i.workspace_id = w.id AND i.tenant_id = w.tenant_id"
+                " AND (i.status IS NULL OR i.status <> 'deleting')",
+                "i.email_address",
+            ),
+            "'connections', "
+            + _agg(
+                "'id', c.id, 'kind', c.kind, 'settings', c.settings,"
+                " 'credentials', c.credentials_encrypted",
+                "FROM dns_connections c WHERE c.workspace_id = w.id AND c.tenant_id = w.tenant_id",
+                "c.id",
+            ),
+            "'records', "
+            + _agg(
+                "'domain', r.domain, 'purpose', r.purpose, 'type', r.record_type,"
+                " 'name', r.record_name, 'value', r.record_value, 'ttl', r.ttl,"
+                " 'zone', d.zone, 'mx_policy', d.mx_policy",
+                "FROM dns_records r JOIN inboxes i ON i.id = r.inbox_id"
+                " JOIN mail_domains d ON d.workspace_id = w.id AND d.tenant_id = w.tenant_id"
+                " AND d.name = r.domain"
+                " JOIN dns_connections c ON c.id = coalesce(d.dns_connection_id, w.dns_connection_id)"
+                " AND c.workspace_id = w.id AND c.tenant_id = w.tenant_id AND c.kind <> 'manual'"
+                " WHERE i.workspace_id = w.id AND i.tenant_id = w.tenant_id"
+                " AND (i.status IS NULL OR i.status <> 'deleting')",
+                "r.domain, r.purpose, r.id",
+            ),
+        ]
+    )
+    + ")"
 )
-_FLEET = text(f"SELECT {FLEET_COLUMNS} FROM workspaces w WHERE w.id = :workspace_id")  # noqa: S608
+_FLEET = text(f"SELECT {FLEET_JSON} FROM workspaces w WHERE w.id = :workspace_id")  # noqa: S608
 
 
 def build_fleet_config(session: Session, workspace: Workspace) -> FleetConfig:
     session.flush()  # the statement below is not the ORM's: it does not autoflush
-    row = session.execute(_FLEET, {"workspace_id": workspace.id}).mappings().one()
-    return config_from_row(row)
+    return config_from(session.execute(_FLEET, {"workspace_id": workspace.id}).scalar_one())
 
 
 def _secret(value: str | None) -> str | None:
     return None if value is None else crypto.decrypt(value)
 
 
-def config_from_row(row: Mapping[str, Any] | RowMapping) -> FleetConfig:
-    """The config from one row of `FLEET_COLUMNS`."""
+def config_from(row: Mapping[str, Any]) -> FleetConfig:
+    """The config from the object `FLEET_JSON` builds."""
     settings = get_settings()
     servers: list[dict[str, Any]] = row["servers"]
     domains: list[dict[str, Any]] = row["domains"]
@@ -181,9 +187,9 @@ def config_from_row(row: Mapping[str, Any] | RowMapping) -> FleetConfig:
             ),
             stalwart_version=settings.stalwart_version,
             stalwart_releases=releases,
-            stalwart_admin_password=_secret(row["stalwart_admin_password_encrypted"]),
+            stalwart_admin_password=_secret(row["stalwart_admin_password"]),
             ssh_public_key=row["ssh_public_key"],
-            ssh_private_key=_secret(row["ssh_private_key_encrypted"]),
+            ssh_private_key=_secret(row["ssh_private_key"]),
             hetzner_token=credential(settings.hetzner_token, "hetzner"),
             hostwinds_api_key=credential(settings.hostwinds_api_key, "hostwinds"),
             dns_connections=connections,
@@ -196,7 +202,7 @@ def config_from_row(row: Mapping[str, Any] | RowMapping) -> FleetConfig:
 
 
 def _dns(
-    row: Mapping[str, Any] | RowMapping, domains: list[dict[str, Any]], any_live_inbox: bool
+    row: Mapping[str, Any], domains: list[dict[str, Any]], any_live_inbox: bool
 ) -> tuple[tuple[DnsConnectionSpec, ...], tuple[DnsRecordSpec, ...]]:
     """Every DNS connection of the workspace (a record being removed needs its connection's
     credentials even when nothing uses it any more), and one record per distinct value of the

@@ -2,7 +2,7 @@
 
     claim      one short transaction, one statement: the oldest due operation of a stack with
                nothing running, `FOR UPDATE SKIP LOCKED`, and the desired state of its stack
-               (`desired_state.FLEET_COLUMNS`); the partial unique index on running operations
+               (`desired_state.FLEET_JSON`); the partial unique index on running operations
                makes Postgres itself refuse a second run on one stack.
     run        outside any transaction: run the engine; the process's one lease keeper
                (`_LeaseKeeper`) extends the lease meanwhile.
@@ -195,8 +195,7 @@ _CLAIM = text(_CLAIM_SQL.format(returning="*"))
 # The claim with the desired state of the claimed operation's stack: one round trip.
 _CLAIM_AND_LOAD = text(
     f"WITH claimed AS ({_CLAIM_SQL.format(returning='id, kind, workspace_id')})\n"
-    f"SELECT claimed.id AS operation_id, claimed.kind AS operation_kind,\n"
-    f"{desired_state.FLEET_COLUMNS}\n"
+    f"SELECT claimed.id, claimed.kind, claimed.workspace_id, {desired_state.FLEET_JSON}\n"
     "FROM claimed JOIN workspaces w ON w.id = claimed.workspace_id"
 )
 
@@ -391,23 +390,24 @@ def _claim_and_load(worker_id: str, factory: EngineFactory) -> _Claimed | None:
     committed, so nothing after it raises: every failure is recorded on the operation by the
     finish (a database error as a transient one, retried)."""
     with _autocommit() as conn:
-        row = conn.execute(_CLAIM_AND_LOAD, _claim_params(worker_id)).mappings().first()
+        row = conn.execute(_CLAIM_AND_LOAD, _claim_params(worker_id)).first()
     if row is None:
         return None
-    claimed = _Claimed(row["operation_id"], row["operation_kind"], row["workspace_id"])
+    op_id, kind, workspace_id, fleet = row
+    claimed = _Claimed(op_id, kind, workspace_id)
     try:
         # What an engine factory may read of the workspace; in no session.
         workspace = Workspace(
-            id=row["workspace_id"],
-            tenant_id=row["tenant_id"],
-            name=row["workspace_name"],
-            sandbox=row["sandbox"],
-            stack_name=row["stack_name"],
+            id=workspace_id,
+            tenant_id=uuid.UUID(fleet["tenant_id"]),
+            name=fleet["workspace_name"],
+            sandbox=fleet["sandbox"],
+            stack_name=fleet["stack_name"],
         )
-        claimed.config = desired_state.config_from_row(row)
+        claimed.config = desired_state.config_from(fleet)
         claimed.engine = factory(workspace)
-        claimed.stack_name = row["stack_name"]
-        if not row["sandbox"]:
+        claimed.stack_name = fleet["stack_name"]
+        if not fleet["sandbox"]:
             with session_scope(pre_ping=False) as session:
                 refuse_unshared_state(session)
     except Exception as exc:
