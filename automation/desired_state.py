@@ -43,70 +43,59 @@ def _agg(fields: str, source: str, order: str) -> str:
     return f"(SELECT coalesce({agg}, '[]') {source})"
 
 
+_SERVERS = _agg(
+    "'name', s.name, 'provider', s.provider, 'size', s.size, 'region', s.region,"
+    " 'hostname', s.hostname, 'ip', s.ip_address, 'ssh_user', s.ssh_user,"
+    " 'ssh_port', s.ssh_port, 'stalwart_version', s.stalwart_version, 'id', s.id",
+    "FROM vps_servers s WHERE s.workspace_id = w.id AND s.tenant_id = w.tenant_id"
+    " AND (s.status IS NULL OR s.status <> 'deleting')",
+    "s.created_at, s.name",
+)
+_DOMAINS = _agg(
+    "'name', d.name, 'dkim_selector', d.dkim_selector, 'dkim_algorithm', d.dkim_algorithm,"
+    " 'dkim_public_key', d.dkim_public_key, 'dkim_private_key', d.dkim_private_key_encrypted,"
+    " 'connection', d.dns_connection_id",
+    "FROM mail_domains d WHERE d.workspace_id = w.id AND d.tenant_id = w.tenant_id",
+    "d.name",
+)
+_INBOXES = _agg(
+    "'address', i.email_address, 'display_name', i.display_name, 'vps_id', i.vps_id,"
+    " 'quota_mb', i.quota_mb, 'password', i.password_encrypted,"
+    " 'daily_limit', i.effective_daily_limit, 'id', i.id",
+    "FROM inboxes i WHERE i.workspace_id = w.id AND i.tenant_id = w.tenant_id"
+    " AND (i.status IS NULL OR i.status <> 'deleting')",
+    "i.email_address",
+)
+_CONNECTIONS = _agg(
+    "'id', c.id, 'kind', c.kind, 'settings', c.settings, 'credentials', c.credentials_encrypted",
+    "FROM dns_connections c WHERE c.workspace_id = w.id AND c.tenant_id = w.tenant_id",
+    "c.id",
+)
+_RECORDS = _agg(
+    "'domain', r.domain, 'purpose', r.purpose, 'type', r.record_type,"
+    " 'name', r.record_name, 'value', r.record_value, 'ttl', r.ttl,"
+    " 'zone', d.zone, 'mx_policy', d.mx_policy",
+    "FROM dns_records r JOIN inboxes i ON i.id = r.inbox_id"
+    " JOIN mail_domains d ON d.workspace_id = w.id AND d.tenant_id = w.tenant_id"
+    " AND d.name = r.domain"
+    " JOIN dns_connections c ON c.id = coalesce(d.dns_connection_id, w.dns_connection_id)"
+    " AND c.workspace_id = w.id AND c.tenant_id = w.tenant_id AND c.kind <> 'manual'"
+    " WHERE i.workspace_id = w.id AND i.tenant_id = w.tenant_id"
+    " AND (i.status IS NULL OR i.status <> 'deleting')",
+    "r.domain, r.purpose, r.id",
+)
 # The desired fleet of the workspace aliased `w`, as one JSON object (one column: a column costs
 # the client more than a key). Scoped by workspace and tenant; rows being deleted left out; DNS
 # records only of live inboxes whose domain publishes through one of the workspace's
 # connections (the loader checks that again, by name). Secrets as stored: encrypted.
 FLEET_JSON = (
-    "jsonb_build_object("
-    + ",\n".join(
-        [
-            "'workspace_id', w.id, 'tenant_id', w.tenant_id, 'workspace_name', w.name,"
-            " 'sandbox', w.sandbox, 'stack_name', w.stack_name, 'ssh_public_key', w.ssh_public_key,"
-            " 'ssh_private_key', w.ssh_private_key_encrypted,"
-            " 'stalwart_admin_password', w.stalwart_admin_password_encrypted,"
-            " 'dns_connection_id', w.dns_connection_id",
-            "'servers', "
-            + _agg(
-                "'name', s.name, 'provider', s.provider, 'size', s.size, 'region', s.region,"
-                " 'hostname', s.hostname, 'ip', s.ip_address, 'ssh_user', s.ssh_user,"
-                " 'ssh_port', s.ssh_port, 'stalwart_version', s.stalwart_version, 'id', s.id",
-                "FROM vps_servers s WHERE s.workspace_id = w.id AND s.tenant_id = w.tenant_id"
-                " AND (s.status IS NULL OR s.status <> 'deleting')",
-                "s.created_at, s.name",
-            ),
-            "'domains', "
-            + _agg(
-                "'name', d.name, 'dkim_selector', d.dkim_selector, 'dkim_algorithm', d.dkim_algorithm,"
-                " 'dkim_public_key', d.dkim_public_key,"
-                " 'dkim_private_key', d.dkim_private_key_encrypted,"
-                " 'connection', d.dns_connection_id",
-                "FROM mail_domains d WHERE d.workspace_id = w.id AND d.tenant_id = w.tenant_id",
-                "d.name",
-            ),
-            "'inboxes', "
-            + _agg(
-                "'address', i.email_address, 'display_name', i.display_name, 'vps_id', i.vps_id,"
-                " 'quota_mb', i.quota_mb, 'password', i.password_encrypted,"
-                " 'daily_limit', i.effective_daily_limit, 'id', i.id",
-                "FROM inboxes i WHERE i.workspace_id = w.id AND i.tenant_id = w.tenant_id"
-                " AND (i.status IS NULL OR i.status <> 'deleting')",
-                "i.email_address",
-            ),
-            "'connections', "
-            + _agg(
-                "'id', c.id, 'kind', c.kind, 'settings', c.settings,"
-                " 'credentials', c.credentials_encrypted",
-                "FROM dns_connections c WHERE c.workspace_id = w.id AND c.tenant_id = w.tenant_id",
-                "c.id",
-            ),
-            "'records', "
-            + _agg(
-                "'domain', r.domain, 'purpose', r.purpose, 'type', r.record_type,"
-                " 'name', r.record_name, 'value', r.record_value, 'ttl', r.ttl,"
-                " 'zone', d.zone, 'mx_policy', d.mx_policy",
-                "FROM dns_records r JOIN inboxes i ON i.id = r.inbox_id"
-                " JOIN mail_domains d ON d.workspace_id = w.id AND d.tenant_id = w.tenant_id"
-                " AND d.name = r.domain"
-                " JOIN dns_connections c ON c.id = coalesce(d.dns_connection_id, w.dns_connection_id)"
-                " AND c.workspace_id = w.id AND c.tenant_id = w.tenant_id AND c.kind <> 'manual'"
-                " WHERE i.workspace_id = w.id AND i.tenant_id = w.tenant_id"
-                " AND (i.status IS NULL OR i.status <> 'deleting')",
-                "r.domain, r.purpose, r.id",
-            ),
-        ]
-    )
-    + ")"
+    "jsonb_build_object('workspace_id', w.id, 'tenant_id', w.tenant_id,"
+    " 'workspace_name', w.name, 'sandbox', w.sandbox, 'stack_name', w.stack_name,"
+    " 'ssh_public_key', w.ssh_public_key, 'ssh_private_key', w.ssh_private_key_encrypted,"
+    " 'stalwart_admin_password', w.stalwart_admin_password_encrypted,"
+    " 'dns_connection_id', w.dns_connection_id,"
+    f" 'servers', {_SERVERS}, 'domains', {_DOMAINS}, 'inboxes', {_INBOXES},"
+    f" 'connections', {_CONNECTIONS}, 'records', {_RECORDS})"
 )
 _FLEET = text(f"SELECT {FLEET_JSON} FROM workspaces w WHERE w.id = :workspace_id")  # noqa: S608
 
