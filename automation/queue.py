@@ -1,18 +1,22 @@
 """The operations queue, worker side: claim, heartbeat, run, record.
 
-    claim      one short transaction: the oldest due operation of a stack with nothing running,
-               `FOR UPDATE SKIP LOCKED`; the partial unique index on running operations makes
-               Postgres itself refuse a second run on one stack.
-    run        outside any transaction: build the desired state, run the engine, heartbeat
-               the lease meanwhile.
-    finish     one short transaction: apply the results to the fleet's rows (only while the
-               lease is still ours), or schedule a retry, or fail.
+    claim      one short transaction, one statement: the oldest due operation of a stack with
+               nothing running, `FOR UPDATE SKIP LOCKED`, and the desired state of its stack
+               (`desired_state.FLEET_JSON`); the partial unique index on running operations
+               makes Postgres itself refuse a second run on one stack.
+    run        outside any transaction: run the engine; the process's one lease keeper
+               (`_LeaseKeeper`) extends the lease meanwhile.
+    finish     one short transaction: the workspace locked (with what decides which of the
+               fleet's rows the results touch), the lease taken back, the results applied to
+               the fleet's rows (only while the lease is still ours), or a retry scheduled, or
+               a failure recorded.
 
 A worker that dies stops heartbeating; `recover_expired` hands its operation to another, one
 operation per transaction, so no operation's recovery can block another's. Every transaction
 here follows the lock order in CONTRIBUTING.md and is retried whole after a deadlock.
 """
 
+import json
 import logging
 import threading
 import time
@@ -21,21 +25,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session, undefer_group
+from sqlalchemy import Connection, exists, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from automation import desired_state
 from automation.engine import Engine, StackResult
 from automation.engines import engine_for
 from automation.errors import EngineError, SharedStateRequired
+from database.models.dns_connections import DnsConnection
+from database.models.inboxes import Inbox
 from database.models.operations import Operation
+from database.models.servers import VpsServer
 from database.models.workspaces import Workspace
 from database.outage import classify, outage, reason
-from database.session import session_scope
+from database.session import get_engine, session_scope
 from database.transactions import is_disconnect, is_retryable, run_in_transaction
 from domain.hosts import backends
-from domain.operations.results import RunOutputs, apply_destroyed, apply_failure, apply_success
+from domain.operations.results import (
+    FleetHints,
+    RunOutputs,
+    apply_destroyed,
+    apply_failure,
+    apply_success,
+    unchanged_steps,
+)
 from domain.operations.service import lock_queued_up, settle
 from domain.operations.states import OPERATION, OperationStatus
 from domain.workspaces import service as workspaces
@@ -160,8 +174,7 @@ def recover_expired(now: datetime | None = None) -> RecoveryReport:
 # Claim and load in one statement: the oldest due operation of a stack with nothing running,
 # skipping rows another worker or an enqueue holds; the partial unique index on running
 # operations makes Postgres refuse a second run on one stack (an IntegrityError).
-_CLAIM = text(
-    """
+_CLAIM_SQL = """
 UPDATE operations SET status = :target, lease_owner = :worker_id,
        lease_expires_at = :lease_expires_at, heartbeat_at = :now,
        started_at = coalesce(started_at, :now), attempts = attempts + 1, updated_at = now()
@@ -176,38 +189,67 @@ WHERE id = (
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 )
-RETURNING *
+RETURNING {returning}
+"""
+_CLAIM = text(_CLAIM_SQL.format(returning="*"))
+# The claim with the desired state of the claimed operation's stack: one round trip.
+_CLAIM_AND_LOAD = text(
+    f"WITH claimed AS ({_CLAIM_SQL.format(returning='id, kind, workspace_id')})\n"
+    f"SELECT claimed.id, claimed.kind, claimed.workspace_id, {desired_state.FLEET_JSON}\n"
+    "FROM claimed JOIN workspaces w ON w.id = claimed.workspace_id"
+)
+
+
+def _claim_params(worker_id: str) -> dict[str, object]:
+    now = utcnow()
+    return {
+        **OPERATION.edge(OperationStatus.QUEUED, OperationStatus.RUNNING),
+        "worker_id": worker_id,
+        "now": now,
+        "lease_expires_at": now + _lease(),
+    }
+
+
+def claim(session: Session, worker_id: str) -> Operation | None:
+    """The claim alone, the operation loaded as a row (tests, and callers that load the
+    desired state themselves); `run_one` claims and loads in one statement."""
+    return session.scalars(
+        select(Operation).from_statement(_CLAIM).execution_options(populate_existing=True),
+        _claim_params(worker_id),
+    ).first()
+
+
+# Every lease this process holds, extended in one statement: (id, owner) pairs.
+_EXTEND = text(
+    """
+UPDATE operations SET heartbeat_at = :now, lease_expires_at = :lease_expires_at
+FROM unnest(CAST(:ids AS uuid[]), CAST(:owners AS text[])) AS held(id, owner)
+WHERE operations.id = held.id AND operations.lease_owner = held.owner
+  AND operations.status = 'running'
+RETURNING operations.id
 """
 )
 
 
-def claim(session: Session, worker_id: str) -> Operation | None:
+def _extend(held: list[tuple[uuid.UUID, str]]) -> set[uuid.UUID]:
+    """The ids of the leases still ours, each extended by a lease from now."""
     now = utcnow()
-    return session.scalars(
-        select(Operation).from_statement(_CLAIM).execution_options(populate_existing=True),
-        {
-            **OPERATION.edge(OperationStatus.QUEUED, OperationStatus.RUNNING),
-            "worker_id": worker_id,
-            "now": now,
-            "lease_expires_at": now + _lease(),
-        },
-    ).first()
+    with session_scope(pre_ping=False) as session:
+        kept = session.scalars(
+            _EXTEND,
+            {
+                "now": now,
+                "lease_expires_at": now + _lease(),
+                "ids": [op_id for op_id, _ in held],
+                "owners": [owner for _, owner in held],
+            },
+        ).all()
+    return set(kept)
 
 
 def heartbeat(operation_id: uuid.UUID, worker_id: str) -> bool:
-    now = utcnow()
-    with session_scope(pre_ping=False) as session:
-        updated = session.scalars(
-            update(Operation)
-            .where(
-                Operation.id == operation_id,
-                Operation.lease_owner == worker_id,
-                Operation.status == "running",
-            )
-            .values(heartbeat_at=now, lease_expires_at=now + _lease())
-            .returning(Operation.id)
-        ).all()
-    return bool(updated)
+    """Extend one lease; False when it is no longer ours."""
+    return operation_id in _extend([(operation_id, worker_id)])
 
 
 @dataclass
@@ -222,28 +264,79 @@ class _Claimed:
     error: Exception | None = None
 
 
-class _Heartbeat(threading.Thread):
+class _Lease:
+    """One operation's lease, held while its run and finish last."""
+
     def __init__(self, operation_id: uuid.UUID, worker_id: str) -> None:
-        super().__init__(daemon=True, name=f"heartbeat-{operation_id}")
         self.operation_id, self.worker_id = operation_id, worker_id
-        self.stopped = threading.Event()
         # When the lease was last extended (monotonic), i.e. claimed or heartbeated.
         self.last_success = time.monotonic()
+        self.lost = False
 
-    def run(self) -> None:
-        interval = max(get_settings().lease_seconds / 3, 0.05)
-        while not self.stopped.wait(interval):
-            try:
-                if not heartbeat(self.operation_id, self.worker_id):
+
+class _LeaseKeeper:
+    """One thread per process extends every lease the process holds, every third of a lease,
+    in one statement; idle (no statement) while it holds none. A thread per operation cost a
+    thread start and join per run, milliseconds each on a busy machine."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[uuid.UUID, _Lease] = {}
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, operation_id: uuid.UUID, worker_id: str) -> _Lease:
+        lease = _Lease(operation_id, worker_id)
+        with self._lock:
+            self._held[operation_id] = lease
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="leases", daemon=True)
+                self._thread.start()
+            self._wake.set()
+        return lease
+
+    def release(self, lease: _Lease) -> None:
+        with self._lock:
+            if self._held.get(lease.operation_id) is lease:
+                del self._held[lease.operation_id]
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                idle = not self._held
+                if idle:
+                    self._wake.clear()
+            if idle:
+                self._wake.wait()
+                continue
+            time.sleep(max(get_settings().lease_seconds / 3, 0.05))
+            self.beat()
+
+    def beat(self) -> None:
+        with self._lock:
+            held = [lease for lease in self._held.values() if not lease.lost]
+        if not held:
+            return
+        sent = time.monotonic()
+        try:
+            kept = _extend([(lease.operation_id, lease.worker_id) for lease in held])
+        except Exception as exc:  # a database blip: keep trying until the leases run out
+            if classify(exc) == "outage":
+                outage.failed(reason(exc))
+            else:
+                log.warning("extending %d lease(s) failed", len(held), exc_info=True)
+            return
+        with self._lock:
+            for lease in held:
+                if lease.operation_id in kept:
+                    lease.last_success = sent
+                elif self._held.get(lease.operation_id) is lease:  # not just finished
                     # Another worker took the operation over; _finish discards this run.
-                    log.warning("operation %s: lease lost while running", self.operation_id)
-                    return
-                self.last_success = time.monotonic()
-            except Exception as exc:  # a database blip: keep trying until the lease runs out
-                if classify(exc) == "outage":
-                    outage.failed(reason(exc))
-                else:
-                    log.warning("heartbeat of %s failed", self.operation_id, exc_info=True)
+                    lease.lost = True
+                    log.warning("operation %s: lease lost while running", lease.operation_id)
+
+
+_leases = _LeaseKeeper()
 
 
 EngineFactory = Callable[[Workspace], Engine]
@@ -271,32 +364,12 @@ def run_one(worker_id: str, engines: EngineFactory | None = None) -> bool:
     chooses the engine per workspace (default: the workspace's own, by its sandbox flag).
 
     Two transactions per operation, on the workers' engine (no ping per checkout): the claim,
-    which also loads the desired state, and the finish."""
+    one statement that also loads the desired state, and the finish."""
     _maybe_recover_expired()
     factory = engines or engine_for
 
-    def _claim(session: Session) -> _Claimed | None:
-        op = claim(session, worker_id)
-        if op is None:
-            return None
-        claimed = _Claimed(op.id, op.kind, op.workspace_id)
-        try:
-            workspace = session.get_one(
-                Workspace, op.workspace_id, options=[undefer_group("secrets")]
-            )
-            claimed.config = desired_state.build_fleet_config(session, workspace)
-            claimed.engine = factory(workspace)
-            claimed.stack_name = workspace.stack_name
-            if not workspace.sandbox:
-                refuse_unshared_state(session)
-        except DBAPIError:
-            raise  # the claim is rolled back with it; the operation stays queued
-        except Exception as exc:  # every other failure is recorded on the operation
-            claimed.error = exc
-        return claimed
-
     try:
-        claimed = run_in_transaction(_claim, pre_ping=False)
+        claimed = _claim_and_load(worker_id, factory)
     except IntegrityError:
         # Another worker started this stack between our check and our update.
         return True
@@ -304,6 +377,42 @@ def run_one(worker_id: str, engines: EngineFactory | None = None) -> bool:
         return False
     execute(claimed, worker_id, factory)
     return True
+
+
+def _autocommit() -> Connection:
+    """A connection of the workers' engine in autocommit: one statement is its own
+    transaction, with no BEGIN and no COMMIT round trip, and needs no Session."""
+    return get_engine(pre_ping=False).connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
+def _claim_and_load(worker_id: str, factory: EngineFactory) -> _Claimed | None:
+    """The claim and the desired state, in one statement. Once it has run the claim is
+    committed, so nothing after it raises: every failure is recorded on the operation by the
+    finish (a database error as a transient one, retried)."""
+    with _autocommit() as conn:
+        row = conn.execute(_CLAIM_AND_LOAD, _claim_params(worker_id)).first()
+    if row is None:
+        return None
+    op_id, kind, workspace_id, fleet = row
+    claimed = _Claimed(op_id, kind, workspace_id)
+    try:
+        # What an engine factory may read of the workspace; in no session.
+        workspace = Workspace(
+            id=workspace_id,
+            tenant_id=uuid.UUID(fleet["tenant_id"]),
+            name=fleet["workspace_name"],
+            sandbox=fleet["sandbox"],
+            stack_name=fleet["stack_name"],
+        )
+        claimed.config = desired_state.config_from(fleet)
+        claimed.engine = factory(workspace)
+        claimed.stack_name = fleet["stack_name"]
+        if not fleet["sandbox"]:
+            with session_scope(pre_ping=False) as session:
+                refuse_unshared_state(session)
+    except Exception as exc:
+        claimed.error = exc
+    return claimed
 
 
 def refuse_unshared_state(session: Session) -> None:
@@ -323,8 +432,7 @@ def refuse_unshared_state(session: Session) -> None:
 
 def execute(claimed: _Claimed, worker_id: str, engines: EngineFactory) -> None:
     lines: list[str] = []
-    beat = _Heartbeat(claimed.id, worker_id)
-    beat.start()
+    lease = _leases.hold(claimed.id, worker_id)
     result: StackResult | None = None
     error: Exception | None = claimed.error
     try:
@@ -332,9 +440,7 @@ def execute(claimed: _Claimed, worker_id: str, engines: EngineFactory) -> None:
             try:
                 if claimed.config is None:  # claimed by a caller that did not load it
                     with session_scope(pre_ping=False) as session:
-                        workspace = session.get_one(
-                            Workspace, claimed.workspace_id, options=[undefer_group("secrets")]
-                        )
+                        workspace = session.get_one(Workspace, claimed.workspace_id)
                         claimed.config = desired_state.build_fleet_config(session, workspace)
                         claimed.engine = engines(workspace)
                         claimed.stack_name = workspace.stack_name
@@ -344,12 +450,11 @@ def execute(claimed: _Claimed, worker_id: str, engines: EngineFactory) -> None:
                 result = run(claimed.stack_name, claimed.config, on_event=lines.append)
             except Exception as exc:  # every failure is recorded on the operation, never lost
                 error = exc
-        # The heartbeat keeps the lease while the finish is retried: a finish that fails
-        # (deadlock, database restart) must not leave the operation to look abandoned.
-        _finish_with_retries(claimed, worker_id, result, error, lines, beat)
+        # The lease is kept while the finish is retried: a finish that fails (deadlock,
+        # database restart) must not leave the operation to look abandoned.
+        _finish_with_retries(claimed, worker_id, result, error, lines, lease)
     finally:
-        beat.stopped.set()
-        beat.join()
+        _leases.release(lease)
 
 
 def _finish_with_retries(
@@ -358,7 +463,7 @@ def _finish_with_retries(
     result: StackResult | None,
     error: Exception | None,
     lines: list[str],
-    beat: "_Heartbeat",
+    lease_held: _Lease,
 ) -> None:
     """Record the run. A failure the database says to retry (deadlock, serialization, lost
     connection) is retried while the lease can still be ours; any other failure to record a
@@ -366,6 +471,11 @@ def _finish_with_retries(
     the lease has surely lapsed, recovery owns the operation and runs the stack again, which
     is safe: a stack run is idempotent."""
     lease = get_settings().lease_seconds
+    try:
+        if _record_unchanged(claimed, worker_id, result, error, lines):
+            return
+    except Exception as exc:  # the full finish below finds out what happened
+        log.warning("operation %s: recording the run in one statement failed (%s)", claimed.id, exc)
     for attempt in range(FINISH_ATTEMPTS):
         try:
             run_in_transaction(
@@ -374,7 +484,7 @@ def _finish_with_retries(
             )
             return
         except Exception as exc:
-            if time.monotonic() - beat.last_success > lease:
+            if time.monotonic() - lease_held.last_success > lease:
                 break
             if not (is_retryable(exc) or is_disconnect(exc)) and error is None:
                 log.error("operation %s: recording its result failed", claimed.id, exc_info=True)
@@ -387,6 +497,70 @@ def _finish_with_retries(
         "operation %s: could not record the run; recovery will run it again once its lease lapses",
         claimed.id,
     )
+
+
+# A successful run that changes no row of the fleet, recorded in one statement (its own
+# transaction): a preview, or an up/refresh that reported no server and no DNS outcome
+# (`results.unchanged_steps`) of a workspace with nothing marked for deletion and no DNS
+# connection, re-checked here, where the full finish's pipeline would check them. Ownership as
+# in the take-back. It locks the operation's row only, so no lock order can be broken; a
+# change committed meanwhile comes with its own queued `up`.
+_RECORD_UNCHANGED = text(
+    """
+UPDATE operations SET status = :target, finished_at = :now, error = NULL, lease_owner = NULL,
+       lease_expires_at = NULL, log = :log, resource_changes = CAST(:changes AS jsonb),
+       summary = coalesce(summary, '{}'::jsonb) || CAST(:summary AS jsonb), updated_at = now()
+WHERE id = :id AND lease_owner = :worker_id AND status = :source
+  AND (NOT :fleet OR (
+      NOT EXISTS (SELECT 1 FROM vps_servers s
+                  WHERE s.workspace_id = operations.workspace_id AND s.status = 'deleting')
+      AND NOT EXISTS (SELECT 1 FROM inboxes i
+                      WHERE i.workspace_id = operations.workspace_id AND i.status = 'deleting')
+      AND NOT EXISTS (SELECT 1 FROM dns_connections c
+                      WHERE c.workspace_id = operations.workspace_id)))
+RETURNING id
+"""
+)
+
+
+def _log_text(result: StackResult | None, lines: list[str]) -> str:
+    log_lines = result.log if result is not None and result.log else lines
+    return "\n".join(log_lines[-get_settings().log_tail_lines :])
+
+
+def _record_unchanged(
+    claimed: _Claimed,
+    worker_id: str,
+    result: StackResult | None,
+    error: Exception | None,
+    lines: list[str],
+) -> bool:
+    """True when the run was a success that changed no row and is now recorded; False when
+    the full finish must record it (or find it taken over)."""
+    if result is None or error is not None or claimed.kind not in ("preview", "up", "refresh"):
+        return False
+    changes = [c.as_dict() for c in result.changes]
+    summary: dict[str, object] = {"changes": dict(result.summary), "worker": worker_id}
+    if claimed.kind != "preview":
+        steps = unchanged_steps(RunOutputs.of(result.outputs, changes))
+        if steps is None:
+            return False
+        summary["steps"] = steps
+    with _autocommit() as conn:
+        recorded = conn.scalars(
+            _RECORD_UNCHANGED,
+            {
+                **OPERATION.edge(OperationStatus.RUNNING, OperationStatus.SUCCEEDED),
+                "id": claimed.id,
+                "worker_id": worker_id,
+                "now": utcnow(),
+                "log": _log_text(result, lines),
+                "changes": json.dumps(changes),
+                "summary": json.dumps(summary),
+                "fleet": claimed.kind != "preview",
+            },
+        ).first()
+    return recorded is not None
 
 
 # Ownership re-checked, row locked, lease and log written, row loaded: one statement. The run's
@@ -417,28 +591,52 @@ def _finish(
 ) -> None:
     """Record a run, only while its lease is still ours."""
     # Lock order: the workspace first, as every request that changes its fleet does.
-    workspace = workspaces.lock_by_id(session, claimed.workspace_id)
-    log_lines = result.log if result is not None and result.log else lines
-    log_text = "\n".join(log_lines[-get_settings().log_tail_lines :])
+    workspace, hints = _lock_workspace(session, claimed.workspace_id)
+    log_text = _log_text(result, lines)
     op = _owned(session, claimed, worker_id, log_text) if workspace is not None else None
     if op is None or workspace is None:
         log.warning("operation %s was taken over; discarding this run's result", claimed.id)
         return
     if result is not None and error is None:
-        _succeeded(session, workspace, op, result, worker_id)
+        _succeeded(session, workspace, op, result, worker_id, hints)
     else:
         assert error is not None
         _failed(session, workspace, op, error)
 
 
+def _lock_workspace(
+    session: Session, workspace_id: uuid.UUID
+) -> tuple[Workspace | None, FleetHints]:
+    """The workspace locked (`workspaces.lock_by_id`'s lock) and, read in the same statement,
+    what lets the results pipeline leave the fleet's rows alone when a run reports nothing
+    for them: rows marked for deletion, DNS connections."""
+    deleting = exists().where(
+        VpsServer.workspace_id == Workspace.id, VpsServer.status == "deleting"
+    ) | exists().where(Inbox.workspace_id == Workspace.id, Inbox.status == "deleting")
+    connected = exists().where(DnsConnection.workspace_id == Workspace.id)
+    row = session.execute(
+        select(Workspace, deleting.label("deleting"), connected.label("connected"))
+        .where(Workspace.id == workspace_id)
+        .with_for_update(key_share=True, of=Workspace)
+    ).first()
+    if row is None:
+        return None, FleetHints()
+    return row[0], FleetHints(deleting=bool(row[1]), dns_connected=bool(row[2]))
+
+
 def _succeeded(
-    session: Session, workspace: Workspace, op: Operation, result: StackResult, worker_id: str
+    session: Session,
+    workspace: Workspace,
+    op: Operation,
+    result: StackResult,
+    worker_id: str,
+    hints: FleetHints,
 ) -> None:
     summary: dict[str, object] = {"changes": dict(result.summary), "worker": worker_id}
     op.resource_changes = [c.as_dict() for c in result.changes]
     if op.kind in ("up", "refresh"):
         run = RunOutputs.of(result.outputs, op.resource_changes)
-        summary["steps"] = apply_success(session, workspace, op, run, get_settings())
+        summary["steps"] = apply_success(session, workspace, op, run, get_settings(), hints)
     elif op.kind == "destroy":
         summary["steps"] = apply_destroyed(session, workspace)
     # Assigned whole, after the pipeline's flushes: JSONB is not mutation-tracked.

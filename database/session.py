@@ -61,8 +61,10 @@ def _maker(pre_ping: bool = True) -> sessionmaker[Session]:
         return _makers[(url, pre_ping)]
 
 
-def get_engine() -> Engine:
-    engine = _maker().kw["bind"]
+def get_engine(*, pre_ping: bool = True) -> Engine:
+    """The engine of `_maker(pre_ping)`: `pre_ping=False` is the workers' (a single statement
+    in autocommit needs no Session)."""
+    engine = _maker(pre_ping).kw["bind"]
     assert isinstance(engine, Engine)
     return engine
 

@@ -119,7 +119,11 @@ class Catalog:
         self.table = copy.deepcopy(DEFAULT_TABLE if table is None else table)
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> Catalog:
-        """A copy with `overrides` merged in key by key (dicts merge, other values replace)."""
+        """A copy with `overrides` merged in key by key (dicts merge, other values replace);
+        this one itself without overrides (nothing changes a catalog's table once built, and
+        the deep copy was a tenth of the queue's CPU per operation)."""
+        if not overrides:
+            return self
         merged = copy.deepcopy(self.table)
         _merge(merged, overrides or {})
         return Catalog(merged)

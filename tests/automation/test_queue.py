@@ -10,6 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from automation import queue
+from automation.engine import NoopEngine
+from database.models.dns_connections import DnsConnection
 from database.models.events import Event
 from database.models.inboxes import Inbox
 from database.models.operations import Operation
@@ -466,3 +468,77 @@ def test_a_failed_workspace_is_destroyed_then_deletable(committed: Engine) -> No
         workspaces_service.delete(s, ws.tenant_id, ws_id)  # nothing left: the delete succeeds
     with session_scope() as s:
         assert s.get(Workspace, ws_id) is None
+
+
+def test_a_run_reporting_no_servers_still_removes_rows_marked_for_deletion(
+    committed: Engine,
+) -> None:
+    # The finish skips the fleet's rows only when nothing is marked for deletion
+    # (results.FleetHints): here a server and its inbox are, and the run reports neither.
+    ws_id, server_id = _fleet(provisioning=False)
+    with session_scope() as s:
+        s.execute(text("UPDATE inboxes SET status = 'deleting'"))
+        s.execute(text("UPDATE vps_servers SET status = 'deleting'"))
+    assert queue.run_one("w1", lambda ws: NoopEngine()) is True
+    with session_scope() as s:
+        assert _ops(s, ws_id)[0].status == "succeeded"
+        assert s.get(VpsServer, server_id) is None
+        assert s.scalars(select(Inbox).where(Inbox.workspace_id == ws_id)).first() is None
+        kinds = {e.type for e in s.scalars(select(Event).where(Event.workspace_id == ws_id))}
+        assert {"inbox.deleted", "server.deleted"} <= kinds
+
+
+def test_a_run_reporting_no_servers_leaves_the_fleets_rows_alone(committed: Engine) -> None:
+    ws_id, server_id = _fleet(provisioning=False)
+    assert queue.run_one("w1", lambda ws: NoopEngine()) is True
+    with session_scope() as s:
+        op = _ops(s, ws_id)[0]
+        assert op.status == "succeeded" and op.lease_owner is None
+        steps = {step["step"]: step["status"] for step in (op.summary or {})["steps"]}
+        assert set(steps.values()) == {"unchanged"}
+        assert s.get_one(VpsServer, server_id).status == "ready"
+
+
+def test_a_run_that_changes_nothing_is_recorded_like_the_full_finish(committed: Engine) -> None:
+    # The one-statement record of an unchanged run (queue._record_unchanged) and the full
+    # finish (a DNS connection makes the workspace take it) write the same operation.
+    recorded = {}
+    for connected in (False, True):
+        ws_id, _ = _fleet(provisioning=False, address=f"sales{int(connected)}@example.com")
+        with session_scope() as s:
+            ws = s.get_one(Workspace, ws_id)
+            stack_name = ws.stack_name
+            if connected:
+                manual = DnsConnection(tenant_id=ws.tenant_id, workspace_id=ws.id, name="manual")
+                manual.kind, manual.settings, manual.credentials_encrypted = "manual", {}, "{}"
+                s.add(manual)
+        assert queue.run_one("w1", lambda ws: NoopEngine()) is True
+        with session_scope() as s:
+            op = _ops(s, ws_id)[0]
+            assert op.status == "succeeded" and op.lease_owner is None and op.error is None
+            assert op.finished_at is not None and op.log == f"noop engine: {stack_name}"
+            recorded[connected] = (op.resource_changes, op.summary)
+    assert recorded[False] == recorded[True]
+
+
+def test_the_lease_keeper_extends_held_leases_and_flags_lost_ones(committed: Engine) -> None:
+    _fleet(address="kept@example.com")
+    _fleet(address="lost@example.com")
+    with session_scope() as s:
+        kept, lost = queue.claim(s, "w1"), queue.claim(s, "w2")
+        assert kept is not None and lost is not None
+        s.execute(text("UPDATE operations SET lease_expires_at = now() + interval '1 second'"))
+    with session_scope() as s:
+        taken = text("UPDATE operations SET lease_owner = 'w-other' WHERE id = :i")
+        s.execute(taken, {"i": lost.id})
+    keeper = queue._LeaseKeeper()
+    held = [keeper.hold(kept.id, "w1"), keeper.hold(lost.id, "w2")]
+    keeper.beat()
+    assert [lease.lost for lease in held] == [False, True]
+    with session_scope() as s:
+        expires = s.get_one(Operation, kept.id).lease_expires_at
+        assert expires is not None
+        assert expires > utcnow() + timedelta(seconds=get_settings().lease_seconds - 5)
+    for lease in held:
+        keeper.release(lease)
+    keeper.beat()  # holds none: no statement, nothing flagged
