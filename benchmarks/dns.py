@@ -230,9 +230,11 @@ def _run_size(nsd: Any, n: int, args: argparse.Namespace, key: dict[str, str],
             ours[p].append(stats.seconds)
             print(f"  [{rep + 1}] ours, {p} process(es): {stats.seconds:.2f} s, "
                   f"{n / stats.seconds:,.0f} domains/s; {stats.claimed:,} checks, "
-                  f"{stats.queries:,} queries; verified {stats.verified:,}, not verified "
-                  f"{stats.not_verified}, errors {stats.errors}; inboxes ready "
-                  f"{stats.inboxes_ready:,}")  # fmt: skip
+                  f"{stats.queries:,} queries ({getattr(stats, 'timeouts', '?')} timed out); "
+                  f"verified {stats.verified:,}, not verified {stats.not_verified}, errors "
+                  f"{stats.errors}; inboxes ready {stats.inboxes_ready:,}; summed over "
+                  f"processes: claims {stats.claim_seconds:.1f} s, lookups "
+                  f"{stats.check_seconds:.1f} s, writes {stats.write_seconds:.1f} s")  # fmt: skip
         if checkdmarc is None:
             continue
         for threads in theirs:

@@ -7,8 +7,9 @@ A claim moves the records' `next_check_at` forward by the claim time inside a
 `FOR UPDATE SKIP LOCKED` select, so several workers never take the same record, and a worker that
 dies only delays its records until the claim runs out. Records not yet verified come due every
 `dns_verify_interval_seconds`, verified ones every `dns_reverify_seconds`. One resolver and one
-checker serve the whole sweep, so inboxes of one domain share their lookups. The write of one
-batch overlaps the lookups of the next.
+checker serve each sweep process, so inboxes of one domain share their lookups; the claim takes
+records in due order and, among those due together, inbox by inbox, so an inbox's records are
+checked by one process. The write of one batch overlaps the lookups of the next.
 """
 
 import logging
@@ -41,7 +42,7 @@ _CLAIM = text(
         JOIN inboxes i ON i.id = r.inbox_id
         JOIN vps_servers s ON s.id = i.vps_id
         WHERE r.next_check_at <= :now AND s.ip_address IS NOT NULL AND i.status <> 'deleting'
-        ORDER BY r.next_check_at
+        ORDER BY r.next_check_at, r.inbox_id
         LIMIT :limit
         FOR UPDATE OF r SKIP LOCKED
     )
@@ -65,14 +66,28 @@ class SweepStats:
     inboxes_regressed: int = 0
     batches: int = 0
     queries: int = 0
+    timeouts: int = 0  # DNS tries that got no answer in time (each retried or an error)
     seconds: float = 0.0
     claim_seconds: float = 0.0
     check_seconds: float = 0.0
     write_seconds: float = 0.0
     skipped: list[uuid.UUID] = field(default_factory=list)  # inboxes whose write failed
+    failed_batches: int = 0  # batches that could not be checked or written
+    workers: int = 1  # processes that took part
+    failed_workers: int = 0  # helper processes that failed or died before reporting
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def add(self, other: "SweepStats") -> None:
+        """Add another process's figures (its wall time is within this one's)."""
+        for name, value in other.__dict__.items():
+            if name == "seconds":
+                continue
+            if isinstance(value, list):
+                getattr(self, name).extend(value)
+            else:
+                setattr(self, name, getattr(self, name) + value)
 
 
 @dataclass(frozen=True)
