@@ -7,6 +7,7 @@ through `apply_checks` and `settle_inboxes`, which move an inbox to `ready` (one
 event) or back to `dns_pending` (one `dns_regressed` event) exactly once per transition.
 """
 
+import json
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ def _write_plan(
         if row is None:
             new_rows.append(
                 {
-                    "inbox_id": inbox.id,
+                    "inbox_id": str(inbox.id),
                     "domain": p.domain,
                     "record_type": p.type,
                     "record_name": p.name,
@@ -79,7 +80,7 @@ def _write_plan(
                     "purpose": p.purpose,
                     "required": p.required,
                     "verification_status": RecordStatus.PENDING.value,
-                    "next_check_at": now,
+                    "next_check_at": now.isoformat(),
                 }
             )
             written += 1
@@ -212,18 +213,19 @@ _COLUMNS = (
 )  # fmt: skip
 _INSERT = text(
     "INSERT INTO dns_records (" + ", ".join(c for c, _ in _COLUMNS) + ") "  # noqa: S608
-    "SELECT * FROM unnest("
-    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _COLUMNS)
+    "SELECT " + ", ".join(f"v.{c}" for c, _ in _COLUMNS) + " "
+    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v("
+    + ", ".join(f"{c} {t}" for c, t in _COLUMNS)
     + ")"
 )
 
 
 def _insert(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """New records in one statement: a column array each, expanded by `unnest` (one row per
-    record through the ORM, or even an executemany, costs a round of work per row). The ids and
-    the other columns come from the table's server defaults."""
+    """New records in one statement, from one JSON document (an ORM object per record, or an
+    executemany, costs a round of work per row; psycopg writes arrays element by element in
+    Python). Ids and the other columns come from the table's server defaults."""
     if rows:
-        session.execute(_INSERT, {c: [row[c] for row in rows] for c, _ in _COLUMNS})
+        session.execute(_INSERT, {"rows": json.dumps(rows)})
 
 
 def _get_inbox(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> Inbox:
@@ -336,35 +338,35 @@ def apply_checks(
     now = now or utcnow()
     retry = now + timedelta(seconds=settings.dns_verify_interval_seconds)
     reverify = now + timedelta(seconds=settings.dns_reverify_seconds)
-    ids, values, statuses, details, verified_at, nexts = [], [], [], [], [], []
+    rows, ids = [], []
     for (record_id, value, previous), check in zip(claimed, results, strict=True):
         status, detail = check.status, check.detail
         if status is RecordStatus.ERROR and previous == RecordStatus.VERIFIED:
             status = RecordStatus.VERIFIED
             detail = f"kept verified; the last check could not conclude: {check.detail}"
         ids.append(record_id)
-        values.append(value)
-        statuses.append(status.value)
-        details.append(detail[:4000])
-        verified_at.append(now if check.verified else None)
-        nexts.append(reverify if check.verified else retry)
+        rows.append(
+            {"id": str(record_id), "value": value, "status": status.value,
+             "detail": detail[:4000], "ok": check.verified}
+        )  # fmt: skip
+    # One JSON document for the whole batch: psycopg writes text arrays element by element in
+    # Python (quoting and escaping each), which cost more than the UPDATE itself.
     session.execute(
         text(
             """
             UPDATE dns_records r
             SET verification_status = v.status, detail = v.detail, last_checked_at = :now,
-                last_verified_at = COALESCE(v.verified_at, r.last_verified_at),
-                next_check_at = v.next_at
-            FROM unnest(CAST(:ids AS uuid[]), CAST(:vals AS text[]), CAST(:sts AS text[]),
-                        CAST(:dets AS text[]), CAST(:vat AS timestamptz[]),
-                        CAST(:nxt AS timestamptz[]))
-                 AS v(id, value, status, detail, verified_at, next_at)
+                last_verified_at = CASE WHEN v.ok THEN CAST(:now AS timestamptz)
+                                        ELSE r.last_verified_at END,
+                next_check_at = CASE WHEN v.ok THEN CAST(:reverify AS timestamptz)
+                                     ELSE CAST(:retry AS timestamptz) END
+            FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+                 AS v(id uuid, value text, status text, detail text, ok boolean)
             WHERE r.id = v.id AND r.record_value = v.value
             """
         ),
-        {"now": now, "ids": ids, "vals": values, "sts": statuses, "dets": details,
-         "vat": verified_at, "nxt": nexts},
-    )  # fmt: skip
+        {"now": now, "retry": retry, "reverify": reverify, "rows": json.dumps(rows)},
+    )
     # The fast path: a record we published that does not verify yet is checked again at the
     # next backoff step since its publication (15 s, 1 min, 2 min, 5 min), not a whole
     # interval later, so propagation is seen as soon as it happens.

@@ -65,37 +65,34 @@ _INSERT_MANY = text(
     INSERT INTO events (tenant_id, workspace_id, workspace_name, type, message, subject_type,
                         subject_id, data)
     SELECT v.tenant_id, v.workspace_id, w.name, v.type, v.message, v.subject_type,
-           v.subject_id, v.data
-    FROM unnest(CAST(:tenants AS uuid[]), CAST(:workspaces AS uuid[]), CAST(:types AS text[]),
-                CAST(:messages AS text[]), CAST(:subject_types AS text[]),
-                CAST(:subjects AS uuid[]), CAST(:data AS jsonb[]))
-         WITH ORDINALITY AS v(tenant_id, workspace_id, type, message, subject_type, subject_id,
-                              data, n)
+           v.subject_id, COALESCE(v.data, '{}')
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb))
+         AS v(tenant_id uuid, workspace_id uuid, type text, message text, subject_type text,
+              subject_id uuid, data jsonb, n bigint)
     LEFT JOIN workspaces w ON w.id = v.workspace_id AND w.tenant_id = v.tenant_id
     ORDER BY v.n
     """
 )
 
 
+def _text(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
 def record_many(session: Session, events: Sequence[NewEvent]) -> None:
-    """Many events in one INSERT (a sweep settles hundreds of inboxes at once; `record`'s
-    per-event INSERT, each with its own workspace-name subquery, was most of its write time).
-    The same rows `record` writes, in the given order."""
+    """Many events in one INSERT, from one JSON document (a sweep settles hundreds of inboxes
+    at once; `record`'s INSERT per event, each with its workspace-name subquery, was most of
+    its write time). The same rows `record` writes, in the given order."""
     if not events:
         return
     session.flush()  # rows `record` added go first, as they would have
-    session.execute(
-        _INSERT_MANY,
-        {
-            "tenants": [e.tenant_id for e in events],
-            "workspaces": [e.workspace_id for e in events],
-            "types": [e.type.name for e in events],
-            "messages": [e.message for e in events],
-            "subject_types": [e.subject_type for e in events],
-            "subjects": [e.subject_id for e in events],
-            "data": [json.dumps(e.data or {}) for e in events],
-        },
-    )
+    rows = [
+        {"tenant_id": str(e.tenant_id), "workspace_id": _text(e.workspace_id),
+         "type": e.type.name, "message": e.message, "subject_type": e.subject_type,
+         "subject_id": _text(e.subject_id), "data": e.data or {}, "n": n}
+        for n, e in enumerate(events)
+    ]  # fmt: skip
+    session.execute(_INSERT_MANY, {"rows": json.dumps(rows)})
 
 
 def type_matches(pattern: str) -> ColumnElement[bool]:
