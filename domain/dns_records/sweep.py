@@ -75,6 +75,7 @@ class SweepStats:
     failed_batches: int = 0  # batches that could not be checked or written
     workers: int = 1  # processes that took part
     failed_workers: int = 0  # helper processes that failed or died before reporting
+    per_process: list[int] = field(default_factory=list)  # records each process claimed
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -90,6 +90,7 @@ async def _sweep(
         await settle(writing)
     stats.queries = resolver.stats.queries
     stats.timeouts = resolver.stats.timeouts
+    stats.per_process = [stats.claimed]
     return stats
 
 
@@ -183,7 +184,7 @@ def verify_due(
     count = settings.dns_verify_processes if processes is None else processes
     alone = (
         session_factory is not session_scope
-        or resolver_factory is not Resolver.from_settings
+        or resolver_factory != Resolver.from_settings  # a bound method: a new object each time
         or max_batches is not None
     )
     helpers = None if alone or count <= 1 else _Helpers(settings, size, count - 1)
