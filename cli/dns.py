@@ -17,7 +17,7 @@ from typing import Any
 import dns.rcode
 
 from kit.errors import ValidationFailed
-from maildns.resolver import Resolver, parse_nameservers
+from maildns.resolver import Resolver, parse_nameservers, rcode_text
 from maildns.spf import SpfOutcome, SpfResult, check_host
 from maildns.verify import DomainReport, check_domain
 from maildns.wire import Reply
@@ -46,7 +46,7 @@ class ReportingResolver(Resolver):
             self.failed[server] = str(exc.strerror or exc)
             raise
         if reply.rcode in (dns.rcode.SERVFAIL, dns.rcode.REFUSED):
-            self.failed[server] = f"answered {dns.rcode.to_text(reply.rcode)}"
+            self.failed[server] = f"answered {rcode_text(reply.rcode)}"
         else:
             self.answered.add(server)
         return reply

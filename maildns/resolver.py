@@ -85,6 +85,14 @@ class Answer:
 _NAMED = (wire.PTR, wire.CNAME, wire.MX, wire.SRV, wire.NS)
 
 
+def rcode_text(rcode: int) -> str:
+    """`SERVFAIL`, `REFUSED`, ...; `RCODE23` for a value dnspython does not name."""
+    try:
+        return dns.rcode.to_text(dns.rcode.Rcode.make(rcode))
+    except (ValueError, dns.exception.DNSException):
+        return f"RCODE{rcode}"
+
+
 def normalize(name: str) -> str:
     return name.strip().rstrip(".").lower()
 
@@ -235,7 +243,7 @@ class Resolver:
         if reply.rcode == dns.rcode.NXDOMAIN:
             return Answer(name, rdtype, Outcome.NXDOMAIN, canonical=canonical)
         if reply.rcode != dns.rcode.NOERROR:
-            return Answer(name, rdtype, Outcome.ERROR, error=dns.rcode.to_text(reply.rcode))
+            return Answer(name, rdtype, Outcome.ERROR, error=rcode_text(reply.rcode))
         if current != qname and not reply.authority_soa:
             return current
         return Answer(name, rdtype, Outcome.NODATA, canonical=canonical)
@@ -263,7 +271,7 @@ class Resolver:
                         error = f"TCP retry of a truncated answer failed: {exc or type(exc)}"
                         continue
                 if reply.rcode in (dns.rcode.SERVFAIL, dns.rcode.REFUSED):
-                    error = f"{dns.rcode.to_text(reply.rcode)} from {server[0]}:{server[1]}"
+                    error = f"{rcode_text(reply.rcode)} from {server[0]}:{server[1]}"
                     if attempt + 1 < self.attempts and len(self.nameservers) > 1:
                         continue
                     return None, error

@@ -195,7 +195,7 @@ def parse(data: bytes, question_length: int, wanted: int) -> Reply:
             start, position = position + 10, position + 10 + length
             if position > len(data):
                 raise WireError("rdata runs past the end of the message")
-            if section == 0 and (rdtype == wanted or rdtype == CNAME):
+            if section == 0 and rdtype in (wanted, CNAME):
                 record = _rdata(data, rdtype, start, position, cache)
                 answer.append(Record(owner.lower(), rdtype, rdclass, record))
             elif section == 1 and rdtype == SOA:

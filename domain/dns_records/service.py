@@ -212,7 +212,7 @@ _COLUMNS = (
     ("verification_status", "text"), ("next_check_at", "timestamptz"),
 )  # fmt: skip
 _INSERT = text(
-    "INSERT INTO dns_records (" + ", ".join(c for c, _ in _COLUMNS) + ") "  # noqa: S608
+    "INSERT INTO dns_records (" + ", ".join(c for c, _ in _COLUMNS) + ") "
     "SELECT " + ", ".join(f"v.{c}" for c, _ in _COLUMNS) + " "
     "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v("
     + ", ".join(f"{c} {t}" for c, t in _COLUMNS)

@@ -70,6 +70,7 @@ def ours(parsed: wire.Reply) -> list[tuple[str, int, str]]:
     return sorted(out)
 
 
+WEIRD = "we\\(ird\\)\\032na\\;me\\@."  # escaped in dnspython's text form
 CASES = [
     ("Ex.Example.com.", "A", [("ex.example.com.", "A", "192.0.2.1", "192.0.2.2")]),
     ("ex.example.com.", "AAAA", [("ex.example.com.", "AAAA", "2001:db8::1", "::ffff:1.2.3.4")]),
@@ -83,7 +84,7 @@ CASES = [
     ),
     ("t.example.com.", "TXT", [("t.example.com.", "TXT", '"v=spf1 " "-all"', '"q\\"uote\\255"')]),
     ("_imaps._tcp.example.com.", "SRV", [("_imaps._tcp.example.com.", "SRV", "0 1 993 mx.x.")]),
-    ("4.3.2.1.in-addr.arpa.", "PTR", [("4.3.2.1.in-addr.arpa.", "PTR", "we\\(ird\\)\\032na\\;me\\@.")]),
+    ("4.3.2.1.in-addr.arpa.", "PTR", [("4.3.2.1.in-addr.arpa.", "PTR", WEIRD)]),
     ("x.example.com.", "A", [("x.example.com.", "TXT", '"not asked for"')]),
 ]
 

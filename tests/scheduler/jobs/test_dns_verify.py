@@ -208,8 +208,7 @@ def outcome() -> tuple[list[tuple[str, str | None, str | None]], dict[str, int]]
     """Every record's (purpose, status, detail), sorted, and the events by type."""
     with session_scope() as session:
         records = sorted(
-            (r.purpose, r.verification_status, r.detail)
-            for r in session.scalars(select(DnsRecord))
+            (r.purpose, r.verification_status, r.detail) for r in session.scalars(select(DnsRecord))
         )
         counts: dict[str, int] = {}
         for event in session.scalars(select(Event)):
