@@ -82,6 +82,7 @@ class Answer:
         return [normalize(rd.target) for rd in self.rdatas if rd.rdtype in _NAMED]
 
 
+_QTYPES: dict[str, int] = {}  # "TXT" -> 16, filled as types are asked for
 _NAMED = (wire.PTR, wire.CNAME, wire.MX, wire.SRV, wire.NS)
 
 
@@ -194,10 +195,12 @@ class Resolver:
         await self.close()
 
     async def _resolve(self, name: str, rdtype: str, depth: int) -> Answer:
-        try:
-            qtype = dns.rdatatype.RdataType.make(rdtype)
-        except (dns.exception.DNSException, ValueError):
-            return Answer(name, rdtype, Outcome.ERROR, error=f"unknown record type {rdtype}")
+        qtype = _QTYPES.get(rdtype)
+        if qtype is None:
+            try:
+                qtype = _QTYPES.setdefault(rdtype, int(dns.rdatatype.RdataType.make(rdtype)))
+            except (dns.exception.DNSException, ValueError):
+                return Answer(name, rdtype, Outcome.ERROR, error=f"unknown record type {rdtype}")
         question = encode_question(name, qtype)
         if question is None:
             return Answer(name, rdtype, Outcome.NXDOMAIN, error="not a valid domain name")

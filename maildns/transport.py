@@ -42,10 +42,27 @@ def encode_question(name: str, qtype: int) -> bytes | None:
     return bytes(out) + struct.pack("!HH", qtype, 1)
 
 
+class _Ids:
+    """Unpredictable 16-bit query ids (an off-path forger must guess them), drawn from the
+    system's CSPRNG a few thousand at a time: one `os.urandom` call per query was a visible
+    share of the sweep's CPU."""
+
+    def __init__(self) -> None:
+        self._pool = memoryview(b"")
+
+    def next(self) -> int:
+        if len(self._pool) < 2:
+            self._pool = memoryview(secrets.token_bytes(8192))
+        value = int.from_bytes(self._pool[:2], "big")
+        self._pool = self._pool[2:]
+        return value
+
+
 class Channel(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.transport: asyncio.DatagramTransport | None = None
         self.pending: dict[int, tuple[bytes, asyncio.Future[Reply]]] = {}
+        self._ids = _Ids()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.DatagramTransport, transport)
@@ -70,7 +87,7 @@ class Channel(asyncio.DatagramProtocol):
 
     async def ask(self, question: bytes, timeout: float) -> Reply:
         while True:
-            qid = secrets.randbits(16)
+            qid = self._ids.next()
             if qid not in self.pending:
                 break
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
