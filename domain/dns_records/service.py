@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from database.arrays import uuid_array
 from database.models.dns_records import DnsRecord
 from database.models.inboxes import Inbox
 from database.models.mail_domains import MailDomain
@@ -388,7 +389,7 @@ def apply_checks(
                   AND EXTRACT(EPOCH FROM (CAST(:now AS timestamptz) - r.published_at)) < :last
                 """
             ),
-            {"now": now, "marks": marks, "ids": ids, "last": marks[-1],
+            {"now": now, "marks": marks, "ids": uuid_array(ids), "last": marks[-1],
              "published": PublishStatus.PUBLISHED.value},
         )  # fmt: skip
 
@@ -440,7 +441,7 @@ def settle_inboxes(session: Session, inbox_ids: Sequence[uuid.UUID]) -> Settled:
               AND NOT {_NOT_VERIFIED}
             RETURNING i.id, i.tenant_id, i.workspace_id, i.email_address"""  # noqa: S608
         ),
-        {"ids": ids, **INBOX.edge(InboxStatus.DNS_PENDING, InboxStatus.READY)},
+        {"ids": uuid_array(ids), **INBOX.edge(InboxStatus.DNS_PENDING, InboxStatus.READY)},
     ).all()
     regressed = session.execute(
         text(
@@ -448,7 +449,7 @@ def settle_inboxes(session: Session, inbox_ids: Sequence[uuid.UUID]) -> Settled:
             WHERE i.id = ANY(CAST(:ids AS uuid[])) AND i.status = :source AND {_NOT_VERIFIED}
             RETURNING i.id, i.tenant_id, i.workspace_id, i.email_address"""  # noqa: S608
         ),
-        {"ids": ids, **INBOX.edge(InboxStatus.READY, InboxStatus.DNS_PENDING)},
+        {"ids": uuid_array(ids), **INBOX.edge(InboxStatus.READY, InboxStatus.DNS_PENDING)},
     ).all()
     failing: dict[uuid.UUID, list[dict[str, str | None]]] = {}
     if regressed:

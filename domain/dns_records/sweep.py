@@ -7,9 +7,8 @@ A claim moves the records' `next_check_at` forward by the claim time inside a
 `FOR UPDATE SKIP LOCKED` select, so several workers never take the same record, and a worker that
 dies only delays its records until the claim runs out. Records not yet verified come due every
 `dns_verify_interval_seconds`, verified ones every `dns_reverify_seconds`. One resolver and one
-checker serve each sweep process, so inboxes of one domain share their lookups; the claim takes
-records in due order and, among those due together, inbox by inbox, so an inbox's records are
-checked by one process. The write of one batch overlaps the lookups of the next.
+checker serve each sweep process, so inboxes of one domain share their lookups. The write of one
+batch overlaps the lookups of the next.
 """
 
 import logging
@@ -42,7 +41,7 @@ _CLAIM = text(
         JOIN inboxes i ON i.id = r.inbox_id
         JOIN vps_servers s ON s.id = i.vps_id
         WHERE r.next_check_at <= :now AND s.ip_address IS NOT NULL AND i.status <> 'deleting'
-        ORDER BY r.next_check_at, r.inbox_id
+        ORDER BY r.next_check_at
         LIMIT :limit
         FOR UPDATE OF r SKIP LOCKED
     )
