@@ -25,6 +25,7 @@ Database: a scratch database on PENGUINMAILS_BENCH_DATABASE_URL (default the loc
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -189,6 +190,15 @@ def _sweep(nameserver: tuple[str, int], processes: int) -> Any:
     return verify_due(settings)
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and its waited-for children (the sweep's helpers)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _checkdmarc_python() -> Path | None:
     python = CHECKDMARC_VENV / "bin" / "python"
     if not python.exists():
@@ -240,9 +250,12 @@ def _run_size(nsd: Any, n: int, args: argparse.Namespace, key: dict[str, str],
     for rep in range(args.repeat):
         for p in processes:
             _force_due(ws)
+            cpu = _cpu()
             stats = _sweep(relay, p)
+            cpu = _cpu() - cpu
             ours[p].append(stats.seconds)
-            print(f"  [{rep + 1}] ours, {p} process(es): {stats.seconds:.2f} s, "
+            print(f"  [{rep + 1}] ours, {p} process(es): {stats.seconds:.2f} s "
+                  f"({cpu:.1f} s CPU, {cpu / stats.seconds:.2f} cores), "
                   f"{n / stats.seconds:,.0f} domains/s; {stats.claimed:,} checks, "
                   f"{stats.queries:,} queries ({getattr(stats, 'timeouts', '?')} timed out); "
                   f"verified {stats.verified:,}, not verified {stats.not_verified}, errors "
