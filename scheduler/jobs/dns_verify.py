@@ -126,7 +126,10 @@ class _Helpers:
         self.running: list[tuple[BaseProcess, multiprocessing.connection.Connection]] = []
 
     async def start(self) -> None:
-        await asyncio.to_thread(self._start)
+        try:
+            await asyncio.to_thread(self._start)
+        except OSError:  # no processes to be had: this one does the whole sweep
+            log.exception("dns.verify: could not start helper processes")
 
     def _start(self) -> None:
         context = multiprocessing.get_context("spawn")
