@@ -4,11 +4,32 @@ netem, which these machines lack. Run it in its own process so it does not share
 benchmark's event loop (or its CPU)."""
 
 import asyncio
+import contextlib
 import multiprocessing
 import multiprocessing.process
 import multiprocessing.synchronize
+import socket
 import time
 from typing import Any, cast
+
+# Bursts of hundreds of datagrams arrive at once; the default buffer (~200 KB) drops some, and
+# each drop costs the client a timeout that a real network path (or netem) would not add.
+BUFFER = 4 * 1024 * 1024
+
+
+def _socket(
+    bind: tuple[str, int] | None = None, connect: tuple[str, int] | None = None
+) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, option, BUFFER)
+    if bind is not None:
+        sock.bind(bind)
+    if connect is not None:
+        sock.connect(connect)
+    sock.setblocking(False)
+    return sock
 
 
 class _Upstream(asyncio.DatagramProtocol):
@@ -49,7 +70,7 @@ class _Relay(asyncio.DatagramProtocol):
 
     async def _connect(self, client: tuple[str, int]) -> _Upstream:
         _, protocol = await self.loop.create_datagram_endpoint(
-            lambda: _Upstream(self, client), remote_addr=self.upstream
+            lambda: _Upstream(self, client), sock=_socket(connect=self.upstream)
         )
         return protocol
 
@@ -83,7 +104,7 @@ async def _serve(
 ) -> None:
     loop = asyncio.get_running_loop()
     _, relay = await loop.create_datagram_endpoint(
-        lambda: _Relay(upstream, delay), local_addr=listen
+        lambda: _Relay(upstream, delay), sock=_socket(bind=listen)
     )
     ready.set()
     await relay.reap()

@@ -1,40 +1,47 @@
-"""DNS verification benchmark against nsd.
+"""DNS verification benchmark against nsd, beside checkdmarc on the same zones.
 
-    python -m benchmarks dns [--domains 1000,10000] [--servers-per 100] [--no-rtt]
+    python -m benchmarks dns [--domains 10000] [--repeat 3] [--processes 1,2] [--servers-per 100]
 
 For each size: generated domains (one inbox each, `--servers-per` domains per server) get their
-records from `generate_for_server`; the zones nsd serves are written from those rows, exactly as a
-user would publish them. Then, on loopback and through a relay that adds 10 ms each way (20 ms
-round trip; netem is unavailable here):
+records from `generate_for_server`, timed over `--repeat` runs (the records are deleted between
+runs; the tables are ANALYZEd after seeding and after each run, as autovacuum would have); the
+zones nsd serves are written from those rows, exactly as a user would publish them. Then,
+through a relay that adds 10 ms each way (20 ms round trip; netem is unavailable here),
+interleaved `--repeat` times:
 
-- the dns.verify sweep (`verify_due`): wall time including claims and database writes, record
-  checks per second, domains per second, DNS queries sent;
-- beside it, on the same zones: a plain one-query-at-a-time dnspython loop doing the same lookups
-  per domain (run for `--plain-seconds`, then projected), and the raw query rate: our resolver
-  without its cache, and bare UDP packets with no parsing, asking for one name over and over.
+- the dns.verify sweep (`verify_due`) with each of `--processes`: wall time including claims and
+  database writes, domains per second, DNS queries sent;
+- checkdmarc (PyPI, in its own venv `.venv-checkdmarc`, created on first use) on the same zones
+  through the same relay, one domain at a time and on `--threads` threads, each for
+  `--checkdmarc-seconds` (it is far slower; its rate is measured, the time for all domains
+  projected). Every checkdmarc lookup goes to the relay, never the machine's resolver
+  (benchmarks/_checkdmarc_run.py).
 
+Figures are min / median over the repetitions, and the ratio of our rate to checkdmarc's.
 Database: a scratch database on PENGUINMAILS_BENCH_DATABASE_URL (default the local Postgres at
 127.0.0.1:5432), dropped afterwards. Needs nsd (/usr/sbin/nsd).
 """
 
 import argparse
-import asyncio
-import contextlib
-import ipaddress
+import json
 import os
+import resource
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, cast
-
-import dns.message
-import dns.resolver
+from typing import Any
 
 from benchmarks import _dns_relay
 from benchmarks._database import scratch_database
 from settings import get_settings
 
 RELAY_HOST = "127.0.0.2"
+ROOT = Path(__file__).resolve().parents[1]
+CHECKDMARC_VENV = ROOT / ".venv-checkdmarc"
+CHECKDMARC_RUN = Path(__file__).with_name("_checkdmarc_run.py")
 
 
 def _seed(n: int, servers_per: int, key: dict[str, str]) -> tuple[Any, list[Any], str, str]:
@@ -81,11 +88,25 @@ def _seed(n: int, servers_per: int, key: dict[str, str]) -> tuple[Any, list[Any]
         return ws.id, [srv.id for srv in servers], zone, f"{octet}.10.in-addr.arpa"
 
 
-def _generate(server_ids: list[Any]) -> tuple[float, int]:
+def _generate(workspace_id: Any, server_ids: list[Any]) -> tuple[float, int]:
+    """One generation from scratch: the workspace's records deleted, then every server's
+    records written, one transaction per server as a finishing run does."""
+    from sqlalchemy import text
+
     from database.models.servers import VpsServer
     from database.session import session_scope
     from domain.dns_records import service
 
+    with session_scope() as s:
+        s.execute(
+            text("DELETE FROM dns_records WHERE inbox_id IN "
+                 "(SELECT id FROM inboxes WHERE workspace_id = :w)"),
+            {"w": workspace_id},
+        )  # fmt: skip
+        s.execute(
+            text("UPDATE inboxes SET status = 'pending_setup' WHERE workspace_id = :w"),
+            {"w": workspace_id},
+        )
     started = time.perf_counter()
     written = 0
     for server_id in server_ids:
@@ -93,7 +114,22 @@ def _generate(server_ids: list[Any]) -> tuple[float, int]:
             written += service.generate_for_server(
                 s, s.get_one(VpsServer, server_id), settings=get_settings()
             )
-    return time.perf_counter() - started, written
+    seconds = time.perf_counter() - started
+    _analyze()  # as autovacuum would after 90,000 inserts, before anything reads them
+    return seconds, written
+
+
+def _analyze() -> None:
+    """Table statistics, as autovacuum keeps them on a live database: a scratch database's
+    tables are seconds old when they are measured, and a planner that takes a table of 90,000
+    rows for an empty one (no statistics, or statistics from before the inserts) scans it once
+    per row of another: minutes instead of seconds, for the sweep and for generation alike."""
+    from sqlalchemy import text
+
+    from database.session import get_engine
+
+    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))
 
 
 def _zones(workspace_id: Any, zone: str, reverse: str, fleet: str) -> dict[str, str]:
@@ -124,16 +160,6 @@ def _zones(workspace_id: Any, zone: str, reverse: str, fleet: str) -> dict[str, 
     return {origin: "\n".join(sorted(lines)) for origin, lines in out.items()}
 
 
-def _sweep(address: tuple[str, int], concurrency: int) -> Any:
-    from maildns.resolver import Resolver
-    from scheduler.jobs.dns_verify import verify_due
-
-    return verify_due(
-        get_settings(),
-        resolver_factory=lambda _: Resolver([address], timeout=2.0, concurrency=concurrency),
-    )
-
-
 def _force_due(workspace_id: Any) -> None:
     from sqlalchemy import text
 
@@ -143,7 +169,7 @@ def _force_due(workspace_id: Any) -> None:
         s.execute(
             text(
                 "UPDATE dns_records SET next_check_at = now() - interval '1 second', "
-                "verification_status = 'pending' WHERE inbox_id IN "
+                "verification_status = 'pending', last_verified_at = NULL WHERE inbox_id IN "
                 "(SELECT id FROM inboxes WHERE workspace_id = :w)"
             ),
             {"w": workspace_id},
@@ -154,112 +180,114 @@ def _force_due(workspace_id: Any) -> None:
         )
 
 
-def _plain(address: tuple[str, int], n: int, zone: str, seconds: float) -> tuple[int, int, float]:
-    """One query at a time, the way a simple checker loops over domains."""
-    r = dns.resolver.Resolver(configure=False)
-    r.nameservers, r.port, r.lifetime, r.cache = [address[0]], address[1], 3.0, None
-    domains = queries = 0
-    started = time.perf_counter()
-    while domains < n and time.perf_counter() - started < seconds:
-        d = f"d{domains:05d}.{zone}"
-        for name, rtype in ((d, "MX"), (d, "TXT"), (f"pm1._domainkey.{d}", "TXT"),
-                            (f"_dmarc.{d}", "TXT"), (f"_mta-sts.{d}", "TXT"),
-                            (f"_smtp._tls.{d}", "TXT"), (f"_submissions._tcp.{d}", "SRV"),
-                            (f"_imaps._tcp.{d}", "SRV")):  # fmt: skip
-            answer = r.resolve(name, rtype, raise_on_no_answer=False)
-            queries += 1
-            if rtype == "MX":
-                host = str(next(iter(answer)).exchange)
-                ip = str(next(iter(r.resolve(host, "A"))))
-                ptr = str(next(iter(r.resolve(ipaddress.ip_address(ip).reverse_pointer, "PTR"))))
-                r.resolve(ptr, "A")
-                queries += 3
-        domains += 1
-    return domains, queries, time.perf_counter() - started
+def _sweep(nameserver: tuple[str, int], processes: int) -> Any:
+    """The sweep as the scheduler runs it: its resolver (and, with several processes, each
+    worker's) built from the settings, which name the relay."""
+    from scheduler.jobs.dns_verify import verify_due
+
+    settings = get_settings().model_copy(
+        update={"dns_nameservers": f"{nameserver[0]}:{nameserver[1]}",
+                "dns_verify_processes": processes}
+    )  # fmt: skip
+    return verify_due(settings)
 
 
-async def _resolver_rate(address: tuple[str, int], name: str, count: int) -> float:
-    from maildns.resolver import Resolver
+def _cpu() -> float:
+    """CPU seconds of this process and its waited-for children (the sweep's helpers)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
-    async with Resolver([address], cache=False, concurrency=500, timeout=3.0) as r:
-        started = time.perf_counter()
-        await asyncio.gather(*(r.query(name, "TXT") for _ in range(count)))
-        return count / (time.perf_counter() - started)
+
+def _checkdmarc_python() -> Path | None:
+    python = CHECKDMARC_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"creating {CHECKDMARC_VENV} (python -m venv; pip install checkdmarc)")
+        subprocess.run([sys.executable, "-m", "venv", str(CHECKDMARC_VENV)], check=True)
+        pip = subprocess.run([str(python), "-m", "pip", "install", "-q", "checkdmarc"])
+        if pip.returncode != 0:
+            return None
+    return python
 
 
-async def _raw_rate(address: tuple[str, int], name: str, seconds: float, window: int) -> float:
-    """Bare datagrams, no parsing: keeps `window` queries in flight, counts replies."""
-    loop = asyncio.get_running_loop()
-    wire = bytearray(dns.message.make_query(name, "TXT").to_wire())
-    state = {"sent": 0, "got": 0}
-    done = loop.create_future()
-    deadline = time.perf_counter() + seconds
+def _checkdmarc(python: Path, nameserver: tuple[str, int], domains: list[str], threads: int,
+                seconds: float) -> float:  # fmt: skip
+    """checkdmarc's rate in domains per second over at most `seconds`."""
+    done = subprocess.run(
+        [str(python), "-I", str(CHECKDMARC_RUN), nameserver[0], str(nameserver[1]),
+         str(threads), str(seconds)],
+        input="\n".join(domains), capture_output=True, text=True,
+        env={"PATH": os.environ.get("PATH", "")},
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"checkdmarc failed: {done.stderr[-2000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return float(result["domains"]) / float(result["seconds"])
 
-    class Blaster(asyncio.DatagramProtocol):
-        transport: asyncio.DatagramTransport
 
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            self.transport = cast(asyncio.DatagramTransport, transport)
-            for _ in range(window):
-                self.send()
-
-        def send(self) -> None:
-            state["sent"] += 1
-            wire[0:2] = (state["sent"] & 0xFFFF).to_bytes(2, "big")
-            self.transport.sendto(bytes(wire))
-
-        def datagram_received(self, data: bytes, addr: Any) -> None:
-            state["got"] += 1
-            if time.perf_counter() < deadline:
-                self.send()
-            elif not done.done():
-                done.set_result(None)
-
-    transport, _ = await loop.create_datagram_endpoint(Blaster, remote_addr=address)
-    started = time.perf_counter()
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(done, seconds + 5)
-    elapsed = time.perf_counter() - started
-    transport.close()
-    return state["got"] / elapsed
+def _figures(values: list[float], unit: str, digits: int = 2) -> str:
+    return f"min {min(values):,.{digits}f} / median {statistics.median(values):,.{digits}f} {unit}"
 
 
 def _run_size(nsd: Any, n: int, args: argparse.Namespace, key: dict[str, str],
-              paths: dict[str, tuple[str, int]]) -> None:  # fmt: skip
+              relay: tuple[str, int], checkdmarc: Path | None) -> None:  # fmt: skip
     started = time.perf_counter()
     ws, servers, zone, reverse = _seed(n, args.servers_per, key)
     seeded = time.perf_counter() - started
-    gen_seconds, written = _generate(servers)
-    zones = _zones(ws, zone, reverse, f"fleet{n}.bench")
-    t = time.perf_counter()
-    nsd.publish(zones)
-    print(f"\n== {n:,} domains, {written:,} records, {len(servers)} servers ==")
-    print(f"setup {seeded:.1f} s; generate_for_server {gen_seconds:.2f} s "
-          f"({written / gen_seconds:,.0f} records/s); zones loaded in "
-          f"{time.perf_counter() - t:.1f} s")  # fmt: skip
-    for label, address in paths.items():
-        _force_due(ws)
-        stats = _sweep(address, args.concurrency)
-        print(f"[{label}] sweep: {stats.seconds:.2f} s wall incl. DB writes, "
-              f"{stats.claimed:,} record checks = {stats.claimed / stats.seconds:,.0f} checks/s, "
-              f"{n / stats.seconds:,.0f} domains/s; {stats.queries:,} DNS queries "
-              f"({stats.queries / stats.seconds:,.0f}/s); verified {stats.verified:,}, "
-              f"not verified {stats.not_verified}, errors {stats.errors}; "
-              f"inboxes ready {stats.inboxes_ready:,}; claim {stats.claim_seconds:.2f} s, "
-              f"lookups {stats.check_seconds:.2f} s, writes {stats.write_seconds:.2f} s "
-              f"(overlapping the next batch's lookups)")  # fmt: skip
-        seconds = args.plain_seconds * (2 if label != "loopback" else 1)
-        domains, queries, elapsed = _plain(address, n, zone, seconds)
-        rate = domains / elapsed
-        print(f"[{label}] plain dnspython loop: {rate:,.1f} domains/s ({queries / elapsed:,.0f} "
-              f"queries/s, {domains} domains in {elapsed:.1f} s) -> {n:,} domains would take "
-              f"{n / rate:,.0f} s")  # fmt: skip
-        probe = f"d00000.{zone}"
-        resolver_rate = asyncio.run(_resolver_rate(address, probe, args.raw_queries))
-        raw = asyncio.run(_raw_rate(address, probe, 3.0, args.window))
-        print(f"[{label}] raw query rate, one name: our resolver (no cache) "
-              f"{resolver_rate:,.0f} q/s; bare UDP, no parsing, {args.window} in flight "
-              f"{raw:,.0f} q/s")  # fmt: skip
+    _analyze()
+    generated = [_generate(ws, servers) for _ in range(args.repeat)]
+    written = generated[-1][1]
+    nsd.publish(_zones(ws, zone, reverse, f"fleet{n}.bench"))
+    print(f"\n== {n:,} domains, {written:,} records, {len(servers)} servers "
+          f"(setup {seeded:.1f} s) ==")  # fmt: skip
+    print(f"generate_for_server, all {len(servers)} servers: "
+          f"{_figures([s for s, _ in generated], 's')} "
+          f"({written / min(s for s, _ in generated):,.0f} records/s at best)")  # fmt: skip
+    processes = [int(p) for p in args.processes.split(",")]
+    ours: dict[int, list[float]] = {p: [] for p in processes}
+    theirs: dict[int, list[float]] = {1: [], args.threads: []}
+    domains = [f"d{i:05d}.{zone}" for i in range(n)]
+    offset = 0
+    for rep in range(args.repeat):
+        for p in processes:
+            _force_due(ws)
+            cpu = _cpu()
+            stats = _sweep(relay, p)
+            cpu = _cpu() - cpu
+            ours[p].append(stats.seconds)
+            print(f"  [{rep + 1}] ours, {p} process(es): {stats.seconds:.2f} s "
+                  f"({cpu:.1f} s CPU, {cpu / stats.seconds:.2f} cores), "
+                  f"{n / stats.seconds:,.0f} domains/s; {stats.claimed:,} checks, "
+                  f"{stats.queries:,} queries ({getattr(stats, 'timeouts', '?')} timed out); "
+                  f"verified {stats.verified:,}, not verified {stats.not_verified}, errors "
+                  f"{stats.errors}; inboxes ready {stats.inboxes_ready:,}; summed over "
+                  f"processes: claims {stats.claim_seconds:.1f} s, lookups "
+                  f"{stats.check_seconds:.1f} s, writes {stats.write_seconds:.1f} s")  # fmt: skip
+        if checkdmarc is None:
+            continue
+        for threads in theirs:
+            # Fresh domains each run, so no run profits from a cache another one filled.
+            rate = _checkdmarc(checkdmarc, relay, domains[offset:] + domains[:offset], threads,
+                               args.checkdmarc_seconds)  # fmt: skip
+            offset = (offset + int(rate * args.checkdmarc_seconds) + 1) % n
+            theirs[threads].append(rate)
+            print(f"  [{rep + 1}] checkdmarc, {threads} thread(s): {rate:,.1f} domains/s "
+                  f"-> {n:,} domains would take {n / rate:,.0f} s")  # fmt: skip
+    print(f"-- {n:,} domains at 20 ms RTT, {args.repeat} repetition(s) --")
+    for p, seconds in ours.items():
+        rates = [n / s for s in seconds]
+        line = f"ours, {p} process(es): {_figures(seconds, 's')}; {_figures(rates, 'domains/s', 0)}"
+        for threads, their in theirs.items():
+            if their:
+                ratio = statistics.median(rates) / statistics.median(their)
+                line += f"; {ratio:,.1f}x checkdmarc with {threads} thread(s)"
+        print(line)
+    for threads, their in theirs.items():
+        if their:
+            print(f"checkdmarc, {threads} thread(s): {_figures(their, 'domains/s', 1)} "
+                  f"(projected {n / statistics.median(their):,.0f} s for {n:,})")  # fmt: skip
 
 
 def main(argv: list[str]) -> int:
@@ -268,18 +296,15 @@ def main(argv: list[str]) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--domains", default="1000,10000", help="comma-separated sizes")
+    parser.add_argument("--domains", default="10000", help="comma-separated sizes")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved repetitions")
+    parser.add_argument("--processes", default="1,2", help="sweep processes, comma-separated")
     parser.add_argument("--servers-per", type=int, default=100, help="domains per server")
-    parser.add_argument("--concurrency", type=int, default=256, help="DNS queries in flight")
+    parser.add_argument("--threads", type=int, default=32, help="checkdmarc's thread pool")
     parser.add_argument(
-        "--plain-seconds",
-        type=float,
-        default=5.0,
-        help="how long the one-at-a-time loop runs (twice that with RTT)",
+        "--checkdmarc-seconds", type=float, default=15.0, help="how long each checkdmarc run lasts"
     )
-    parser.add_argument("--raw-queries", type=int, default=20000)
-    parser.add_argument("--window", type=int, default=200, help="bare UDP queries in flight")
-    parser.add_argument("--no-rtt", action="store_true", help="loopback only")
+    parser.add_argument("--no-checkdmarc", action="store_true", help="our sweep only")
     args = parser.parse_args(argv)
     os.environ.setdefault("PENGUINMAILS_LOG_LEVEL", "WARNING")
 
@@ -291,6 +316,7 @@ def main(argv: list[str]) -> int:
     if binaries is None:
         print("nsd is not installed (apt-get install nsd)")
         return 2
+    checkdmarc = None if args.no_checkdmarc else _checkdmarc_python()
     public, private = generate_dkim_key("rsa", 2048)
     key = {"public": public, "private": private}
     with tempfile.TemporaryDirectory() as tmp:
@@ -298,16 +324,14 @@ def main(argv: list[str]) -> int:
         nsd.start()
         relay = None
         try:
-            paths = {"loopback": nsd.address}
-            if not args.no_rtt:
-                listen = (RELAY_HOST, free_port(RELAY_HOST))
-                relay = _dns_relay.start(listen, nsd.address, delay=0.010)
-                paths["20 ms RTT"] = listen
-            print(f"nsd {nsd.address[0]}:{nsd.address[1]} (rrl off); relay "
-                  f"{paths.get('20 ms RTT', 'off')}; {os.cpu_count()} CPUs")  # fmt: skip
+            listen = (RELAY_HOST, free_port(RELAY_HOST))
+            relay = _dns_relay.start(listen, nsd.address, delay=0.010)
+            print(f"nsd {nsd.address[0]}:{nsd.address[1]} (rrl off); relay {listen[0]}:"
+                  f"{listen[1]} (20 ms RTT); {os.cpu_count()} CPUs; checkdmarc "
+                  f"{'off' if checkdmarc is None else checkdmarc}")  # fmt: skip
             with scratch_database():
                 for n in (int(x) for x in args.domains.split(",")):
-                    _run_size(nsd, n, args, key, paths)
+                    _run_size(nsd, n, args, key, listen, checkdmarc)
         finally:
             if relay is not None:
                 relay.terminate()

@@ -14,13 +14,13 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import dns.message
 import dns.rcode
 
 from kit.errors import ValidationFailed
-from maildns.resolver import Resolver, parse_nameservers
+from maildns.resolver import Resolver, parse_nameservers, rcode_text
 from maildns.spf import SpfOutcome, SpfResult, check_host
 from maildns.verify import DomainReport, check_domain
+from maildns.wire import Reply
 from settings import get_settings
 
 BATCH_CHUNK = 1000  # lines evaluated together in --batch; output stays in input order
@@ -36,7 +36,7 @@ class ReportingResolver(Resolver):
         self.answered: set[tuple[str, int]] = set()
         self.failed: dict[tuple[str, int], str] = {}
 
-    async def _udp(self, server: tuple[str, int], question: bytes) -> dns.message.Message:
+    async def _udp(self, server: tuple[str, int], question: bytes) -> Reply:
         try:
             reply = await super()._udp(server, question)
         except TimeoutError:
@@ -45,8 +45,8 @@ class ReportingResolver(Resolver):
         except OSError as exc:
             self.failed[server] = str(exc.strerror or exc)
             raise
-        if reply.rcode() in (dns.rcode.SERVFAIL, dns.rcode.REFUSED):
-            self.failed[server] = f"answered {dns.rcode.to_text(reply.rcode())}"
+        if reply.rcode in (dns.rcode.SERVFAIL, dns.rcode.REFUSED):
+            self.failed[server] = f"answered {rcode_text(reply.rcode)}"
         else:
             self.answered.add(server)
         return reply

@@ -359,10 +359,7 @@ async def check_srv(resolver: Resolver, name: str, target: str, port: int) -> Re
     if missing:
         return missing
     target = normalize(target)
-    found = tuple(
-        f"{getattr(rd, 'port', '')} {normalize(str(getattr(rd, 'target', '')))}"
-        for rd in answer.rdatas
-    )
+    found = tuple(f"{rd.port} {normalize(rd.target)}" for rd in answer.rdatas)
     if f"{port} {target}" in found:
         return RecordCheck(RecordStatus.VERIFIED, f"{name} points to {target}:{port}", found)
     return RecordCheck(

@@ -17,20 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-import dns.asyncquery
 import dns.exception
-import dns.flags
-import dns.message
-import dns.name
 import dns.rcode
-import dns.rdata
-import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 
 from kit.errors import ConfigurationError
 from kit.hostports import split_host_port
-from maildns.transport import EDNS_PAYLOAD, Channel, encode_question, open_channel
+from maildns import wire
+from maildns.transport import Channel, ask_tcp, encode_question, open_channel
+from maildns.wire import Rdata, Reply, WireError
 from settings.dns import DnsSettings
 
 MAX_CNAME_DEPTH = 8
@@ -48,7 +44,7 @@ class Answer:
     name: str
     rdtype: str
     outcome: Outcome
-    rdatas: tuple[dns.rdata.Rdata, ...] = ()
+    rdatas: tuple[Rdata, ...] = ()
     error: str | None = None
     canonical: str = ""
 
@@ -72,24 +68,30 @@ class Answer:
 
     def texts(self) -> list[str]:
         """TXT records, each one's strings joined as RFC 7208 3.3 and RFC 6376 3.6.2.2 say."""
-        out = []
-        for rd in self.rdatas:
-            strings = getattr(rd, "strings", None)
-            if strings is not None:
-                out.append(b"".join(strings).decode("utf-8", "replace"))
-        return out
+        return [
+            b"".join(rd.strings).decode("utf-8", "replace")
+            for rd in self.rdatas
+            if rd.rdtype == wire.TXT
+        ]
 
     def addresses(self) -> list[str]:
-        return [str(getattr(rd, "address", "")) for rd in self.rdatas if hasattr(rd, "address")]
+        return [rd.address for rd in self.rdatas if rd.rdtype in (wire.A, wire.AAAA)]
 
     def targets(self) -> list[str]:
         """PTR/CNAME targets, MX exchanges and SRV targets, lowercased without the root dot."""
-        out = []
-        for rd in self.rdatas:
-            target = getattr(rd, "exchange", None) or getattr(rd, "target", None)
-            if target is not None:
-                out.append(normalize(str(target)))
-        return out
+        return [normalize(rd.target) for rd in self.rdatas if rd.rdtype in _NAMED]
+
+
+_QTYPES: dict[str, int] = {}  # "TXT" -> 16, filled as types are asked for
+_NAMED = (wire.PTR, wire.CNAME, wire.MX, wire.SRV, wire.NS)
+
+
+def rcode_text(rcode: int) -> str:
+    """`SERVFAIL`, `REFUSED`, ...; `RCODE23` for a value dnspython does not name."""
+    try:
+        return dns.rcode.to_text(dns.rcode.Rcode.make(rcode))
+    except (ValueError, dns.exception.DNSException):
+        return f"RCODE{rcode}"
 
 
 def normalize(name: str) -> str:
@@ -193,26 +195,28 @@ class Resolver:
         await self.close()
 
     async def _resolve(self, name: str, rdtype: str, depth: int) -> Answer:
-        try:
-            qtype = dns.rdatatype.RdataType.make(rdtype)
-        except (dns.exception.DNSException, ValueError):
-            return Answer(name, rdtype, Outcome.ERROR, error=f"unknown record type {rdtype}")
+        qtype = _QTYPES.get(rdtype)
+        if qtype is None:
+            try:
+                qtype = _QTYPES.setdefault(rdtype, int(dns.rdatatype.RdataType.make(rdtype)))
+            except (dns.exception.DNSException, ValueError):
+                return Answer(name, rdtype, Outcome.ERROR, error=f"unknown record type {rdtype}")
         question = encode_question(name, qtype)
         if question is None:
             return Answer(name, rdtype, Outcome.NXDOMAIN, error="not a valid domain name")
-        reply, error = await self._exchange(name, qtype, question)
+        reply, error = await self._exchange(question)
         if reply is None:
             self._count(Outcome.ERROR)
             return Answer(name, rdtype, Outcome.ERROR, error=error, canonical=name)
-        qname = reply.question[0].name if reply.question else dns.name.from_text(name)
-        answer = self._interpret(name, rdtype, qname, qtype, reply)
+        # The transport matched the reply's question to ours byte for byte (case aside).
+        answer = self._interpret(name, rdtype, name + "." if name else ".", qtype, reply)
         if isinstance(answer, Answer):
             self._count(answer.outcome)
             return answer
         # The chain left the data this server gave us: ask for the target itself.
         if depth >= MAX_CNAME_DEPTH:
             return Answer(name, rdtype, Outcome.ERROR, error="CNAME chain too long or looping")
-        followed = await self._resolve(normalize(answer.to_text()), rdtype, depth + 1)
+        followed = await self._resolve(normalize(answer), rdtype, depth + 1)
         return Answer(
             name, rdtype, followed.outcome, followed.rdatas, followed.error, followed.canonical
         )
@@ -221,39 +225,33 @@ class Resolver:
         self.stats.by_outcome[outcome.value] = self.stats.by_outcome.get(outcome.value, 0) + 1
 
     @staticmethod
-    def _interpret(
-        name: str,
-        rdtype: str,
-        qname: dns.name.Name,
-        qtype: dns.rdatatype.RdataType,
-        reply: dns.message.Message,
-    ) -> Answer | dns.name.Name:
-        rcode = reply.rcode()
+    def _interpret(name: str, rdtype: str, qname: str, qtype: int, reply: Reply) -> Answer | str:
+        """The answer for `qname`, following CNAMEs inside the reply; or the name the chain
+        leads to outside the data this server gave (to be asked for itself)."""
         current = qname
         for _ in range(MAX_CNAME_DEPTH + 1):
-            rrset = reply.get_rrset(reply.answer, current, dns.rdataclass.IN, qtype)
-            if rrset is not None:
-                return Answer(name, rdtype, Outcome.OK, tuple(rrset), None, normalize(str(current)))
-            if qtype == dns.rdatatype.CNAME:
+            here = [r for r in reply.answer if r.owner == current and r.rdclass == wire.IN]
+            found = tuple(r.rdata for r in here if r.rdtype == qtype)
+            if found:
+                return Answer(name, rdtype, Outcome.OK, found, None, normalize(current))
+            if qtype == wire.CNAME:
                 break
-            cname = reply.get_rrset(reply.answer, current, dns.rdataclass.IN, dns.rdatatype.CNAME)
+            cname = next((r for r in here if r.rdtype == wire.CNAME), None)
             if cname is None:
                 break
-            current = next(iter(cname)).target
+            current = cname.rdata.target.lower()
         else:
             return Answer(name, rdtype, Outcome.ERROR, error="CNAME chain too long or looping")
-        canonical = normalize(str(current))
-        if rcode == dns.rcode.NXDOMAIN:
+        canonical = normalize(current)
+        if reply.rcode == dns.rcode.NXDOMAIN:
             return Answer(name, rdtype, Outcome.NXDOMAIN, canonical=canonical)
-        if rcode != dns.rcode.NOERROR:
-            return Answer(name, rdtype, Outcome.ERROR, error=dns.rcode.to_text(rcode))
-        if current != qname and not _has_soa(reply):
+        if reply.rcode != dns.rcode.NOERROR:
+            return Answer(name, rdtype, Outcome.ERROR, error=rcode_text(reply.rcode))
+        if current != qname and not reply.authority_soa:
             return current
         return Answer(name, rdtype, Outcome.NODATA, canonical=canonical)
 
-    async def _exchange(
-        self, name: str, qtype: dns.rdatatype.RdataType, question: bytes
-    ) -> tuple[dns.message.Message | None, str]:
+    async def _exchange(self, question: bytes) -> tuple[Reply | None, str]:
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.concurrency)
         error = "timeout"
@@ -269,14 +267,14 @@ class Resolver:
                 except OSError as exc:
                     error = f"{server[0]}:{server[1]}: {exc.strerror or exc}"
                     continue
-                if reply.flags & dns.flags.TC:
+                if reply.truncated:
                     try:
-                        reply = await self._tcp(server, name, qtype)
-                    except (TimeoutError, OSError, dns.exception.DNSException) as exc:
+                        reply = await self._tcp(server, question)
+                    except (TimeoutError, OSError, EOFError, WireError) as exc:
                         error = f"TCP retry of a truncated answer failed: {exc or type(exc)}"
                         continue
-                if reply.rcode() in (dns.rcode.SERVFAIL, dns.rcode.REFUSED):
-                    error = f"{dns.rcode.to_text(reply.rcode())} from {server[0]}:{server[1]}"
+                if reply.rcode in (dns.rcode.SERVFAIL, dns.rcode.REFUSED):
+                    error = f"{rcode_text(reply.rcode)} from {server[0]}:{server[1]}"
                     if attempt + 1 < self.attempts and len(self.nameservers) > 1:
                         continue
                     return None, error
@@ -292,18 +290,11 @@ class Resolver:
                 created.close()
         return channel
 
-    async def _udp(self, server: tuple[str, int], question: bytes) -> dns.message.Message:
+    async def _udp(self, server: tuple[str, int], question: bytes) -> Reply:
         channel = await self._channel(server)
         self.stats.queries += 1
         return await channel.ask(question, self.timeout)
 
-    async def _tcp(
-        self, server: tuple[str, int], name: str, qtype: dns.rdatatype.RdataType
-    ) -> dns.message.Message:
-        query = dns.message.make_query(name, qtype, use_edns=0, payload=EDNS_PAYLOAD)
+    async def _tcp(self, server: tuple[str, int], question: bytes) -> Reply:
         self.stats.queries += 1
-        return await dns.asyncquery.tcp(query, server[0], timeout=self.timeout, port=server[1])
-
-
-def _has_soa(reply: dns.message.Message) -> bool:
-    return any(rrset.rdtype == dns.rdatatype.SOA for rrset in reply.authority)
+        return await ask_tcp(server, question, self.timeout)

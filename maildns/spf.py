@@ -314,11 +314,11 @@ async def _mx(state: _State, target: str, term: Term) -> bool:
     answer = await state.resolver.query(target, "MX")
     _temperror(answer)
     _void(state, answer, term)
-    exchanges = sorted(answer.rdatas, key=lambda rd: getattr(rd, "preference", 0))
+    exchanges = sorted(answer.rdatas, key=lambda rd: rd.preference)
     if len(exchanges) > MAX_NAMES:
         raise _Stop(SpfResult.PERMERROR, f"'{term.text}': {target} has more than 10 MX records")
     for rd in exchanges:
-        host = normalize(str(getattr(rd, "exchange", "")))
+        host = normalize(rd.target)
         if not host:  # null MX (RFC 7505)
             continue
         addresses = await state.resolver.query(host, _address_type(state))

@@ -1,5 +1,7 @@
 """DNS lookups, record generation and the dns.verify sweep."""
 
+import os
+
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
@@ -43,6 +45,16 @@ class DnsSettings(BaseSettings):
     )
     dns_batch_size: int = Field(
         default=5000, ge=1, description="Records one sweep worker claims and checks at a time."
+    )
+    dns_verify_processes: int = Field(
+        default_factory=lambda: min(os.cpu_count() or 1, 8),
+        ge=1,
+        le=64,
+        description="Processes a dns.verify sweep uses when it finds more than one batch due: "
+        "the sweep itself and up to this many minus one helpers, each claiming and checking "
+        "its own batches with its own resolver and database connections (the lookups and "
+        "their parsing are CPU-bound past a few thousand records). Default: the CPU count, at "
+        "most 8; 1 keeps the sweep in one process.",
     )
     dns_publish_first_check_seconds: float = Field(
         default=3,

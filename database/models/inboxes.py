@@ -70,3 +70,10 @@ class Inbox(IdMixin, Base):
 # Addresses compare case-insensitively (the create's duplicate check): the seed's
 # UNIQUE(email_address), kept for the seed's sake, is case-sensitive and no index covered lower().
 Index("uq_inboxes_lower_email_address", func.lower(Inbox.email_address), unique=True)
+# generate_for_server: the inboxes of a server, and the live inboxes of its domains (0020).
+Index("ix_inboxes_vps_id", Inbox.vps_id)
+Index(
+    "ix_inboxes_workspace_domain",
+    Inbox.workspace_id,
+    func.lower(func.split_part(Inbox.email_address, "@", 2)),
+)

@@ -7,7 +7,7 @@ A claim moves the records' `next_check_at` forward by the claim time inside a
 `FOR UPDATE SKIP LOCKED` select, so several workers never take the same record, and a worker that
 dies only delays its records until the claim runs out. Records not yet verified come due every
 `dns_verify_interval_seconds`, verified ones every `dns_reverify_seconds`. One resolver and one
-checker serve the whole sweep, so inboxes of one domain share their lookups. The write of one
+checker serve each sweep process, so inboxes of one domain share their lookups. The write of one
 batch overlaps the lookups of the next.
 """
 
@@ -65,14 +65,29 @@ class SweepStats:
     inboxes_regressed: int = 0
     batches: int = 0
     queries: int = 0
+    timeouts: int = 0  # DNS tries that got no answer in time (each retried or an error)
     seconds: float = 0.0
     claim_seconds: float = 0.0
     check_seconds: float = 0.0
     write_seconds: float = 0.0
     skipped: list[uuid.UUID] = field(default_factory=list)  # inboxes whose write failed
+    failed_batches: int = 0  # batches that could not be checked or written
+    workers: int = 1  # processes that took part
+    failed_workers: int = 0  # helper processes that failed or died before reporting
+    per_process: list[int] = field(default_factory=list)  # records each process claimed
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def add(self, other: "SweepStats") -> None:
+        """Add another process's figures (its wall time is within this one's)."""
+        for name, value in other.__dict__.items():
+            if name == "seconds":
+                continue
+            if isinstance(value, list):
+                getattr(self, name).extend(value)
+            else:
+                setattr(self, name, getattr(self, name) + value)
 
 
 @dataclass(frozen=True)

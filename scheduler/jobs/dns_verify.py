@@ -3,20 +3,32 @@
     claim (short transaction)  ->  resolve (no transaction)  ->  write + settle (short transaction)
 
 The steps are the DNS feature's (`domain.dns_records.sweep`: `claim`, `write_batch`); this job
-only sequences them, one resolver and one checker for the whole run, so inboxes of one domain
-share their lookups, and the write of one batch overlaps the lookups of the next."""
+only sequences them, one resolver and one checker per process, so inboxes of one domain share
+their lookups, and the write of one batch overlaps the lookups of the next.
+
+One process's lookups (and the parsing of their replies) fill one core well before the network
+is the limit, so a sweep that finds a full batch due starts helpers, up to
+`dns_verify_processes` processes in all (spawned: a fork of the threaded scheduler could
+inherit a held lock). Each claims and checks batches until none is due, with its own resolver
+and its own database engine; `FOR UPDATE SKIP LOCKED` in the claim keeps two processes from ever
+taking the same record. A batch that fails, or a helper that dies, is reported in the stats and
+costs only its own records, which come due again when their claim runs out."""
 
 import asyncio
 import logging
+import multiprocessing
+import multiprocessing.connection
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from multiprocessing.process import BaseProcess
 
-from database.session import session_scope
+from database.session import database_url, session_scope
 from domain.dns_records.sweep import Claimed, SessionFactory, SweepStats, claim, write_batch
 from kit.time import utcnow
 from maildns.resolver import Resolver
 from maildns.verify import Checker
-from settings import Settings
+from settings import Settings, reset_settings
 
 log = logging.getLogger(__name__)
 NAME = "dns.verify"
@@ -28,6 +40,7 @@ async def _sweep(
     batch_size: int,
     max_batches: int | None,
     settings: Settings,
+    on_full_batch: Callable[[], Awaitable[None]] | None = None,
 ) -> SweepStats:
     stats = SweepStats()
     checker = Checker(resolver)
@@ -37,6 +50,16 @@ async def _sweep(
         with session_factory() as session:
             return claim(session, batch_size, utcnow(), settings.dns_claim_seconds)
 
+    async def settle(previous: asyncio.Future[None] | None) -> None:
+        if previous is None:
+            return
+        try:
+            await previous
+        except Exception:
+            # write_batch already falls back inbox by inbox; this is a failure beyond that.
+            log.exception("dns.verify: writing a batch failed")
+            stats.failed_batches += 1
+
     try:
         while max_batches is None or stats.batches < max_batches:
             started = time.perf_counter()
@@ -44,21 +67,104 @@ async def _sweep(
             stats.claim_seconds += time.perf_counter() - started
             if not batch:
                 break
+            if on_full_batch is not None and len(batch) == batch_size:
+                await on_full_batch()
+                on_full_batch = None
             stats.batches += 1
             stats.claimed += len(batch)
             started = time.perf_counter()
-            results = await checker.check_all([c.target for c in batch])
-            stats.check_seconds += time.perf_counter() - started
-            if writing is not None:
-                await writing
+            try:
+                results = await checker.check_all([c.target for c in batch])
+            except Exception:
+                log.exception("dns.verify: a batch of %d could not be checked", len(batch))
+                stats.failed_batches += 1
+                stats.skipped.extend(sorted({c.inbox_id for c in batch}))
+                continue
+            finally:
+                stats.check_seconds += time.perf_counter() - started
+            await settle(writing)
             writing = asyncio.ensure_future(
                 asyncio.to_thread(write_batch, session_factory, batch, results, stats, settings)
             )
     finally:
-        if writing is not None:
-            await writing
+        await settle(writing)
     stats.queries = resolver.stats.queries
+    stats.timeouts = resolver.stats.timeouts
+    stats.per_process = [stats.claimed]
     return stats
+
+
+def _helper(
+    settings: Settings, url: str, batch_size: int, conn: multiprocessing.connection.Connection
+) -> None:
+    """A helper process: sweeps until nothing is due, sends its stats (or why it failed)."""
+    # Its own engine on the parent's database (which may be the embedded server's URL).
+    os.environ["PENGUINMAILS_DATABASE_URL"] = url
+    reset_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+
+        async def main() -> SweepStats:
+            async with Resolver.from_settings(settings) as resolver:
+                return await _sweep(resolver, session_scope, batch_size, None, settings)
+
+        conn.send(asyncio.run(main()))
+    except Exception as exc:
+        log.exception("dns.verify: helper %d failed", os.getpid())
+        conn.send(f"{type(exc).__name__}: {exc}")
+    finally:
+        conn.close()
+
+
+class _Helpers:
+    """The helper processes of one sweep, started when it finds a full batch due."""
+
+    def __init__(self, settings: Settings, batch_size: int, count: int) -> None:
+        self.settings, self.batch_size, self.count = settings, batch_size, count
+        self.running: list[tuple[BaseProcess, multiprocessing.connection.Connection]] = []
+
+    async def start(self) -> None:
+        try:
+            await asyncio.to_thread(self._start)
+        except OSError:  # no processes to be had: this one does the whole sweep
+            log.exception("dns.verify: could not start helper processes")
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        url = database_url(self.settings)
+        for _ in range(self.count):
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(
+                target=_helper,
+                args=(self.settings, url, self.batch_size, send),
+                name="dns.verify helper",
+                daemon=True,
+            )
+            process.start()
+            send.close()  # the child holds the only sending end: its exit is our EOF
+            self.running.append((process, receive))
+
+    def collect(self, stats: SweepStats) -> None:
+        """Wait for every helper and add its figures; a helper that failed or died is
+        logged and counted, its records wait for their claim to run out."""
+        for process, conn in self.running:
+            try:
+                result: SweepStats | str = conn.recv()
+            except EOFError:
+                process.join()
+                result = f"exited with code {process.exitcode} before reporting"
+            finally:
+                conn.close()
+            process.join()
+            if isinstance(result, SweepStats):
+                stats.add(result)
+            else:
+                log.error("dns.verify: helper pid %s %s", process.pid, result)
+                stats.workers += 1
+                stats.failed_workers += 1
+        self.running.clear()
 
 
 def verify_due(
@@ -68,22 +174,43 @@ def verify_due(
     resolver_factory: Callable[[Settings], Resolver] = Resolver.from_settings,
     batch_size: int | None = None,
     max_batches: int | None = None,
+    processes: int | None = None,
 ) -> SweepStats:
-    """RecordCheck every due record (or `max_batches` batches of them) and settle their inboxes.
-    Idempotent and safe to run in several processes at once."""
+    """Check every due record (or `max_batches` batches of them) and settle their inboxes.
+    Idempotent and safe to run in several processes at once.
+
+    Up to `processes` (default `dns_verify_processes`) processes share the work once a full
+    batch is due. A given session or resolver factory, or `max_batches`, keeps the sweep in
+    this process: a helper builds its own from the settings."""
     started = time.perf_counter()
+    size = batch_size or settings.dns_batch_size
+    count = settings.dns_verify_processes if processes is None else processes
+    alone = (
+        session_factory is not session_scope
+        or resolver_factory != Resolver.from_settings  # a bound method: a new object each time
+        or max_batches is not None
+    )
+    helpers = None if alone or count <= 1 else _Helpers(settings, size, count - 1)
 
     async def main() -> SweepStats:
         async with resolver_factory(settings) as resolver:
             return await _sweep(
                 resolver,
                 session_factory,
-                batch_size or settings.dns_batch_size,
+                size,
                 max_batches,
                 settings,
+                helpers.start if helpers is not None else None,
             )
 
-    stats = asyncio.run(main())
+    try:
+        stats = asyncio.run(main())
+    except BaseException:
+        if helpers is not None:
+            helpers.collect(SweepStats())  # never leave them behind
+        raise
+    if helpers is not None:
+        helpers.collect(stats)
     stats.seconds = time.perf_counter() - started
     if stats.claimed:
         log.info("dns.verify: %s", stats.as_dict())

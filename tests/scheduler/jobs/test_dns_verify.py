@@ -1,9 +1,14 @@
 """The dns.verify sweep against nsd, with real commits (it opens its own transactions)."""
 
+import multiprocessing
+import multiprocessing.process
+import os
+import signal
 import threading
+import time
 import uuid
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, func, select, text
 
 from database.models.dns_records import DnsRecord
 from database.models.events import Event
@@ -14,7 +19,7 @@ from domain.dns_records.sweep import SweepStats, claim
 from kit.time import utcnow
 from maildns.resolver import Resolver
 from scheduler.jobs.dns_verify import verify_due
-from settings import get_settings
+from settings import Settings, get_settings
 from tests.support.factories import create_inbox, create_server, create_tenant, create_workspace
 from tests.support.nsd import Nsd, silent_nameserver
 from tests.support.published import publish_inbox
@@ -169,3 +174,140 @@ def test_inboxes_of_one_domain_share_their_lookups(committed: Engine, nsd: Nsd) 
     shared = sweep(nsd.address)
     assert shared.claimed == 5 * alone.claimed and shared.verified == shared.claimed
     assert shared.queries == alone.queries
+
+
+# Several processes: the sweep starts a helper once it claims a full batch; small batches give
+# the helper (a spawned interpreter, a second or two to start) work left to take.
+MANY = 120  # inboxes of one domain: 1,200 records, 120 batches of 10
+
+
+def settings_for(address: tuple[str, int]) -> Settings:
+    return get_settings().model_copy(
+        update={"dns_nameservers": f"{address[0]}:{address[1]}", "dns_timeout_seconds": 1.0}
+    )
+
+
+def sweep_processes(address: tuple[str, int], processes: int) -> SweepStats:
+    return verify_due(settings_for(address), batch_size=10, processes=processes)
+
+
+def reset_all() -> None:
+    with session_scope() as session:
+        session.execute(
+            text(
+                "UPDATE dns_records SET next_check_at = now() - interval '1 second', "
+                "verification_status = 'pending', detail = NULL, last_checked_at = NULL, "
+                "last_verified_at = NULL"
+            )
+        )
+        session.execute(text("UPDATE inboxes SET status = 'dns_pending'"))
+        session.execute(text("DELETE FROM events"))
+
+
+def outcome() -> tuple[list[tuple[str, str | None, str | None]], dict[str, int]]:
+    """Every record's (purpose, status, detail), sorted, and the events by type."""
+    with session_scope() as session:
+        records = sorted(
+            (r.purpose, r.verification_status, r.detail) for r in session.scalars(select(DnsRecord))
+        )
+        counts: dict[str, int] = {}
+        for event in session.scalars(select(Event)):
+            counts[event.type] = counts.get(event.type, 0) + 1
+    return records, counts
+
+
+def test_two_processes_check_each_record_once_with_the_single_process_results(
+    committed: Engine, nsd: Nsd
+) -> None:
+    ready = make_inboxes(MANY)
+    publish(nsd, ready[0])
+    make_inboxes(3)  # a domain nsd does not serve: its records end in errors, not verified
+    total = (MANY + 3) * 10
+
+    alone = sweep_processes(nsd.address, 1)
+    assert alone.workers == 1 and alone.per_process == [total]
+    single = outcome()
+    assert single[1] == {"dns.verified": MANY, "inbox.ready": MANY}
+
+    reset_all()
+    shared = sweep_processes(nsd.address, 2)
+    assert shared.workers == 2 and shared.failed_workers == 0 and shared.failed_batches == 0
+    # Each record claimed by exactly one process: a record taken twice would count twice.
+    assert len(shared.per_process) == 2 and all(shared.per_process)
+    assert sum(shared.per_process) == shared.claimed == total
+    assert (shared.verified, shared.errors) == (alone.verified, alone.errors) == (MANY * 10, 30)
+    assert outcome() == single
+    with session_scope() as session:
+        unchecked = session.scalar(
+            select(func.count()).select_from(DnsRecord).where(DnsRecord.last_checked_at.is_(None))
+        )
+    assert unchecked == 0
+
+
+def test_a_failing_inbox_is_reported_by_whichever_process_wrote_it(
+    committed: Engine, nsd: Nsd
+) -> None:
+    ids = make_inboxes(MANY)
+    publish(nsd, ids[0])
+    bad = ids[MANY // 2]
+    with session_scope() as session:
+        # A real failure in Postgres: every write of this inbox's records is refused.
+        session.execute(
+            text(
+                "CREATE FUNCTION refuse_dns_write() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'refused for the test'; END $$"
+            )
+        )
+        session.execute(
+            text(
+                "CREATE TRIGGER refuse_dns_write BEFORE UPDATE ON dns_records FOR EACH ROW "
+                f"WHEN (OLD.inbox_id = '{bad}' AND NEW.last_checked_at IS NOT NULL) "
+                "EXECUTE FUNCTION refuse_dns_write()"
+            )
+        )
+    try:
+        stats = sweep_processes(nsd.address, 2)
+    finally:
+        with session_scope() as session:
+            session.execute(text("DROP TRIGGER refuse_dns_write ON dns_records"))
+            session.execute(text("DROP FUNCTION refuse_dns_write()"))
+    assert stats.workers == 2 and stats.failed_workers == 0
+    assert stats.skipped == [bad]
+    assert stats.verified == (MANY - 1) * 10 and stats.inboxes_ready == MANY - 1
+    assert set(statuses(bad).values()) == {"pending"}
+    assert {statuses(i)["dkim"] for i in ids if i != bad} == {"verified"}
+
+
+def test_a_helper_that_dies_costs_only_its_own_claim(committed: Engine, nsd: Nsd) -> None:
+    ids = make_inboxes(MANY)
+    publish(nsd, ids[0])
+    result: list[SweepStats] = []
+    thread = threading.Thread(target=lambda: result.append(sweep_processes(nsd.address, 2)))
+    thread.start()
+    deadline = time.monotonic() + 30
+    helpers: list[multiprocessing.process.BaseProcess] = []
+    while not helpers and time.monotonic() < deadline:
+        helpers = [p for p in multiprocessing.active_children() if p.name == "dns.verify helper"]
+        time.sleep(0.01)
+    assert helpers, "the sweep started no helper"
+    time.sleep(0.5)  # let it claim
+    os.kill(helpers[0].pid or 0, signal.SIGKILL)
+    thread.join(60)
+    [stats] = result
+    assert stats.workers == 2 and stats.failed_workers == 1
+    with session_scope() as session:
+        checked = session.scalar(
+            select(func.count())
+            .select_from(DnsRecord)
+            .where(DnsRecord.last_checked_at.is_not(None))
+        )
+        leased = session.scalar(
+            select(func.count())
+            .select_from(DnsRecord)
+            .where(DnsRecord.last_checked_at.is_(None), DnsRecord.next_check_at > utcnow())
+        )
+    # What the survivor checked is written; what the dead helper held waits for its lease.
+    assert checked == stats.claimed and checked + leased == MANY * 10
+    force_due()
+    again = sweep_processes(nsd.address, 1)
+    assert again.claimed == MANY * 10 and again.verified == MANY * 10
