@@ -1,23 +1,14 @@
 """Every check of every target, concurrently, each step on its own deadline, so one slow, dead or
 hung server delays nothing but itself.
 
-A step takes one slot of a shared semaphore to start and gives it back when it ends or when it
-has run `HOLD_FACTOR` times longer than steps are taking right now (the 90th percentile of the
-last steps that ended, never under `slot_hold` or over the timeout), whichever comes first: the
-90th percentile, because a dead server's refused connects end at once and would pull any average
-down to nothing; the slots
-bound the steps that are working (connect, handshake, a prompt answer), and a step that much
-slower than its peers is waiting on a slow or hung server, which it does on its own deadline
-without holding anyone else's slot. Measured, not fixed: when the machine is busy every step
-is slower and a fixed hold would let more work in exactly when it should not (a flood of
-steps that then all miss their deadlines). Per server: one kept-alive TLS
-connection to the HTTPS port carries the certificate check, `/healthz/ready` and the management
-API (`probes.https`), and one SSH connection serves both the reachable check (its banner) and
-the disk check (`probes.ssh.banner`)."""
+Each step takes a slot to start (`probes.slots`: held while the step works, given back once it
+is clearly waiting on a slow or hung server, so those wait on their own deadlines and hold no one
+else up). Per server: one kept-alive TLS connection to the HTTPS port carries the certificate
+check, `/healthz/ready` and the management API (`probes.https`), and one SSH connection serves
+both the reachable check (its banner) and the disk check (`probes.ssh.banner`)."""
 
 import asyncio
 import ssl
-from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -29,62 +20,28 @@ import dns.asyncresolver
 from probes import disk, dnsbl, mail_queue, provider, smtp, ssh, stalwart_api, tls
 from probes.https import HttpsConnection
 from probes.net import TlsObservation, describe, tls_observe
+from probes.slots import Slots
 from probes.types import SEEN_HOST_KEY, Check, CheckResult, ProbeConfig, Status, Target
 
 T = TypeVar("T")
-HOLD_FACTOR = 3.0
-_WINDOW = 256  # the last steps that ended, for the percentile
 
 
 class _Sweep:
     def __init__(self, config: ProbeConfig, now: datetime) -> None:
         self.config = config
         self.now = now
-        self.slots = asyncio.Semaphore(config.concurrency)
-        # Until enough steps have ended, assume the worst: the hold is the timeout.
-        self.hold = config.timeout
-        self.ended: deque[float] = deque(maxlen=_WINDOW)
-        self._since = 0
+        self.slots = Slots(config.concurrency, floor=config.slot_hold, ceiling=config.timeout)
         self.resolver: dns.asyncresolver.Resolver | None = None
         self.dnsbl_answers: dict[tuple[str, str], asyncio.Future[dnsbl.ZoneAnswer]] = {}
 
     async def limited(self, factory: Callable[[], Awaitable[T]], *, deadline: bool = True) -> T:
         """`factory()` with a slot to start and, unless it keeps its own (`deadline=False`),
-        the config's timeout. The slot goes back after `slot_hold` seconds even if the step
-        is still waiting: see the module's docstring."""
-        c = self.config
-        await self.slots.acquire()
-        held = True
-
-        def release() -> None:
-            nonlocal held
-            if held:
-                held = False
-                self.slots.release()
-
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        handle = loop.call_later(self.hold, release)
-        try:
+        the config's timeout."""
+        async with self.slots.held():
             if not deadline:
-                result = await factory()
-            else:
-                async with asyncio.timeout(c.timeout):
-                    result = await factory()
-        finally:
-            handle.cancel()
-            release()
-        self._ended(loop.time() - started)
-        return result
-
-    def _ended(self, seconds: float) -> None:
-        """Only steps that ended on their own: a timeout says nothing about how busy we are."""
-        self.ended.append(seconds)
-        self._since += 1
-        if self._since >= 32 and len(self.ended) >= 64:  # a sort per 32 steps, not per step
-            self._since = 0
-            p90 = sorted(self.ended)[int(len(self.ended) * 0.9)]
-            self.hold = min(self.config.timeout, max(self.config.slot_hold, HOLD_FACTOR * p90))
+                return await factory()
+            async with asyncio.timeout(self.config.timeout):
+                return await factory()
 
     async def check(
         self, name: Check, factory: Callable[[], Awaitable[CheckResult]]

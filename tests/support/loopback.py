@@ -36,7 +36,7 @@ class HttpState:
     jmap: Any = None
     # v0.12-v0.15 `GET /api/logs` items; None: 404.
     log_items: list[dict[str, Any]] | None = None
-    connections: int = 0  # TLS connections accepted (handshakes) on the HTTPS port
+    connections: int = 0  # TLS connections (handshakes completed) on the HTTPS port
     requests: list[str] = field(default_factory=list)  # request paths, in order
     keep_alive: bool = True  # False: answer `Connection: close` (an HTTP/1.1 server may)
 
