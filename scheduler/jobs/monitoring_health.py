@@ -13,6 +13,7 @@ for sandbox servers) and `domain.health.service`."""
 import asyncio
 import logging
 import queue
+import resource
 import threading
 import time
 import uuid
@@ -225,6 +226,7 @@ def probe(
     report.simulated = len(servers) - len(live)
     if not live:
         return
+    _raise_fd_limit(len(live))
     # Blocklists are asked by the `blocklists` step, under the budget shared by every worker.
     direct = replace(config, checks=config.checks - {Check.DNSBL})
     info = {s.target.key: s.info for s in live}
@@ -233,6 +235,27 @@ def probe(
             [s.target for s in live], direct, now, lambda key, checks: deliver(info[key], checks)
         )
     )
+
+
+SOCKETS_PER_SERVER = 6  # when every server hangs: SSH, SMTP, 443, 465, 993, and one spare
+
+
+def _raise_fd_limit(servers: int) -> None:
+    """Slow and hung servers' steps give their slots back (probes/slots.py) but keep their
+    sockets until their deadlines: the soft limit (often 1024) goes up to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):  # not allowed here: the warning below says so
+            pass
+    if soft != resource.RLIM_INFINITY and soft < SOCKETS_PER_SERVER * servers:
+        log.warning(
+            "monitoring.health: %d open files allowed, %d servers to probe: raise LimitNOFILE",
+            soft,
+            servers,
+        )
 
 
 async def _ask(config: ProbeConfig, asks: list[tuple[dnsbl.Blocklist, str]]) -> list[ZoneAnswer]:
