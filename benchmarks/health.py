@@ -1,7 +1,7 @@
-"""One monitoring.health sweep over a simulated fleet on loopback, beside a one-server-at-a-time
-loop.
+"""The monitoring.health sweep over a simulated fleet on loopback, beside a one-server-at-a-time
+loop measured in the same run.
 
-    python -m benchmarks health [--servers 1000] [--timeout 5] [--concurrency 500]
+    python -m benchmarks health [--servers 1000] [--repeat 3] [--timeout 5] [--concurrency 500]
                                 [--serial-sample 40] [--no-db]
 
 A child process serves the fleet: server i lives on 127.1.(i // 250).(i % 250 + 1) with SSH
@@ -11,19 +11,25 @@ included, answers 200 with an empty body: zero delivery counters) and a DNS serv
 zone. The mix:
 50% healthy, 20% slow (SMTP banner and HTTP answers 1-2 s late), 20% dead (nothing listens:
 refused), 10% hung (accept, never answer: each check runs into the timeout). The sweep runs as the
-scheduler runs it (probes, then results, states and alerts written to a scratch Postgres, see
+scheduler runs it (`scheduler.jobs.monitoring_health.run`: probes, blocklists, and results,
+states and alerts written to a scratch Postgres while the probes go on, see
 benchmarks/_database.py); `--no-db` times the probe phase only. The serial loop probes a sample
-with the same mix one server at a time and is extrapolated to the fleet."""
+with the same mix one server at a time and is extrapolated to the fleet. The three are
+interleaved `--repeat` times (the machine's other load drifts) and each is printed as min and
+median, the ratios beside them computed repetition by repetition."""
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
 import random
 import resource
 import secrets
+import statistics
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -117,6 +123,7 @@ async def _serve_fleet(n: int, leaf: Path, key: Path, authorized: str, ready: An
     import asyncssh
     import dns.message
     import dns.rcode
+    import dns.rrset
 
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(leaf, key)
@@ -214,8 +221,13 @@ async def _serve_fleet(n: int, leaf: Path, key: Path, authorized: str, ready: An
             self.transport = transport
 
         def datagram_received(self, data: bytes, addr: Any) -> None:
-            response = dns.message.make_response(dns.message.from_wire(data))
-            response.set_rcode(dns.rcode.NXDOMAIN)
+            query = dns.message.from_wire(data)
+            response = dns.message.make_response(query)
+            name = query.question[0].name.to_text()
+            if name == f"2.0.0.127.{ZONE}.":  # the RFC 5782 test entry: a list in working order
+                response.answer.append(dns.rrset.from_text(name, 60, "IN", "A", "127.0.0.2"))
+            else:
+                response.set_rcode(dns.rcode.NXDOMAIN)
             self.transport.sendto(response.to_wire(), addr)
 
     await asyncio.get_running_loop().create_datagram_endpoint(
@@ -251,9 +263,14 @@ def _statuses(results: dict[str, list[Any]]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
 
 
+def _spread(values: list[float], unit: str = "s", digits: int = 2) -> str:
+    return f"min {min(values):.{digits}f}{unit} median {statistics.median(values):.{digits}f}{unit}"
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks health")
     parser.add_argument("--servers", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved repetitions")
     parser.add_argument("--timeout", type=float, default=5.0, help="per-check timeout (s)")
     parser.add_argument("--concurrency", type=int, default=500, help="checks in flight")
     parser.add_argument("--serial-sample", type=int, default=40)
@@ -308,43 +325,60 @@ def main(argv: list[str]) -> int:
     checks_per_server = len(config.checks)
     print(
         f"checks per server: {checks_per_server}; timeout {args.timeout:g}s; "
-        f"concurrency {args.concurrency}"
+        f"concurrency {args.concurrency}; {args.repeat} interleaved repetitions"
     )
+    sample = targets[: args.serial_sample]
+    probes: list[float] = []
+    sweeps: list[float] = []
+    serial: list[float] = []  # extrapolated to the fleet
     try:
-        t0 = time.perf_counter()
-        results = asyncio.run(probe_many(targets, config))
-        probe_s = time.perf_counter() - t0
-        total_checks = args.servers * checks_per_server
+        with _sweeper(args, config, public, private) as sweep:
+            for rep in range(1, args.repeat + 1):
+                t0 = time.perf_counter()
+                results = asyncio.run(probe_many(targets, config))
+                probes.append(time.perf_counter() - t0)
+                line = f"[{rep}] concurrent probes {probes[-1]:.2f}s [{_statuses(results)}]"
+                if sweep is not None:
+                    sweeps.append(sweep())
+                    line += f"; full sweep {sweeps[-1]:.2f}s"
+                t0 = time.perf_counter()
+                for t in sample:
+                    asyncio.run(probe_server(t, replace(config, concurrency=checks_per_server * 3)))
+                serial.append((time.perf_counter() - t0) / len(sample) * args.servers)
+                print(f"{line}; serial loop {serial[-1] / args.servers:.2f}s/server", flush=True)
+        n = args.servers
         print(
-            f"concurrent probes: {args.servers} servers in {probe_s:.2f}s wall, "
-            f"{total_checks / probe_s:.0f} checks/s, {args.servers / probe_s:.0f} servers/s "
-            f"[{_statuses(results)}]"
+            f"concurrent probes: {n} servers {_spread(probes)} "
+            f"({n * checks_per_server / min(probes):.0f} checks/s at best); "
+            f"{_spread([s / p for s, p in zip(serial, probes, strict=True)], 'x', 0)} "
+            "faster than the serial loop"
         )
-        if not args.no_db:
-            sweep_s = _full_sweep(args.servers, config, public, private)
+        if sweeps:
             print(
-                f"full sweep (probes + history, states, alerts in Postgres): {sweep_s:.2f}s wall, "
-                f"{total_checks / sweep_s:.0f} checks/s"
+                f"full sweep (probes + blocklists + history, states, alerts in Postgres): "
+                f"{_spread(sweeps)}; "
+                f"{_spread([s / w for s, w in zip(serial, sweeps, strict=True)], 'x', 0)} "
+                "faster than the serial loop"
             )
-        sample = targets[: args.serial_sample]
-        t0 = time.perf_counter()
-        for t in sample:
-            asyncio.run(probe_server(t, replace(config, concurrency=checks_per_server * 3)))
-        serial_s = time.perf_counter() - t0
-        per_server = serial_s / len(sample)
         print(
-            f"one server at a time: {len(sample)} servers in {serial_s:.2f}s "
-            f"({per_server:.2f}s/server, {checks_per_server / per_server:.1f} checks/s); "
-            f"extrapolated to {args.servers}: {per_server * args.servers:.0f}s"
+            f"one server at a time: {_spread([s / n for s in serial])} per server "
+            f"(a sample of {len(sample)}), extrapolated to {n}: {_spread(serial, 's', 0)}"
         )
-        print(f"speed-up of the sweep over the loop: {per_server * args.servers / probe_s:.0f}x")
     finally:
         child.kill()
         child.join()
     return 0
 
 
-def _full_sweep(n: int, config: Any, public: str, private: str) -> float:
+@contextlib.contextmanager
+def _sweeper(
+    args: argparse.Namespace, config: Any, public: str, private: str
+) -> Iterator[Callable[[], float] | None]:
+    """A function running one full sweep and answering its seconds, over a scratch database
+    holding the fleet's servers (None with `--no-db`)."""
+    if args.no_db:
+        yield None
+        return
     from benchmarks._database import scratch_database
 
     with scratch_database():
@@ -354,6 +388,7 @@ def _full_sweep(n: int, config: Any, public: str, private: str) -> float:
         from domain.workspaces import service as workspaces
         from domain.workspaces.schemas import WorkspaceCreate
         from scheduler.jobs import monitoring_health
+        from settings import get_settings
 
         with session_scope() as s:
             tenant = tenants.create_tenant(s, "bench")
@@ -374,13 +409,21 @@ def _full_sweep(n: int, config: Any, public: str, private: str) -> float:
                     mail_server_status="running",
                     ssh_port=PORTS["ssh"],
                 )
-                for i in range(n)
+                for i in range(args.servers)
             )
-        t0 = time.perf_counter()
-        report = monitoring_health.run(config)
-        elapsed = time.perf_counter() - t0
-        print(
-            f"  sweep report: {report.servers} servers, {report.checks} checks, "
-            f"{report.alerts} alert events, statuses {report.statuses}"
-        )
-        return elapsed
+        settings = get_settings()
+
+        def sweep() -> float:
+            t0 = time.perf_counter()
+            report = monitoring_health.run(settings, config)
+            elapsed = time.perf_counter() - t0
+            assert report.servers == args.servers and not report.failed_servers, report
+            print(
+                f"  sweep report: {report.servers} servers, {report.checks} checks in "
+                f"{report.batches} batches, {report.alerts} alert events, "
+                f"statuses {report.statuses}",
+                flush=True,
+            )
+            return elapsed
+
+        yield sweep

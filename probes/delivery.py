@@ -25,6 +25,7 @@ import re
 import ssl
 
 from probes import stalwart_api
+from probes.https import HttpsConnection
 from probes.net import describe, http_request
 from probes.types import Check, CheckResult, Status, Target
 
@@ -69,7 +70,11 @@ def _user(target: Target) -> str:
     return target.admin_user
 
 
-async def probe(target: Target, port: int, ctx: ssl.SSLContext) -> CheckResult:
+async def probe(
+    target: Target, port: int, ctx: ssl.SSLContext, conn: HttpsConnection | None = None
+) -> CheckResult:
+    """With `conn`, over the sweep's kept-alive connection (which sends credentials only when
+    its certificate verified), else on a connection of its own."""
     def unknown(detail: str) -> CheckResult:
         return CheckResult(Check.DELIVERY, Status.UNKNOWN, detail)
 
@@ -80,14 +85,18 @@ async def probe(target: Target, port: int, ctx: ssl.SSLContext) -> CheckResult:
         users.append(stalwart_api.jmap_user(target))
     try:
         for user in users:
-            response = await http_request(
-                target.address,
-                port,
-                PATH,
-                host=target.hostname,
-                ssl_context=ctx,
-                authorization=_basic(user, target.admin_password),
-            )
+            authorization = _basic(user, target.admin_password)
+            if conn is not None:
+                response = await conn.request(PATH, authorization=authorization)
+            else:
+                response = await http_request(
+                    target.address,
+                    port,
+                    PATH,
+                    host=target.hostname,
+                    ssl_context=ctx,
+                    authorization=authorization,
+                )
             if response.status != 401:
                 break
     except ssl.SSLCertVerificationError as exc:

@@ -9,17 +9,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from probes import stalwart_api
+from probes.https import HttpsConnection
 from probes.net import describe
 from probes.types import Check, CheckResult, Status, Target, Thresholds
 
 
 async def probe(
-    target: Target, port: int, ctx: ssl.SSLContext, page_size: int, t: Thresholds, now: datetime
+    target: Target,
+    port: int,
+    ctx: ssl.SSLContext,
+    page_size: int,
+    t: Thresholds,
+    now: datetime,
+    conn: HttpsConnection | None = None,
 ) -> CheckResult:
     if not target.admin_password:
         return CheckResult(Check.QUEUE, Status.UNKNOWN, "no admin credentials for the queue API")
     try:
-        data = await stalwart_api.queue(target, port, ctx, page_size)
+        data = await stalwart_api.queue(target, port, ctx, page_size, conn)
     except ssl.SSLCertVerificationError as exc:
         return CheckResult(Check.QUEUE, Status.UNKNOWN, f"not sending credentials: {describe(exc)}")
     except stalwart_api.NotFoundError:

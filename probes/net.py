@@ -47,7 +47,7 @@ def describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _certificate(der: bytes | None) -> PeerCertificate | None:
+def peer_certificate(der: bytes | None) -> PeerCertificate | None:
     if not der:
         return None
     cert = x509.load_der_x509_certificate(der)
@@ -84,7 +84,7 @@ async def tls_observe(
     else:
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
         await close(writer)
-        return TlsObservation(port, True, True, None, _certificate(der))
+        return TlsObservation(port, True, True, None, peer_certificate(der))
     try:
         _, writer = await asyncio.open_connection(
             address, port, ssl=reading, server_hostname=hostname
@@ -93,7 +93,7 @@ async def tls_observe(
         return TlsObservation(port, False, False, f"{error}; {describe(exc)}", None)
     der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
     await close(writer)
-    return TlsObservation(port, True, False, error, _certificate(der))
+    return TlsObservation(port, True, False, error, peer_certificate(der))
 
 
 @dataclass(frozen=True)
@@ -142,34 +142,59 @@ async def http_request(
         address, port, ssl=ssl_context, server_hostname=host if ssl_context else None
     )
     try:
-        lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Connection: close", "Accept: */*"]
-        if authorization:
-            lines.append(f"Authorization: {authorization}")
-        if body is not None:
-            lines.append(f"Content-Type: {content_type or 'application/octet-stream'}")
-            lines.append(f"Content-Length: {len(body)}")
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
+        writer.write(request_head(method, path, host, authorization, body, content_type, True))
         await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
-        status_line, *header_lines = head.decode("latin-1").split("\r\n")
-        parts = status_line.split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/"):
-            raise ValueError(f"not an HTTP response: {status_line[:80]!r}")
-        status = int(parts[1])
-        headers = {}
-        for line in header_lines:
-            name, sep, value = line.partition(":")
-            if sep:
-                headers[name.strip().lower()] = value.strip()
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            body = await _read_chunked(reader, max_body)
-        elif "content-length" in headers:
-            body = await reader.readexactly(min(int(headers["content-length"]), max_body))
-        else:
-            body = await reader.read(max_body)
-        return HttpResponse(status, body)
+        response, _ = await read_response(reader, max_body)
+        return response
     finally:
         await close(writer)
+
+
+def request_head(
+    method: str,
+    path: str,
+    host: str,
+    authorization: str | None,
+    body: bytes | None,
+    content_type: str | None,
+    last: bool,
+) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Accept: */*"]
+    if last:
+        lines.append("Connection: close")
+    if authorization:
+        lines.append(f"Authorization: {authorization}")
+    if body is not None:
+        lines.append(f"Content-Type: {content_type or 'application/octet-stream'}")
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
+
+
+async def read_response(reader: asyncio.StreamReader, max_body: int) -> tuple[HttpResponse, bool]:
+    """The response and whether the connection may carry another request (HTTP/1.1: unless
+    either side said `Connection: close`, or the body runs to EOF; HTTP/1.0: never)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/"):
+        raise ValueError(f"not an HTTP response: {status_line[:80]!r}")
+    status = int(parts[1])
+    headers = {}
+    for line in header_lines:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    reusable = parts[0] == "HTTP/1.1" and "close" not in headers.get("connection", "").lower()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        body = await _read_chunked(reader, max_body)
+    elif "content-length" in headers:
+        length = int(headers["content-length"])
+        if length > max_body:
+            raise ValueError("response body too large")
+        body = await reader.readexactly(length)
+    else:
+        body, reusable = await reader.read(max_body), False
+    return HttpResponse(status, body), reusable
 
 
 async def _read_chunked(reader: asyncio.StreamReader, max_body: int) -> bytes:
@@ -178,6 +203,10 @@ async def _read_chunked(reader: asyncio.StreamReader, max_body: int) -> bytes:
     while True:
         size = int((await reader.readline()).split(b";")[0].strip() or b"0", 16)
         if size == 0:
+            # The trailer section ends with an empty line; read it so the next response
+            # on a kept-alive connection starts where it should.
+            while (await reader.readline()).strip():
+                pass
             return b"".join(chunks)
         size_total += size
         if size_total > max_body:

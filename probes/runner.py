@@ -1,12 +1,16 @@
-"""Every check of every target, concurrently: each network step holds one slot of a shared
-semaphore and each check has its own deadline, so one slow or dead server delays nothing but
-itself."""
+"""Every check of every target, concurrently, each step on its own deadline, so one slow, dead or
+hung server delays nothing but itself.
+
+Each step takes a slot to start (`probes.slots`: held while the step works, given back once it
+is clearly waiting on a slow or hung server, so those wait on their own deadlines and hold no one
+else up). Per server: one kept-alive TLS connection to the HTTPS port carries the certificate
+check, `/healthz/ready` and the management API (`probes.https`), and one SSH connection serves
+both the reachable check (its banner) and the disk check (`probes.ssh.banner`)."""
 
 import asyncio
 import ssl
-import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
@@ -14,7 +18,9 @@ from typing import Any, TypeVar
 import dns.asyncresolver
 
 from probes import delivery, disk, dnsbl, mail_queue, provider, smtp, ssh, stalwart_api, tls
-from probes.net import TlsObservation, close, describe, http_get, tls_observe
+from probes.https import HttpsConnection
+from probes.net import TlsObservation, describe, tls_observe
+from probes.slots import Slots
 from probes.types import SEEN_HOST_KEY, Check, CheckResult, ProbeConfig, Status, Target
 
 T = TypeVar("T")
@@ -24,12 +30,16 @@ class _Sweep:
     def __init__(self, config: ProbeConfig, now: datetime) -> None:
         self.config = config
         self.now = now
-        self.slots = asyncio.Semaphore(config.concurrency)
+        self.slots = Slots(config.concurrency, floor=config.slot_hold, ceiling=config.timeout)
         self.resolver: dns.asyncresolver.Resolver | None = None
         self.dnsbl_answers: dict[tuple[str, str], asyncio.Future[dnsbl.ZoneAnswer]] = {}
 
-    async def limited(self, factory: Callable[[], Awaitable[T]]) -> T:
-        async with self.slots:
+    async def limited(self, factory: Callable[[], Awaitable[T]], *, deadline: bool = True) -> T:
+        """`factory()` with a slot to start and, unless it keeps its own (`deadline=False`),
+        the config's timeout."""
+        async with self.slots.held():
+            if not deadline:
+                return await factory()
             async with asyncio.timeout(self.config.timeout):
                 return await factory()
 
@@ -48,8 +58,8 @@ class _Sweep:
 
     # --- the checks -------------------------------------------------------------------------
 
-    async def reachable(self, t: Target) -> CheckResult:
-        port = await self.limited(lambda: self._ssh_port(t))
+    async def reachable(self, t: Target, banner: "asyncio.Task[ssh.Banner]") -> CheckResult:
+        port = await self._ssh_port(t, banner)
         c = self.config
         if t.provider != "hetzner" or not t.provider_server_id or not c.hetzner_token:
             return port
@@ -68,33 +78,26 @@ class _Sweep:
             )
         return replace(port, detail=f"{port.detail}; Hetzner reports it running")
 
-    async def _ssh_port(self, t: Target) -> CheckResult:
-        started = time.perf_counter()
+    async def _ssh_port(self, t: Target, banner: "asyncio.Task[ssh.Banner]") -> CheckResult:
         try:
-            reader, writer = await asyncio.open_connection(t.address, t.ssh_port)
-        except OSError as exc:
+            seen = await asyncio.shield(banner)
+        except (OSError, asyncio.IncompleteReadError) as exc:
             return CheckResult(
                 Check.REACHABLE, Status.CRITICAL, f"SSH port {t.ssh_port}: {describe(exc)}"
             )
-        try:
-            banner = await reader.readline()
-        finally:
-            await close(writer)
-        ms = round((time.perf_counter() - started) * 1000, 1)
-        if not banner.startswith(b"SSH-"):
+        if not seen.line.startswith(b"SSH-"):
             return CheckResult(
-                Check.REACHABLE, Status.CRITICAL, f"port {t.ssh_port} is not SSH", ms
+                Check.REACHABLE, Status.CRITICAL, f"port {t.ssh_port} is not SSH", seen.ms
             )
-        return CheckResult(Check.REACHABLE, Status.OK, f"SSH answered in {ms} ms", ms)
+        return CheckResult(Check.REACHABLE, Status.OK, f"SSH answered in {seen.ms} ms", seen.ms)
 
-    async def mail_server(
-        self, t: Target, tls_tasks: dict[int, asyncio.Task[TlsObservation]]
-    ) -> CheckResult:
+    async def mail_server(self, t: Target, https: "_Https") -> CheckResult:
         c = self.config
+        tls_tasks = https.tls_tasks
         smtp_task = asyncio.ensure_future(
             self.limited(lambda: smtp.observe(t.address, c.smtp_port, t.hostname))
         )
-        ready_task = asyncio.ensure_future(self.limited(lambda: self._ready(t)))
+        ready_task = asyncio.ensure_future(self._ready(https))
         problems: list[str] = []
         minor: list[str] = []
         try:
@@ -136,86 +139,114 @@ class _Sweep:
             data=data,
         )
 
-    async def _ready(self, t: Target) -> str:
-        """'' when Stalwart says it is ready, else why not."""
+    async def _ready(self, https: "_Https") -> str:
+        """'' when Stalwart says it is ready, else why not. Over the kept-alive connection,
+        verified or not: nothing secret is sent."""
+        if await _settled(https.opened) is None:
+            return "timed out"
         try:
-            r = await http_get(
-                t.address,
-                self.config.https_port,
-                "/healthz/ready",
-                host=t.hostname,
-                ssl_context=self.config.reading_context,
-            )
-        except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
+            r = await self.limited(lambda: https.conn.request("/healthz/ready"), deadline=False)
+        except (OSError, ValueError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
             return describe(exc)
         return "" if r.status == 200 else f"HTTP {r.status}"
 
-    async def tls(
-        self, tls_tasks: dict[int, asyncio.Task[TlsObservation]], t: Target | None = None
-    ) -> CheckResult:
+    async def tls(self, t: Target, https: "_Https") -> CheckResult:
         observations = []
-        for port, task in tls_tasks.items():
+        for port, task in https.tls_tasks.items():
             o = await _settled(task)
             observations.append(o or TlsObservation(port, False, False, "timed out", None))
-        managed = await self._managed_certificates(t, observations) if t is not None else None
+        managed = await self._managed_certificates(t, https, observations)
         return tls.evaluate(observations, self.config.thresholds, self.now, managed)
 
     async def _managed_certificates(
-        self, t: Target, observations: list[TlsObservation]
+        self, t: Target, https: "_Https", observations: list[TlsObservation]
     ) -> list[dict[str, Any]] | None:
         """v0.16+: the certificates Stalwart holds (x:Certificate/get), beside the handshake:
         a renewed certificate not yet served, or one for another name, shows here. Only with
         credentials and after the HTTPS certificate verified (never sent otherwise)."""
-        https = next((o for o in observations if o.port == self.config.https_port), None)
+        served = next((o for o in observations if o.port == self.config.https_port), None)
         if (
             not t.admin_password
             or stalwart_api.generation(t.stalwart_version) != "jmap"
-            or https is None
-            or not https.verified
+            or served is None
+            or not served.verified
         ):
             return None
         try:
             return await self.limited(
                 lambda: stalwart_api.certificates(
-                    t, self.config.https_port, self.config.verifying_context
-                )
+                    t, self.config.https_port, self.config.verifying_context, https.conn
+                ),
+                deadline=False,
             )
         except (OSError, ValueError, ssl.SSLError, stalwart_api.ApiError):
             return None
 
-    async def disk(self, t: Target) -> CheckResult:
+    async def disk(self, t: Target, banner: "asyncio.Task[ssh.Banner] | None") -> CheckResult:
         if not t.ssh_private_key:
             return CheckResult(Check.DISK, Status.UNKNOWN, "no SSH key for this server")
         target = ssh.SshTarget(t.address, t.ssh_port, t.ssh_user, t.ssh_private_key, t.ssh_host_key)
-        cmd = disk.df_command(self.config.disk_path)
-
-        async def go() -> CheckResult:
+        sock = None
+        if banner is not None:
+            # The reachable check's connection: its banner is still unread, for asyncssh.
             try:
-                r = await ssh.run(
-                    target,
-                    cmd,
-                    connect_timeout=self.config.ssh_connect_timeout,
-                    timeout=self.config.timeout,
-                )
-            except ssh.HostKeyChanged as exc:
-                return CheckResult(Check.DISK, Status.CRITICAL, str(exc), data={"ssh": "host_key"})
-            except ssh.SshError as exc:
-                return CheckResult(Check.DISK, Status.UNKNOWN, str(exc))
-            result = disk.evaluate(
-                r.stdout, r.exit_status, self.config.disk_path, self.config.thresholds
-            )
-            if r.host_key and not t.ssh_host_key:
-                result.data[SEEN_HOST_KEY] = r.host_key
-            return result
+                sock = (await asyncio.shield(banner)).sock
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                where = f"ssh {t.address}:{t.ssh_port}"
+                return CheckResult(Check.DISK, Status.UNKNOWN, f"{where}: {describe(exc)}")
+        # ssh.run keeps its own deadline, counted from here: the banner had its own.
+        return await self.limited(lambda: self._df(t, target, sock), deadline=False)
 
-        return await self.limited(go)
-
-    async def queue(self, t: Target) -> CheckResult:
+    async def _df(self, t: Target, target: ssh.SshTarget, sock: Any) -> CheckResult:
         c = self.config
+        try:
+            r = await ssh.run(
+                target,
+                disk.df_command(c.disk_path),
+                connect_timeout=c.ssh_connect_timeout,
+                timeout=c.timeout,
+                sock=sock,
+            )
+        except ssh.HostKeyChanged as exc:
+            return CheckResult(Check.DISK, Status.CRITICAL, str(exc), data={"ssh": "host_key"})
+        except ssh.SshError as exc:
+            return CheckResult(Check.DISK, Status.UNKNOWN, str(exc))
+        result = disk.evaluate(r.stdout, r.exit_status, c.disk_path, c.thresholds)
+        if r.host_key and not t.ssh_host_key:
+            result.data[SEEN_HOST_KEY] = r.host_key
+        return result
+
+    async def queue(self, t: Target, https: "_Https | None") -> CheckResult:
+        c = self.config
+        conn = None
+        if https is not None:
+            if await _settled(https.opened) is None:
+                raise TimeoutError
+            conn = https.conn
         return await self.limited(
             lambda: mail_queue.probe(
-                t, c.https_port, c.verifying_context, c.queue_page_size, c.thresholds, self.now
-            )
+                t,
+                c.https_port,
+                c.verifying_context,
+                c.queue_page_size,
+                c.thresholds,
+                self.now,
+                conn,
+            ),
+            deadline=conn is None,
+        )
+
+    async def delivery(self, t: Target, https: "_Https | None") -> CheckResult:
+        """Stalwart's delivery counters, on the server's kept-alive HTTPS connection."""
+        conn = None
+        if https is not None:
+            if await _settled(https.opened) is None:
+                raise TimeoutError
+            conn = https.conn
+        c = self.config
+        return await self.limited(
+            lambda: delivery.probe(t, c.https_port, c.verifying_context, conn),
+            deadline=conn is None,
         )
 
     def _dnsbl(self, subject: str, bl: dnsbl.Blocklist) -> asyncio.Future[dnsbl.ZoneAnswer]:
@@ -248,11 +279,65 @@ class _Sweep:
     async def server(self, t: Target) -> list[CheckResult]:
         c = self.config
         wanted = c.checks
-        tls_tasks: dict[int, asyncio.Task[TlsObservation]] = {}
-        if wanted & {Check.TLS, Check.MAIL_SERVER}:
-            for port in (c.https_port, c.submissions_port, c.imaps_port):
-                tls_tasks[port] = asyncio.ensure_future(
-                    self.limited(
+        https = None
+        if wanted & {Check.TLS, Check.MAIL_SERVER} or (
+            wanted & {Check.QUEUE, Check.DELIVERY} and t.admin_password
+        ):
+            https = _Https.start(self, t)
+        banner, keep = None, False
+        if Check.REACHABLE in wanted:
+            # Handed on to the disk check when it will run, else closed once read.
+            keep = Check.DISK in wanted and bool(t.ssh_private_key)
+            banner = asyncio.ensure_future(
+                self.limited(lambda: ssh.banner(t.address, t.ssh_port, keep=keep))
+            )
+        factories: dict[Check, Callable[[], Awaitable[CheckResult]]] = {
+            Check.REACHABLE: lambda: self.reachable(t, _present(banner)),
+            Check.MAIL_SERVER: lambda: self.mail_server(t, _present(https)),
+            Check.TLS: lambda: self.tls(t, _present(https)),
+            Check.DISK: lambda: self.disk(t, banner if keep else None),
+            Check.QUEUE: lambda: self.queue(t, https),
+            Check.DNSBL: lambda: self.blocklists(t),
+            Check.DELIVERY: lambda: self.delivery(t, https),
+        }
+        chosen = [name for name in Check if name in wanted]
+        try:
+            return list(await asyncio.gather(*(self.check(n, factories[n]) for n in chosen)))
+        finally:
+            if https is not None:
+                await https.close()
+            if banner is not None:
+                banner.cancel()
+                if banner.done() and not banner.cancelled() and banner.exception() is None:
+                    banner.result().sock.close()  # unused by the disk check, or done with
+
+
+@dataclass
+class _Https:
+    """A server's TLS observations: the kept-alive HTTPS connection (opened by the task in
+    `tls_tasks[https_port]`, also `opened`) and one handshake each on submissions and IMAPS."""
+
+    conn: HttpsConnection
+    opened: "asyncio.Task[TlsObservation]"
+    tls_tasks: dict[int, "asyncio.Task[TlsObservation]"]
+
+    @classmethod
+    def start(cls, sweep: _Sweep, t: Target) -> "_Https":
+        c = sweep.config
+        conn = HttpsConnection(
+            t.address,
+            c.https_port,
+            t.hostname,
+            c.verifying_context,
+            c.reading_context,
+            timeout=c.timeout,
+        )
+        opened = asyncio.ensure_future(sweep.limited(conn.open))
+        tasks = {c.https_port: opened}
+        if c.checks & {Check.TLS, Check.MAIL_SERVER}:
+            for port in (c.submissions_port, c.imaps_port):
+                tasks[port] = asyncio.ensure_future(
+                    sweep.limited(
                         partial(
                             tls_observe,
                             t.address,
@@ -263,23 +348,17 @@ class _Sweep:
                         )
                     )
                 )
-        factories: dict[Check, Callable[[], Awaitable[CheckResult]]] = {
-            Check.REACHABLE: lambda: self.reachable(t),
-            Check.MAIL_SERVER: lambda: self.mail_server(t, tls_tasks),
-            Check.TLS: lambda: self.tls(tls_tasks, t),
-            Check.DISK: lambda: self.disk(t),
-            Check.QUEUE: lambda: self.queue(t),
-            Check.DNSBL: lambda: self.blocklists(t),
-            Check.DELIVERY: lambda: self.limited(
-                partial(delivery.probe, t, c.https_port, c.verifying_context)
-            ),
-        }
-        chosen = [name for name in Check if name in wanted]
-        try:
-            return list(await asyncio.gather(*(self.check(n, factories[n]) for n in chosen)))
-        finally:
-            for task in tls_tasks.values():
-                task.cancel()
+        return cls(conn, opened, tasks)
+
+    async def close(self) -> None:
+        for task in self.tls_tasks.values():
+            task.cancel()
+        await self.conn.close()
+
+
+def _present(value: T | None) -> T:
+    assert value is not None  # started by server() for every check that reads it
+    return value
 
 
 async def _settled(task: "asyncio.Task[T]") -> T | None:
@@ -290,11 +369,22 @@ async def _settled(task: "asyncio.Task[T]") -> T | None:
 
 
 async def probe_many(
-    targets: Sequence[Target], config: ProbeConfig, now: datetime | None = None
+    targets: Sequence[Target],
+    config: ProbeConfig,
+    now: datetime | None = None,
+    on_result: Callable[[str, list[CheckResult]], None] | None = None,
 ) -> dict[str, list[CheckResult]]:
-    """The results of every check per target key."""
+    """The results of every check per target key; `on_result(key, results)` as each server
+    finishes (the sweep hands them to its history writer while the others are probed)."""
     sweep = _Sweep(config, now or datetime.now(UTC))
-    results = await asyncio.gather(*(sweep.server(t) for t in targets))
+
+    async def one(t: Target) -> list[CheckResult]:
+        results = await sweep.server(t)
+        if on_result is not None:
+            on_result(t.key, results)
+        return results
+
+    results = await asyncio.gather(*(one(t) for t in targets))
     return {t.key: r for t, r in zip(targets, results, strict=True)}
 
 

@@ -10,6 +10,8 @@ any other (`HostKeyChanged`), which is how a man in the middle or a rebuilt serv
 
 import asyncio
 import shlex
+import socket
+import time
 from dataclasses import dataclass
 
 import asyncssh
@@ -54,9 +56,66 @@ def privileged(user: str, argv: list[str]) -> str:
     return command(*argv) if user == "root" else command("sudo", "-n", *argv)
 
 
+@dataclass(frozen=True)
+class Banner:
+    """The first line an SSH port sent, read without consuming it: the same connection goes on
+    to the SSH handshake (`run(..., sock=banner.sock)`), so the reachable and disk checks cost
+    one connection, not two."""
+
+    sock: socket.socket
+    line: bytes
+    ms: float
+
+
+async def banner(address: str, port: int, *, keep: bool, limit: int = 255) -> Banner:
+    """Connect and peek at the server's first line (the SSH identification string); the socket
+    stays open for `run` if `keep`, else it is closed (and `Banner.sock` with it)."""
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    family, kind, proto, _, sockaddr = (
+        await loop.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setblocking(False)
+    try:
+        await loop.sock_connect(sock, sockaddr)
+        while True:
+            await _readable(loop, sock)
+            data = sock.recv(limit, socket.MSG_PEEK)
+            if not data or b"\n" in data or len(data) >= limit:  # EOF: b"", not SSH
+                ms = round((time.perf_counter() - started) * 1000, 1)
+                if not keep:
+                    sock.close()
+                return Banner(sock, data.split(b"\n")[0], ms)
+            await asyncio.sleep(0.01)  # a partial line: peeking again at once would spin
+    except BaseException:
+        sock.close()
+        raise
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(sock.fileno(), wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(sock.fileno())
+
+
 async def run(
-    target: SshTarget, cmd: str, *, connect_timeout: float, timeout: float
+    target: SshTarget,
+    cmd: str,
+    *,
+    connect_timeout: float,
+    timeout: float,
+    sock: socket.socket | None = None,
 ) -> CommandResult:
+    """`cmd` over a new connection, or over `sock` (connected, nothing read from it yet)."""
     try:
         key = asyncssh.import_private_key(target.private_key)
     except (asyncssh.KeyImportError, ValueError) as exc:
@@ -75,6 +134,7 @@ async def run(
             async with asyncssh.connect(
                 target.address,
                 target.port,
+                sock=sock,
                 username=target.user,
                 client_keys=[key],
                 known_hosts=known_hosts,

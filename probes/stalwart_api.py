@@ -26,6 +26,7 @@ import re
 import ssl
 from typing import Any
 
+from probes.https import HttpsConnection
 from probes.net import http_request
 from probes.types import Target
 
@@ -67,19 +68,33 @@ async def _request(
     path: str,
     user: str,
     body: Any = None,
+    conn: HttpsConnection | None = None,
 ) -> Any:
     assert target.admin_password is not None
-    response = await http_request(
-        target.address,
-        port,
-        path,
-        host=target.hostname,
-        ssl_context=ctx,
-        method="GET" if body is None else "POST",
-        body=None if body is None else json.dumps(body).encode(),
-        content_type="application/json",
-        authorization=_auth(user, target.admin_password),
-    )
+    method = "GET" if body is None else "POST"
+    payload = None if body is None else json.dumps(body).encode()
+    authorization = _auth(user, target.admin_password)
+    if conn is not None:
+        # The sweep's kept-alive connection: it sends credentials only if it verified.
+        response = await conn.request(
+            path,
+            method=method,
+            body=payload,
+            content_type="application/json",
+            authorization=authorization,
+        )
+    else:
+        response = await http_request(
+            target.address,
+            port,
+            path,
+            host=target.hostname,
+            ssl_context=ctx,
+            method=method,
+            body=payload,
+            content_type="application/json",
+            authorization=authorization,
+        )
     if response.status == 404:
         raise NotFoundError(f"{path} not found")
     if response.status != 200:
@@ -94,10 +109,14 @@ async def _request(
 
 
 async def jmap(
-    target: Target, port: int, ctx: ssl.SSLContext, *calls: tuple[str, dict[str, Any]]
+    target: Target,
+    port: int,
+    ctx: ssl.SSLContext,
+    *calls: tuple[str, dict[str, Any]],
+    conn: HttpsConnection | None = None,
 ) -> list[dict[str, Any]]:
     body = {"using": USING, "methodCalls": [[m, a, f"c{i}"] for i, (m, a) in enumerate(calls)]}
-    reply = await _request(target, port, ctx, "/jmap/", jmap_user(target), body)
+    reply = await _request(target, port, ctx, "/jmap/", jmap_user(target), body, conn)
     responses = reply.get("methodResponses") if isinstance(reply, dict) else None
     if not isinstance(responses, list) or len(responses) != len(calls):
         raise ApiError("JMAP answer without one response per method call")
@@ -110,8 +129,14 @@ async def jmap(
     return out
 
 
-async def rest(target: Target, port: int, ctx: ssl.SSLContext, path: str) -> Any:
-    reply = await _request(target, port, ctx, path, target.admin_user)
+async def rest(
+    target: Target,
+    port: int,
+    ctx: ssl.SSLContext,
+    path: str,
+    conn: HttpsConnection | None = None,
+) -> Any:
+    reply = await _request(target, port, ctx, path, target.admin_user, conn=conn)
     if isinstance(reply, dict) and "error" in reply:
         raise ApiError(f"{path}: {reply['error']}")
     if not isinstance(reply, dict) or "data" not in reply:
@@ -120,16 +145,28 @@ async def rest(target: Target, port: int, ctx: ssl.SSLContext, path: str) -> Any
 
 
 async def _jmap_get(
-    target: Target, port: int, ctx: ssl.SSLContext, kind: str, limit: int, props: list[str]
+    target: Target,
+    port: int,
+    ctx: ssl.SSLContext,
+    kind: str,
+    limit: int,
+    props: list[str],
+    conn: HttpsConnection | None = None,
 ) -> tuple[int, list[dict[str, Any]]]:
     (query,) = await jmap(
-        target, port, ctx, (f"x:{kind}/query", {"limit": int(limit), "calculateTotal": True})
+        target,
+        port,
+        ctx,
+        (f"x:{kind}/query", {"limit": int(limit), "calculateTotal": True}),
+        conn=conn,
     )
     ids = list(query.get("ids") or [])[: int(limit)]
     total = int(query.get("total", len(ids)))
     if not ids:
         return total, []
-    (got,) = await jmap(target, port, ctx, (f"x:{kind}/get", {"ids": ids, "properties": props}))
+    (got,) = await jmap(
+        target, port, ctx, (f"x:{kind}/get", {"ids": ids, "properties": props}), conn=conn
+    )
     return total, [o for o in got.get("list") or [] if isinstance(o, dict)]
 
 
@@ -145,15 +182,24 @@ async def _either(target: Target, rest_call: Any, jmap_call: Any) -> Any:
         return await jmap_call()
 
 
-async def queue(target: Target, port: int, ctx: ssl.SSLContext, limit: int) -> dict[str, Any]:
+async def queue(
+    target: Target,
+    port: int,
+    ctx: ssl.SSLContext,
+    limit: int,
+    conn: HttpsConnection | None = None,
+) -> dict[str, Any]:
     """{"total": N, "items": [{"created": RFC 3339}, ...]} whatever the generation."""
 
     async def over_rest() -> dict[str, Any]:
-        data = await rest(target, port, ctx, f"/api/queue/messages?values=1&limit={int(limit)}")
+        path = f"/api/queue/messages?values=1&limit={int(limit)}"
+        data = await rest(target, port, ctx, path, conn)
         return {"total": data["total"], "items": data.get("items", [])}
 
     async def over_jmap() -> dict[str, Any]:
-        total, items = await _jmap_get(target, port, ctx, "QueuedMessage", limit, ["createdAt"])
+        total, items = await _jmap_get(
+            target, port, ctx, "QueuedMessage", limit, ["createdAt"], conn
+        )
         return {"total": total, "items": [{"created": i.get("createdAt")} for i in items]}
 
     result: dict[str, Any] = await _either(target, over_rest, over_jmap)
@@ -187,9 +233,15 @@ async def logs(target: Target, port: int, ctx: ssl.SSLContext, limit: int) -> tu
     return result
 
 
-async def certificates(target: Target, port: int, ctx: ssl.SSLContext) -> list[dict[str, Any]]:
+async def certificates(
+    target: Target, port: int, ctx: ssl.SSLContext, conn: HttpsConnection | None = None
+) -> list[dict[str, Any]]:
     """v0.16+ only: the certificates Stalwart manages, with `notValidAfter`."""
     (got,) = await jmap(
-        target, port, ctx, ("x:Certificate/get", {"ids": None, "properties": ["notValidAfter"]})
+        target,
+        port,
+        ctx,
+        ("x:Certificate/get", {"ids": None, "properties": ["notValidAfter"]}),
+        conn=conn,
     )
     return [c for c in got.get("list") or [] if isinstance(c, dict) and c.get("notValidAfter")]

@@ -96,6 +96,8 @@ class ProbeConfig:
     ca_bundle: Path | None = None
     timeout: float = 10.0
     concurrency: int = 500
+    # The least time a step keeps its slot while still waiting (probes/runner.py).
+    slot_hold: float = 0.5
     ssh_connect_timeout: float = 10.0
     disk_path: str = "/var/lib/stalwart"
     queue_page_size: int = 100

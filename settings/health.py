@@ -34,8 +34,9 @@ class HealthSettings(BaseSettings):
         default=500,
         ge=1,
         le=5000,
-        description="Network steps in flight at once across the sweep (one socket each; a hung "
-        "server holds its slots until the timeout, so keep this well above hung servers x 9).",
+        description="Network steps working at once across the sweep (one socket each). A step "
+        "that waits much longer than its peers (a slow or hung server) gives its slot back and "
+        "waits on its own deadline (probes/slots.py).",
     )
     health_interval_seconds: float = Field(
         default=300.0, gt=0, description="How often the monitoring.health sweep runs."

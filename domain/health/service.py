@@ -4,15 +4,20 @@
 user was last told about (`notified_status`), records one `health.alert` per server for checks
 that went bad (or worse) and one `health.recovered` for checks back to ok, and lets the server's
 `status`/`mail_server_status` follow. `unknown` (the probe could not measure) never alerts and never
-counts as a recovery, so a flaky measurement can't make alerts flap."""
+counts as a recovery, so a flaky measurement can't make alerts flap.
+
+Set-based, since a sweep writes a batch of servers per transaction: the history rows and the
+states go in one executemany each (Core statements compiled once and cached, not a multi-row
+VALUES compiled per batch), the previous states are read as plain rows, and the server rows
+follow in one executemany per kind of change instead of one UPDATE per server."""
 
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -64,17 +69,40 @@ class Change:
         }
 
 
+# Core tables: the ORM's bulk paths cost more per row than the statements themselves here.
+_SERVERS = cast(Table, VpsServer.__table__)
+_RESULTS = cast(Table, HealthCheckResult.__table__)
+_STATES = cast(Table, HealthCheckState.__table__)
+_STATE_COLUMNS = (
+    "status",
+    "value",
+    "detail",
+    "data",
+    "checked_at",
+    "status_since",
+    "notified_status",
+)
+_UPSERT_STATE = (lambda stmt: stmt.on_conflict_do_update(
+    index_elements=[_STATES.c.vps_id, _STATES.c.check],
+    set_={c: stmt.excluded[c] for c in _STATE_COLUMNS},
+))(insert(_STATES))  # fmt: skip
+
+
 def _pin_host_keys(session: Session, batch: Sequence[tuple[ServerInfo, list[CheckResult]]]) -> None:
     """Trust on first use: the first host key a server shows is kept, never replaced here."""
-    for server, results in batch:
-        for r in results:
-            key = r.data.pop(SEEN_HOST_KEY, None)
-            if key:
-                session.execute(
-                    update(VpsServer)
-                    .where(VpsServer.id == server.vps_id, VpsServer.ssh_host_key.is_(None))
-                    .values(ssh_host_key=key)
-                )
+    pins = [
+        {"b_id": server.vps_id, "b_key": key}
+        for server, results in batch
+        for r in results
+        if (key := r.data.pop(SEEN_HOST_KEY, None))
+    ]
+    if pins:
+        session.execute(
+            update(_SERVERS)
+            .where(_SERVERS.c.id == bindparam("b_id"), _SERVERS.c.ssh_host_key.is_(None))
+            .values(ssh_host_key=bindparam("b_key")),
+            pins,
+        )
 
 
 def apply_results(
@@ -85,7 +113,7 @@ def apply_results(
     ids = [server.vps_id for server, _ in batch]
     _pin_host_keys(session, batch)
     session.execute(
-        insert(HealthCheckResult),
+        insert(_RESULTS),
         [
             {
                 "tenant_id": server.tenant_id,
@@ -104,15 +132,17 @@ def apply_results(
     # Locked: two sweeps running at once must not both alert on the same change.
     previous = {
         (s.vps_id, s.check): s
-        for s in session.scalars(
-            select(HealthCheckState)
-            .where(HealthCheckState.vps_id.in_(ids))
-            .order_by(HealthCheckState.vps_id, HealthCheckState.check)
+        for s in session.execute(
+            select(_STATES.c.vps_id, _STATES.c.check, _STATES.c.status_since)
+            .add_columns(_STATES.c.status, _STATES.c.notified_status)
+            .where(_STATES.c.vps_id.in_(ids))
+            .order_by(_STATES.c.vps_id, _STATES.c.check)
             .with_for_update()
         )
     }
     rows: list[dict[str, Any]] = []
     recorded: list[Event] = []
+    follows: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for server, results in batch:
         alerts: list[Change] = []
         recoveries: list[Change] = []
@@ -143,25 +173,9 @@ def apply_results(
                 }
             )
         recorded += _notify(session, server, alerts, recoveries)
-        _follow(session, server, results)
-    stmt = insert(HealthCheckState).values(rows)
-    session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[HealthCheckState.vps_id, HealthCheckState.check],
-            set_={
-                c: stmt.excluded[c]
-                for c in (
-                    "status",
-                    "value",
-                    "detail",
-                    "data",
-                    "checked_at",
-                    "status_since",
-                    "notified_status",
-                )
-            },
-        )
-    )
+        _follow(server, results, follows)
+    session.execute(_UPSERT_STATE, rows)
+    _apply_follows(session, follows)
     return recorded
 
 
@@ -196,8 +210,13 @@ def _notify(
     return out
 
 
-def _follow(session: Session, server: ServerInfo, results: list[CheckResult]) -> None:
-    """The server row follows its checks; only servers the sweep owns are touched."""
+def _follow(
+    server: ServerInfo,
+    results: list[CheckResult],
+    follows: dict[tuple[str, ...], list[dict[str, Any]]],
+) -> None:
+    """What the server row follows from its checks, gathered by kind of change (the columns
+    set, and the statuses it may be changed from) for `_apply_follows`."""
     by_check = {r.check: r for r in results}
     values: dict[str, Any] = {}
     sources: list[str] = list(MONITORED_STATUSES)
@@ -214,10 +233,23 @@ def _follow(session: Session, server: ServerInfo, results: list[CheckResult]) ->
     if expiry is not None:
         values["ssl_certificate_expires"] = expiry
     if values:
+        kind = (*sorted(values), "|", *sources)
+        follows.setdefault(kind, []).append({"b_id": server.vps_id, **values})
+
+
+def _apply_follows(session: Session, follows: dict[tuple[str, ...], list[dict[str, Any]]]) -> None:
+    """Only servers the sweep owns are touched (status among the kind's sources)."""
+    for kind, params in follows.items():
+        split = kind.index("|")
+        columns, sources = kind[:split], list(kind[split + 1 :])
         session.execute(
-            update(VpsServer)
-            .where(VpsServer.id == server.vps_id, VpsServer.status.in_(sources))
-            .values(**values)
+            update(_SERVERS)
+            # or_, not in_: an expanding IN cannot be executed many times.
+            .where(
+                _SERVERS.c.id == bindparam("b_id"), or_(*(_SERVERS.c.status == s for s in sources))
+            )
+            .values({c: bindparam(c) for c in columns}),
+            params,
         )
 
 

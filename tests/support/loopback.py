@@ -40,6 +40,9 @@ class HttpState:
     log_items: list[dict[str, Any]] | None = None
     # `GET /metrics/prometheus`: anything with `answer(authorization) -> (status, text)`.
     prometheus: Any = field(default_factory=PrometheusEndpoint)
+    connections: int = 0  # TLS connections (handshakes completed) on the HTTPS port
+    requests: list[str] = field(default_factory=list)  # request paths, in order
+    keep_alive: bool = True  # False: answer `Connection: close` (an HTTP/1.1 server may)
 
 
 class Lab:
@@ -119,21 +122,33 @@ class Lab:
     ) -> tuple[asyncio.AbstractServer, int]:
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
+                if http is not None:
+                    http.connections += 1
                 if greeting:
                     writer.write(greeting)
                     await writer.drain()
                 if http is None:
                     await reader.read()
                     return
-                head = (await reader.readuntil(b"\r\n\r\n")).decode()
-                length = 0
-                for line in head.split("\r\n")[1:]:
-                    name, _, value = line.partition(":")
-                    if name.strip().lower() == "content-length":
-                        length = int(value.strip())
-                body = await reader.readexactly(length) if length else b""
-                writer.write(_http_answer(head, http, body))
-                await writer.drain()
+                # HTTP/1.1 persistent connections (RFC 9112 section 9): requests one after
+                # another until either side says `Connection: close`, or the client goes.
+                while True:
+                    try:
+                        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+                    except asyncio.IncompleteReadError:
+                        return  # the client closed between requests
+                    headers = _headers(head)
+                    length = int(headers.get("content-length", "0") or 0)
+                    body = await reader.readexactly(length) if length else b""
+                    last = (
+                        not http.keep_alive
+                        or "close" in headers.get("connection", "").lower()
+                        or head.split("\r\n", 1)[0].endswith("HTTP/1.0")
+                    )
+                    writer.write(_http_answer(head, http, body, last))
+                    await writer.drain()
+                    if last:
+                        return
             except (OSError, asyncio.IncompleteReadError, ssl.SSLError):
                 pass
             finally:
@@ -200,13 +215,19 @@ class Lab:
         return int(transport.get_extra_info("sockname")[1])
 
 
-def _http_answer(head: str, state: HttpState, request_body: bytes = b"") -> bytes:
-    request_line, *header_lines = head.split("\r\n")
-    path = request_line.split(" ")[1]
+def _headers(head: str) -> dict[str, str]:
     headers = {}
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
+    for line in head.split("\r\n")[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    return headers
+
+
+def _http_answer(head: str, state: HttpState, request_body: bytes, last: bool) -> bytes:
+    path = head.split("\r\n", 1)[0].split(" ")[1]
+    state.requests.append(path)
+    headers = _headers(head)
     ctype = "application/json"
     if path == "/healthz/ready":
         status, body = state.ready_status, b""
@@ -234,9 +255,10 @@ def _http_answer(head: str, state: HttpState, request_body: bytes = b"") -> byte
         body = json.dumps({"data": {"items": state.queue_items, "total": total}}).encode()
     else:
         status, body = 404, b""
+    close = "Connection: close\r\n" if last else ""
     return (
         f"HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n".encode()
+        f"{close}\r\n".encode()
         + body
     )
 

@@ -2,6 +2,8 @@
 webhook receiver. Alerts fire once per change of state and recoveries once when it clears."""
 
 import json
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -255,3 +257,99 @@ def test_one_server_whose_results_cannot_be_written_is_skipped_not_the_sweep(
     with session_scope() as s:
         stored = set(s.scalars(select(HealthCheckState.vps_id).distinct()))
     assert stored == set(ids) - {bad}
+
+
+def test_a_batch_that_fails_once_is_retried_whole_and_the_sweep_goes_on(
+    committed: Engine,
+) -> None:
+    """A real, passing database fault (a trigger rejecting the first history insert only: a
+    sequence is not rolled back with it): the batch is tried again whole, every result is
+    stored, nothing is reported skipped, and the retry is counted."""
+    with session_scope() as s:
+        ws = create_workspace(s, create_tenant(s), sandbox=True)
+        ids = [create_server(s, ws, ip_address=f"192.0.2.{70 + i}").id for i in range(4)]
+    with committed.begin() as conn:
+        conn.execute(
+            text(
+                """
+                CREATE SEQUENCE fail_once;
+                CREATE FUNCTION fail_once() RETURNS trigger AS $$
+                BEGIN
+                  IF nextval('fail_once') = 1 THEN RAISE EXCEPTION 'injected, once'; END IF;
+                  RETURN NULL;
+                END $$ LANGUAGE plpgsql;
+                CREATE TRIGGER fail_once BEFORE INSERT ON health_check_results
+                  FOR EACH STATEMENT EXECUTE FUNCTION fail_once();
+                """
+            )
+        )
+    try:
+        report = monitoring_health.run(get_settings())
+    finally:
+        with committed.begin() as conn:
+            conn.execute(text("DROP TRIGGER fail_once ON health_check_results"))
+            conn.execute(text("DROP FUNCTION fail_once()"))
+            conn.execute(text("DROP SEQUENCE fail_once"))
+    assert report.failed_servers == []
+    assert report.batch_retries == 1
+    with session_scope() as s:
+        stored = s.scalar(
+            select(func.count())
+            .select_from(HealthCheckResult)
+            .where(HealthCheckResult.vps_id.in_(ids))
+        )
+        states = set(s.scalars(select(HealthCheckState.vps_id).distinct()))
+    assert stored == len(ids) * len(Check)
+    assert states == set(ids)
+
+
+def test_history_is_written_while_probing_goes_on_and_completely(
+    fleet: dict[str, object], ca: CertAuthority, lab: Lab, committed: Engine
+) -> None:
+    """Sandbox servers' results (ready at once) are committed while a hung live server is
+    still being probed, seen from another connection; at the end every server has every
+    check, in more than one batch."""
+    ids = fleet["ids"]
+    sim = fleet["sim"]
+    assert isinstance(ids, dict) and isinstance(sim, SimServer)
+    with session_scope() as s:
+        ws = create_workspace(s, create_tenant(s), sandbox=True)
+        extra = [create_server(s, ws, ip_address=f"192.0.2.{80 + i}").id for i in range(5)]
+        server = s.get(VpsServer, ids["server"])
+        assert server is not None
+        _, silent = lab.hang()
+        server.ssh_port = silent  # the live server's reachable and disk checks hang
+    timeout = 2.0
+    seen: list[float] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        started = time.perf_counter()
+        while not stop.is_set():
+            with committed.connect() as conn:
+                rows = conn.scalar(text("SELECT count(*) FROM health_check_results"))
+            if rows:
+                seen.append(time.perf_counter() - started)
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        report = monitoring_health.run(
+            get_settings(), config_for(sim.ports, ca, timeout=timeout), batch_size=2
+        )
+    finally:
+        stop.set()
+        watcher.join()
+    assert seen and seen[0] < timeout / 2, (seen, report)  # long before the hung checks end
+    assert report.seconds >= timeout
+    assert report.batches >= 3 and report.failed_servers == []
+    every = [ids["server"], ids["simulated"], *extra]
+    with session_scope() as s:
+        rows = s.execute(
+            select(HealthCheckResult.vps_id, func.count())
+            .where(HealthCheckResult.vps_id.in_(every))
+            .group_by(HealthCheckResult.vps_id)
+        ).all()
+    assert dict(rows) == {vps_id: len(Check) for vps_id in every}

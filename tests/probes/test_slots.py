@@ -1,0 +1,106 @@
+"""Hung servers wait on their own deadlines and hold no one else's slot."""
+
+import asyncio
+import time
+from dataclasses import replace
+
+from probes.runner import probe_many
+from probes.slots import Slots
+from probes.types import Check, CheckResult, Status, Target
+from tests.support.loopback import Lab
+from tests.support.pki import CertAuthority
+from tests.support.probe_fleet import config_for, start_server
+
+TIMEOUT = 3.0
+
+
+def test_a_hung_server_delays_the_others_by_nothing_beyond_its_own_budget(
+    lab: Lab, ca: CertAuthority, keypair: tuple[str, str]
+) -> None:
+    """Two hung servers (every port accepts and never answers) listed first, then two healthy
+    ones, with fewer slots than the hung servers' steps: the healthy servers finish in a
+    fraction of the timeout, the hung ones at their timeout and not later."""
+    first = start_server(
+        lab, ca, address="127.0.0.12", hostname="mx2.example.test", authorized_key=keypair[0]
+    )
+    ports = first.ports  # one config for all: the same port numbers on every address
+    second = start_server(
+        lab,
+        ca,
+        address="127.0.0.13",
+        hostname="mx3.example.test",
+        authorized_key=keypair[0],
+        ports=ports,
+    )
+    healthy = [first, second]
+    hung = ("127.0.0.10", "127.0.0.11")
+    for address in hung:
+        for port in (ports.ssh, ports.smtp, ports.https, ports.submissions, ports.imaps):
+            lab.hang(address, port)
+    config = config_for(ports, ca, timeout=TIMEOUT, checks=frozenset(Check) - {Check.DNSBL})
+    config = replace(config, concurrency=4, slot_hold=0.2)
+    targets = [
+        Target(
+            key=address,
+            address=address,
+            hostname=f"mx{i}.example.test",
+            ssh_port=ports.ssh,
+            ssh_private_key=keypair[1],
+            admin_password="admin-secret",
+        )
+        for i, address in enumerate((*hung, first.address, second.address))
+    ]
+    finished: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def done(key: str, results: list[CheckResult]) -> None:
+        finished[key] = time.perf_counter() - started
+
+    results = asyncio.run(probe_many(targets, config, on_result=done))
+    for sim in healthy:
+        statuses = {r.check: r.status for r in results[sim.address]}
+        assert statuses == {c: Status.OK for c in config.checks}, results[sim.address]
+        assert finished[sim.address] < TIMEOUT / 2, finished
+    for address in hung:
+        reachable = next(r for r in results[address] if r.check is Check.REACHABLE)
+        assert reachable.status is Status.CRITICAL and "timed out" in reachable.detail
+        # Its own budget, once: the disk check gives up with the banner it was waiting for.
+        assert TIMEOUT * 0.9 < finished[address] < TIMEOUT * 1.5, finished
+
+
+def test_a_slow_step_gives_its_slot_back_and_a_quick_one_keeps_it() -> None:
+    async def go() -> tuple[float, float]:
+        slots = Slots(1, floor=0.1, ceiling=5.0)
+        release_first = asyncio.Event()
+
+        async def waiting() -> None:
+            async with slots.held():
+                await release_first.wait()
+
+        first = asyncio.ensure_future(waiting())
+        await asyncio.sleep(0)
+        t0 = time.perf_counter()
+        async with slots.held():  # only once the first step has held it for `floor`
+            got = time.perf_counter() - t0
+        release_first.set()
+        await first
+        return got, slots.hold
+
+    got, hold = asyncio.run(go())
+    assert 0.08 < got < 1.0
+    assert hold == 0.1  # fewer ended steps than an estimate needs: the floor
+
+
+def test_the_hold_grows_with_the_steps_it_sees() -> None:
+    async def go() -> float:
+        slots = Slots(100, floor=0.01, ceiling=5.0)
+
+        async def step(seconds: float) -> None:
+            async with slots.held():
+                await asyncio.sleep(seconds)
+
+        await asyncio.gather(*(step(0.05) for _ in range(32)))
+        return slots.hold
+
+    hold = asyncio.run(go())
+    assert 0.14 < hold < 0.5  # three times the 90th percentile of ~0.05 s steps
