@@ -75,6 +75,7 @@ async def probe(
 ) -> CheckResult:
     """With `conn`, over the sweep's kept-alive connection (which sends credentials only when
     its certificate verified), else on a connection of its own."""
+
     def unknown(detail: str) -> CheckResult:
         return CheckResult(Check.DELIVERY, Status.UNKNOWN, detail)
 
