@@ -3,7 +3,8 @@ same resource types, names, counts and dependencies: a provider, an SSH key and 
 server a Server, two Rdns, an install and a domain Command, per mailbox an account Command),
 built from plain pulumi_hcloud and pulumi_command resources with literal inputs and none of our
 logic, evaluated under the same mock runtime as the sandbox: a fresh thread and event loop,
-`set_mocks`, `run_pulumi_func`."""
+`set_mocks`, `run_pulumi_func`, and the same collector pause (automation/collector.py); it is
+also timed without that pause, as a bare program runs by default."""
 
 from __future__ import annotations
 
@@ -113,11 +114,15 @@ def bare_program(servers: int, mailboxes: int) -> Callable[[], None]:
     return program
 
 
-def run_bare(servers: int, mailboxes: int) -> int:
-    """Evaluate the bare program once; the number of resources it registered."""
+def run_bare(servers: int, mailboxes: int, *, collector_paused: bool = True) -> int:
+    """Evaluate the bare program once; the number of resources it registered. With
+    `collector_paused` under the sandbox's own collector pause (the same runtime as ours),
+    without it as a bare program runs by default."""
     from pulumi.runtime import set_mocks
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
+
+    from automation.collector import paused
 
     mocks = BareMocks()
     box: dict[str, BaseException] = {}
@@ -127,7 +132,11 @@ def run_bare(servers: int, mailboxes: int) -> int:
         asyncio.set_event_loop(loop)
         try:
             set_mocks(mocks, project="penguinmails", stack="bare", preview=False)
-            _sync_await(run_pulumi_func(bare_program(servers, mailboxes)))
+            if collector_paused:
+                with paused():
+                    _sync_await(run_pulumi_func(bare_program(servers, mailboxes)))
+            else:
+                _sync_await(run_pulumi_func(bare_program(servers, mailboxes)))
         except BaseException as exc:
             box["error"] = exc
         finally:

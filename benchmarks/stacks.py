@@ -9,7 +9,8 @@ the program's evaluation under the mock runtime, repetitions interleaved across 
     changed    an `up` after one mailbox's quota changed (everything compared, one update)
     unchanged  the same config again (skipped when the engine skips unchanged stacks)
     bare       benchmarks/_bare_stack.py: the same resources as plain pulumi resources with no
-               logic of ours, under the same mock runtime
+               logic of ours, under the same mock runtime (with its collector pause)
+    bare-gc    the same bare program with the collector left on, as a bare program runs
 
 Printed: min / median of each, ms per resource of `changed`, changed / bare and unchanged as a
 percentage of changed (ratios from the same run), then the ms-per-resource spread across sizes.
@@ -68,10 +69,18 @@ def _ours(config: FleetConfig, rep: int) -> tuple[dict[str, float], int]:
     return {"create": created, "changed": changed, "unchanged": unchanged}, resources
 
 
-def _bare(servers: int, mailboxes: int) -> tuple[float, int]:
+def _bare(servers: int, mailboxes: int, *, collector_paused: bool = True) -> tuple[float, int]:
     started = time.perf_counter()
-    count = run_bare(servers, mailboxes)
+    count = run_bare(servers, mailboxes, collector_paused=collector_paused)
     return time.perf_counter() - started, count
+
+
+def _ratio(ours: list[float], base: list[float], *, percent: bool = False) -> str:
+    # Per repetition: each pair ran back to back, under the same load.
+    ratios = [a / b for a, b in zip(ours, base, strict=True)]
+    if percent:
+        return f"{100 * min(ratios):.1f}% / {100 * statistics.median(ratios):.1f}%"
+    return f"{min(ratios):.2f}x / {statistics.median(ratios):.2f}x"
 
 
 def _fmt(values: list[float]) -> str:
@@ -87,7 +96,7 @@ def main(argv: Sequence[str]) -> int:
     sizes = [int(s) for s in args.sizes.split(",")]
     configs = {size: fleet(size, args.mailboxes) for size in sizes}
     times: dict[int, dict[str, list[float]]] = {
-        s: {"create": [], "changed": [], "unchanged": [], "bare": []} for s in sizes
+        s: {"create": [], "changed": [], "unchanged": [], "bare": [], "bare-gc": []} for s in sizes
     }
     resources: dict[int, int] = {}
     for rep in range(args.repeat):
@@ -103,25 +112,24 @@ def main(argv: Sequence[str]) -> int:
                 elapsed, count = _bare(size, args.mailboxes)
                 assert count == resources[size], (count, resources[size])
                 times[size]["bare"].append(elapsed)
-    print(f"{args.repeat} interleaved repetitions, seconds as min / median")
-    print(f"{'servers':>7} {'resources':>9} {'changed/bare':>13} {'unchanged/changed':>18} "
-          f"{'ms/resource':>12} {'create s':>15} {'changed s':>15} {'unchanged s':>15} "
-          f"{'bare s':>15}")  # fmt: skip
+            times[size]["bare-gc"].append(_bare(size, args.mailboxes, collector_paused=False)[0])
+    print(f"{args.repeat} interleaved repetitions; ratios and seconds as min / median")
     per_resource: dict[int, float] = {}
     for size in sizes:
         t, n = times[size], resources[size]
-        ratio = [c / b for c, b in zip(t["changed"], t["bare"], strict=True)]
-        skip = [100 * u / c for u, c in zip(t["unchanged"], t["changed"], strict=True)]
         per_resource[size] = 1000 * statistics.median(t["changed"]) / n
         print(
-            f"{size:>7} {n:>9} {min(ratio):>5.2f}x/{statistics.median(ratio):.2f}x "
-            f"{min(skip):>8.1f}%/{statistics.median(skip):.1f}% "
-            f"{1000 * min(t['changed']) / n:>5.2f}/{per_resource[size]:.2f} "
-            f"{_fmt(t['create']):>15} {_fmt(t['changed']):>15} {_fmt(t['unchanged']):>15} "
-            f"{_fmt(t['bare']):>15}"
+            f"{size} servers x {args.mailboxes} mailboxes, {n} resources: "
+            f"changed/bare {_ratio(t['changed'], t['bare'])}, "
+            f"changed/bare-gc {_ratio(t['changed'], t['bare-gc'])}, "
+            f"unchanged/changed {_ratio(t['unchanged'], t['changed'], percent=True)}, "
+            f"changed {1000 * min(t['changed']) / n:.2f} / {per_resource[size]:.2f} ms/resource"
         )
+        print("    seconds: " + ", ".join(f"{k} {_fmt(v)}" for k, v in t.items()))
     if len(sizes) > 1:
         low, high = per_resource[min(sizes)], per_resource[max(sizes)]
-        print(f"ms/resource of changed (median), {max(sizes)} vs {min(sizes)} servers: "
-              f"{high / low:.2f}x")  # fmt: skip
+        print(
+            f"ms/resource of changed (median), {max(sizes)} vs {min(sizes)} servers: "
+            f"{high / low:.2f}x"
+        )
     return 0
