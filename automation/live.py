@@ -12,6 +12,8 @@
   passed in the environment, never as an argument.
 - Config: plain keys through `set_all_config`; secret keys one by one through
   `pulumi config set --secret` reading the value from stdin, so no secret is ever on a command line.
+- An unchanged `up` (same config, program, backend and plugins as the stack's last successful
+  one) is skipped without starting the CLI (automation/unchanged.py, `live_stacks`).
 - Plugins: pinned, installed once per host (the worker does it at start) into this host's own
   PULUMI_HOME under DATA_DIR/pulumi/hosts/HOST, under a file lock: parallel installs into one
   PULUMI_HOME interfere (pulumi#22784).
@@ -92,8 +94,10 @@ class LiveEngine:
         self.plugins = plugins if plugins is not None else default_plugins()
         self._program = program
         # Where the last successful `up` is remembered, so an unchanged one is skipped without
-        # starting the CLI; without a database nothing is remembered and every `up` runs.
-        if runs is None and s.database_url:
+        # starting the CLI; without a database nothing is remembered and every `up` runs. The
+        # fingerprint describes `stacks.program.fleet`: an engine given another program skips
+        # nothing unless it is also given where to remember.
+        if runs is None and s.database_url and program is None:
             runs = PostgresLiveRuns()
         self.runs = runs
         self._program_version = program_version
