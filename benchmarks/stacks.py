@@ -49,13 +49,16 @@ def fleet(servers: int, mailboxes: int) -> FleetConfig:
     )
 
 
-def _timed(run: Callable[[], object]) -> tuple[float, object]:
-    started = time.perf_counter()
+Timing = tuple[float, float]  # (process CPU seconds, all threads; wall seconds)
+
+
+def _timed(run: Callable[[], object]) -> tuple[Timing, object]:
+    cpu, wall = time.process_time(), time.perf_counter()
     value = run()
-    return time.perf_counter() - started, value
+    return (time.process_time() - cpu, time.perf_counter() - wall), value
 
 
-def _ours(config: FleetConfig, rep: int) -> tuple[dict[str, float], int]:
+def _ours(config: FleetConfig, rep: int) -> tuple[dict[str, Timing], int]:
     # The documentation ranges hold 762 addresses; RFC 2544's benchmarking /15 holds plenty.
     engine = SandboxEngine.in_memory(ipv4_ranges=["198.18.0.0/15"], ipv6_range="2001:db8::/32")
     created, first = _timed(lambda: engine.up("bench", config))
@@ -69,10 +72,9 @@ def _ours(config: FleetConfig, rep: int) -> tuple[dict[str, float], int]:
     return {"create": created, "changed": changed, "unchanged": unchanged}, resources
 
 
-def _bare(servers: int, mailboxes: int, *, collector_paused: bool = True) -> tuple[float, int]:
-    started = time.perf_counter()
-    count = run_bare(servers, mailboxes, collector_paused=collector_paused)
-    return time.perf_counter() - started, count
+def _bare(servers: int, mailboxes: int, *, collector_paused: bool = True) -> tuple[Timing, int]:
+    timing, count = _timed(lambda: run_bare(servers, mailboxes, collector_paused=collector_paused))
+    return timing, int(count)  # type: ignore[call-overload]
 
 
 def _ratio(ours: list[float], base: list[float], *, percent: bool = False) -> str:
@@ -87,6 +89,30 @@ def _fmt(values: list[float]) -> str:
     return f"{min(values):.3f} / {statistics.median(values):.3f}"
 
 
+def _report(
+    clock: str, times: dict[int, dict[str, list[float]]], resources: dict[int, int], boxes: int
+) -> None:
+    print(f"-- {clock}")
+    per_resource: dict[int, float] = {}
+    for size, t in times.items():
+        n = resources[size]
+        per_resource[size] = 1000 * statistics.median(t["changed"]) / n
+        print(
+            f"{size} servers x {boxes} mailboxes, {n} resources: "
+            f"changed/bare {_ratio(t['changed'], t['bare'])}, "
+            f"changed/bare-gc {_ratio(t['changed'], t['bare-gc'])}, "
+            f"unchanged/changed {_ratio(t['unchanged'], t['changed'], percent=True)}, "
+            f"changed {1000 * min(t['changed']) / n:.2f} / {per_resource[size]:.2f} ms/resource"
+        )
+        print("    seconds: " + ", ".join(f"{k} {_fmt(v)}" for k, v in t.items()))
+    if len(times) > 1:
+        low, high = per_resource[min(times)], per_resource[max(times)]
+        print(
+            f"ms/resource of changed (median), {max(times)} vs {min(times)} servers: "
+            f"{high / low:.2f}x"
+        )
+
+
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks stacks")
     parser.add_argument("--sizes", default="10,100,500", help="fleet sizes (servers)")
@@ -95,9 +121,8 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     configs = {size: fleet(size, args.mailboxes) for size in sizes}
-    times: dict[int, dict[str, list[float]]] = {
-        s: {"create": [], "changed": [], "unchanged": [], "bare": [], "bare-gc": []} for s in sizes
-    }
+    keys = ("create", "changed", "unchanged", "bare", "bare-gc")
+    times: dict[int, dict[str, list[Timing]]] = {s: {k: [] for k in keys} for s in sizes}
     resources: dict[int, int] = {}
     for rep in range(args.repeat):
         for size in sizes:
@@ -114,22 +139,11 @@ def main(argv: Sequence[str]) -> int:
                 times[size]["bare"].append(elapsed)
             times[size]["bare-gc"].append(_bare(size, args.mailboxes, collector_paused=False)[0])
     print(f"{args.repeat} interleaved repetitions; ratios and seconds as min / median")
-    per_resource: dict[int, float] = {}
-    for size in sizes:
-        t, n = times[size], resources[size]
-        per_resource[size] = 1000 * statistics.median(t["changed"]) / n
-        print(
-            f"{size} servers x {args.mailboxes} mailboxes, {n} resources: "
-            f"changed/bare {_ratio(t['changed'], t['bare'])}, "
-            f"changed/bare-gc {_ratio(t['changed'], t['bare-gc'])}, "
-            f"unchanged/changed {_ratio(t['unchanged'], t['changed'], percent=True)}, "
-            f"changed {1000 * min(t['changed']) / n:.2f} / {per_resource[size]:.2f} ms/resource"
-        )
-        print("    seconds: " + ", ".join(f"{k} {_fmt(v)}" for k, v in t.items()))
-    if len(sizes) > 1:
-        low, high = per_resource[min(sizes)], per_resource[max(sizes)]
-        print(
-            f"ms/resource of changed (median), {max(sizes)} vs {min(sizes)} servers: "
-            f"{high / low:.2f}x"
+    for index, clock in enumerate(("CPU time of this process (all threads)", "wall clock")):
+        _report(
+            clock,
+            {s: {k: [v[index] for v in t] for k, t in times[s].items()} for s in sizes},
+            resources,
+            args.mailboxes,
         )
     return 0

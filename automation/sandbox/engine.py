@@ -281,7 +281,10 @@ def run_program(stack_name: str, config: FleetConfig, cloud: Mocks) -> dict[str,
         except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
 
-    with _EVALUATION:
+    # The collector is paused for the thread's whole life: its one collection after then finds
+    # the run's resource graph as garbage (the thread's context held it) instead of walking it
+    # alive and leaving it to a later full collection.
+    with _EVALUATION, paused():
         thread = threading.Thread(target=target, name=f"sandbox-{stack_name}", daemon=True)
         thread.start()
         thread.join()
@@ -327,8 +330,7 @@ def _evaluate_in_thread(stack_name: str, config: FleetConfig, cloud: Mocks) -> d
     with SETTINGS.lock:
         SETTINGS.outputs.clear()
     try:
-        with paused():
-            _sync_await(run_pulumi_func(program))
+        _sync_await(run_pulumi_func(program))
     finally:
         asyncio.get_event_loop().close()
     return captured
