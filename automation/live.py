@@ -12,6 +12,8 @@
   passed in the environment, never as an argument.
 - Config: plain keys through `set_all_config`; secret keys one by one through
   `pulumi config set --secret` reading the value from stdin, so no secret is ever on a command line.
+- An unchanged `up` (same config, program, backend and plugins as the stack's last successful
+  one) is skipped without starting the CLI (automation/unchanged.py, `live_stacks`).
 - Plugins: pinned, installed once per host (the worker does it at start) into this host's own
   PULUMI_HOME under DATA_DIR/pulumi/hosts/HOST, under a file lock: parallel installs into one
   PULUMI_HOME interfere (pulumi#22784).
@@ -32,6 +34,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from automation import unchanged
+from automation.collector import held
 from automation.engine import OPS, EventCallback, ResourceChange, StackResult, summarize
 from automation.errors import (
     EngineError,
@@ -40,6 +44,7 @@ from automation.errors import (
     StackConfigError,
     StackLocked,
 )
+from automation.live_state import LiveRuns, PostgresLiveRuns
 from domain.hosts.backends import Backend, host_dir, resolve
 from settings import Settings
 from stacks.config import NS, FleetConfig
@@ -67,6 +72,8 @@ class LiveEngine:
         program: Callable[[], Any] | None = None,
         settings: Settings | None = None,
         backend: Backend | None = None,
+        runs: LiveRuns | None = None,
+        program_version: str | None = None,
     ) -> None:
         from settings import get_settings
 
@@ -86,7 +93,16 @@ class LiveEngine:
             plugins = parse_plugins(s.pulumi_plugins)
         self.plugins = plugins if plugins is not None else default_plugins()
         self._program = program
+        # Where the last successful `up` is remembered, so an unchanged one is skipped without
+        # starting the CLI; without a database nothing is remembered and every `up` runs. The
+        # fingerprint describes `stacks.program.fleet`: an engine given another program skips
+        # nothing unless it is also given where to remember.
+        if runs is None and s.database_url and program is None:
+            runs = PostgresLiveRuns()
+        self.runs = runs
+        self._program_version = program_version
         self._locks: dict[str, threading.Lock] = {}
+        self._secret_outputs: dict[str, bool] = {}
         self._locks_guard = threading.Lock()
 
     @property
@@ -132,14 +148,24 @@ class LiveEngine:
 
     def _program_fn(self) -> Callable[[], Any]:
         if self._program is not None:
-            return self._program
+            return held(self._program)
 
         def program() -> None:
             from stacks.program import fleet
 
             fleet(FleetConfig.from_pulumi())
 
-        return program
+        # Declaring the resources, with the collector paused (automation/collector.py); what
+        # follows waits on the providers, where the collector's cost does not show.
+        return held(program)
+
+    def fingerprint(self, config: FleetConfig) -> str:
+        """The `up`'s fingerprint (automation/unchanged.py), with what else decides its outcome
+        here: the backend holding the state and the pinned plugins."""
+        key = hashlib.sha256(b"penguinmails-live-fingerprint:" + self.passphrase.encode())
+        extra = json.dumps({"backend": self.backend_url, "plugins": self.plugins}, sort_keys=True)
+        program = self._program_version or unchanged.program_version()
+        return unchanged.fingerprint(config, key.digest(), program, extra)
 
     def _stack(self, stack_name: str) -> Any:
         from pulumi import automation as auto
@@ -265,16 +291,34 @@ class LiveEngine:
     def up(
         self, stack_name: str, config: FleetConfig, on_event: EventCallback | None = None
     ) -> StackResult:
-        return self._run("up", stack_name, config, on_event)
+        if self.runs is None:
+            return self._run("up", stack_name, config, on_event)
+        fingerprint = self.fingerprint(config)
+        last = self.runs.unchanged(stack_name, fingerprint)
+        if last is not None:
+            return unchanged.skipped("up", last.outputs, last.resources, on_event)
+        # Forgotten first: a run that fails (or is killed) must not let the next one skip.
+        self.runs.forget(stack_name)
+        result = self._run("up", stack_name, config, on_event)
+        if unchanged.settled(result.outputs) and not self._secret_outputs.get(stack_name):
+            kept = ("same", "create", "update", "replace")
+            resources = sum(int(result.summary.get(op, 0)) for op in kept)
+            self.runs.remember(stack_name, fingerprint, result.outputs, resources)
+        return result
 
     def refresh(
         self, stack_name: str, config: FleetConfig, on_event: EventCallback | None = None
     ) -> StackResult:
+        # A refresh is how drift is looked for: the next `up` runs, whatever it finds.
+        if self.runs is not None:
+            self.runs.forget(stack_name)
         return self._run("refresh", stack_name, config, on_event)
 
     def destroy(
         self, stack_name: str, config: FleetConfig, on_event: EventCallback | None = None
     ) -> StackResult:
+        if self.runs is not None:
+            self.runs.forget(stack_name)
         return self._run("destroy", stack_name, config, on_event)
 
     def outputs(self, stack_name: str) -> dict[str, Any]:
@@ -321,6 +365,8 @@ class LiveEngine:
             except auto.errors.CommandError as exc:
                 raise self._translate(exc) from exc
         result.outputs = {k: v.value for k, v in outputs.items()}
+        # Secret outputs are never copied into our tables: such a stack's `up` always runs.
+        self._secret_outputs[stack_name] = any(v.secret for v in outputs.values())
         summary = summarize(result.changes, int(counts.get("same", 0)))
         for op in OPS:  # the engine's own counts win where they disagree with the event stream
             if op in counts:

@@ -92,6 +92,33 @@ def destroy(
     return respond(session, key, idempotency_key, request, None, produce, settings=settings)
 
 
+@router.post(
+    "/workspaces/{workspace_id}/refresh",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=OperationRead,
+    summary="Read the stack's resources as they really are; the next `up` then runs in full",
+)
+def refresh(
+    workspace_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    key: CurrentKey,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Queues a `refresh`: how drift is looked for. An `up` whose config and program are
+    unchanged since the last successful one is skipped; after a refresh it runs
+    (docs/stacks.md, "Unchanged stacks are skipped")."""
+
+    def produce() -> tuple[int, dict[str, object]]:
+        workspace = workspaces.lock(session, key.tenant_id, workspace_id)
+        op = service.enqueue(session, workspace, "refresh", reason="refresh requested",
+                             settings=settings)  # fmt: skip
+        return 202, OperationRead.of(op).model_dump(mode="json")
+
+    return respond(session, key, idempotency_key, request, None, produce, settings=settings)
+
+
 @router.get(
     "/workspaces/{workspace_id}/preview",
     response_model=OperationRead,

@@ -14,6 +14,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from automation import unchanged
+from automation.collector import paused
 from automation.engine import EventCallback, ResourceChange, StackResult, summarize
 from automation.errors import EngineError, StackConfigError
 from automation.sandbox.simulate import DNS_RECORD, AddressPool, SimulatedCloud, Step, rank
@@ -46,6 +48,7 @@ class SandboxEngine:
         ipv4_ranges: list[str] | None = None,
         ipv6_range: str | None = None,
         digest_key: bytes | None = None,
+        program_version: str | None = None,
     ) -> None:
         if ipv4_ranges is None or ipv6_range is None:
             from settings import get_settings
@@ -57,6 +60,7 @@ class SandboxEngine:
         self.ipv4_ranges = ipv4_ranges
         self.ipv6_range = ipv6_range
         self._digest_key = digest_key
+        self._program_version = program_version
         self.dns_timeout = 3.0
 
     @classmethod
@@ -79,12 +83,24 @@ class SandboxEngine:
     def up(
         self, stack_name: str, config: FleetConfig, on_event: EventCallback | None = None
     ) -> StackResult:
-        return self._evaluate(stack_name, config, on_event, save=True)
+        fingerprint = self.fingerprint(config)
+        last = self.store.unchanged(stack_name, fingerprint)
+        if last is not None:
+            return unchanged.skipped("up", last.outputs, last.resources, on_event)
+        # Forgotten first: a run that fails from here on may have published DNS records.
+        self.store.forget(stack_name)
+        return self._evaluate(stack_name, config, on_event, save=True, fingerprint=fingerprint)
+
+    def fingerprint(self, config: FleetConfig) -> str:
+        program = self._program_version or unchanged.program_version()
+        return unchanged.fingerprint(config, self.digest_key, program)
 
     def refresh(
         self, stack_name: str, config: FleetConfig, on_event: EventCallback | None = None
     ) -> StackResult:
-        # Simulated resources never drift: a refresh finds everything as it was.
+        # Simulated resources never drift: a refresh finds everything as it was. It still
+        # forgets the fingerprint, so "refresh, then up" runs the program, as with live stacks.
+        self.store.forget(stack_name)
         state = self.store.load(stack_name)
         result = StackResult(summary=summarize([], len(state.resources)), outputs=state.outputs)
         _emit(result, on_event, f"refresh: {len(state.resources)} resources unchanged")
@@ -116,7 +132,13 @@ class SandboxEngine:
     # The run -----------------------------------------------------------------------------------
 
     def _evaluate(
-        self, stack_name: str, config: FleetConfig, on_event: EventCallback | None, *, save: bool
+        self,
+        stack_name: str,
+        config: FleetConfig,
+        on_event: EventCallback | None,
+        *,
+        save: bool,
+        fingerprint: str | None = None,
     ) -> StackResult:
         prior = self.store.load(stack_name)  # its own short transaction, closed before the run
         _check_pins(config, prior)
@@ -152,6 +174,10 @@ class SandboxEngine:
                     next_id=cloud.next_id,
                     resources={f"{r['type']}::{r['name']}": r for r in kept},
                     outputs=outputs,
+                    # Only a run that left nothing to retry lets the next one be skipped.
+                    fingerprint=fingerprint
+                    if len(kept) == len(cloud.resources) and unchanged.settled(outputs)
+                    else None,
                 ),
             )
         verb = "up" if save else "preview"
@@ -255,7 +281,10 @@ def run_program(stack_name: str, config: FleetConfig, cloud: Mocks) -> dict[str,
         except BaseException as exc:  # re-raised in the caller's thread
             box["error"] = exc
 
-    with _EVALUATION:
+    # The collector is paused for the thread's whole life: its one collection after then finds
+    # the run's resource graph as garbage (the thread's context held it) instead of walking it
+    # alive and leaving it to a later full collection.
+    with _EVALUATION, paused():
         thread = threading.Thread(target=target, name=f"sandbox-{stack_name}", daemon=True)
         thread.start()
         thread.join()
@@ -276,6 +305,7 @@ def _evaluate_in_thread(stack_name: str, config: FleetConfig, cloud: Mocks) -> d
 
     import pulumi
     from pulumi.runtime import set_all_config, set_mocks
+    from pulumi.runtime.settings import SETTINGS
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
@@ -294,6 +324,11 @@ def _evaluate_in_thread(stack_name: str, config: FleetConfig, cloud: Mocks) -> d
         outputs = fleet(FleetConfig.from_pulumi())
         pulumi.Output.from_input(outputs).apply(captured.update)
 
+    # The runtime's set of outstanding outputs is one per process, not per context: a failed
+    # program leaves its tasks in it, bound to its closed loop, and the next evaluation in this
+    # process would wait on them and fail with "Event loop is closed".
+    with SETTINGS.lock:
+        SETTINGS.outputs.clear()
     try:
         _sync_await(run_pulumi_func(program))
     finally:

@@ -14,10 +14,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from automation.errors import StackLocked
+from automation.unchanged import LastUp
 from database.models.sandbox import SandboxStack
 
 
@@ -28,10 +29,20 @@ class StackState:
     # "<type>::<name>" -> {"type", "name", "id", "digests": {input: hmac}, "outputs": {...}}
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
+    # Recorded by a successful `up` that left nothing to retry (automation/unchanged.py).
+    fingerprint: str | None = None
 
 
 class StateStore(Protocol):
     def load(self, stack_name: str) -> StackState: ...
+
+    def unchanged(self, stack_name: str, fingerprint: str) -> LastUp | None:
+        """The last `up`, if it recorded `fingerprint`; reads nothing else of the state."""
+        ...
+
+    def forget(self, stack_name: str) -> None:
+        """Forget the fingerprint (before any run that may change the stack)."""
+        ...
 
     def save(self, stack_name: str, state: StackState) -> None:
         """Store `state` as version `state.version + 1`; StackLocked if someone else saved
@@ -56,6 +67,19 @@ class MemoryStore:
     def load(self, stack_name: str) -> StackState:
         with self._lock:
             return copy.deepcopy(self._states.get(stack_name, StackState()))
+
+    def unchanged(self, stack_name: str, fingerprint: str) -> LastUp | None:
+        with self._lock:
+            state = self._states.get(stack_name)
+            if state is None or state.fingerprint != fingerprint:
+                return None
+            return LastUp(copy.deepcopy(state.outputs), len(state.resources))
+
+    def forget(self, stack_name: str) -> None:
+        with self._lock:
+            state = self._states.get(stack_name)
+            if state is not None:
+                state.fingerprint = None
 
     def save(self, stack_name: str, state: StackState) -> None:
         with self._lock:
@@ -91,6 +115,31 @@ class PostgresStore:
                 next_id=row.next_id,
                 resources=dict(row.resources),
                 outputs=dict(row.outputs),
+                fingerprint=row.fingerprint,
+            )
+
+    def unchanged(self, stack_name: str, fingerprint: str) -> LastUp | None:
+        resources = func.coalesce(
+            select(func.count())
+            .select_from(func.jsonb_object_keys(SandboxStack.resources))
+            .scalar_subquery(),
+            0,
+        )
+        with self._scope() as session:
+            row = session.execute(
+                select(SandboxStack.outputs, resources)
+                .where(SandboxStack.stack_name == stack_name)
+                .where(SandboxStack.fingerprint == fingerprint)
+            ).first()
+        return None if row is None else LastUp(dict(row[0]), int(row[1]))
+
+    def forget(self, stack_name: str) -> None:
+        with self._scope() as session:
+            session.execute(
+                update(SandboxStack)
+                .where(SandboxStack.stack_name == stack_name)
+                .where(SandboxStack.fingerprint.is_not(None))
+                .values(fingerprint=None)
             )
 
     def save(self, stack_name: str, state: StackState) -> None:
@@ -99,6 +148,7 @@ class PostgresStore:
             "next_id": state.next_id,
             "resources": state.resources,
             "outputs": state.outputs,
+            "fingerprint": state.fingerprint,
         }
         with self._scope() as session:
             if state.version == 0:

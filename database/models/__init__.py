@@ -10,6 +10,7 @@ from database.models.health import DnsblLookup, HealthCheckResult, HealthCheckSt
 from database.models.hosts import WorkerHost
 from database.models.idempotency import IdempotencyKey
 from database.models.inboxes import Inbox
+from database.models.live_stacks import LiveStack
 from database.models.mail_domains import DomainClaim, DomainOwner, MailDomain
 from database.models.operations import Operation
 from database.models.reputation_connectors import ReputationConnector, ReputationFigure
@@ -32,6 +33,7 @@ __all__ = [
     "HealthCheckState",
     "IdempotencyKey",
     "Inbox",
+    "LiveStack",
     "MailDomain",
     "Operation",
     "ReputationConnector",

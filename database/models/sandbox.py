@@ -20,6 +20,9 @@ class SandboxStack(Base):
     next_id: Mapped[int] = mapped_column(BigInteger, default=1, server_default=text("1"))
     resources: Mapped[dict[str, Any]]
     outputs: Mapped[dict[str, Any]]
+    # The last successful `up`'s fingerprint, when it left nothing to retry; a run of the same
+    # fingerprint is skipped (automation/unchanged.py).
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime | None] = mapped_column(
         server_default=func.now(), onupdate=func.now()
     )

@@ -131,6 +131,21 @@ def test_destroy_queues_a_destroy_operation(client: TestClient, session: Session
     )
 
 
+def test_refresh_queues_a_refresh_operation(client: TestClient, session: Session) -> None:
+    tenant = create_tenant(session)
+    ws = create_workspace(session, tenant)
+    headers = {**tenant.headers, "Idempotency-Key": "refresh-1"}
+    r = client.post(f"/api/v1/workspaces/{ws.id}/refresh", headers=headers)
+    assert r.status_code == 202, r.text
+    assert r.json()["kind"] == "refresh" and r.json()["status"] == "queued"
+    again = client.post(f"/api/v1/workspaces/{ws.id}/refresh", headers=headers)
+    assert again.json()["id"] == r.json()["id"]
+    other = create_tenant(session)
+    assert (
+        client.post(f"/api/v1/workspaces/{ws.id}/refresh", headers=other.headers).status_code == 404
+    )
+
+
 def test_preflight_reports_worker_hosts_that_would_not_share_state(
     client: TestClient, session: Session, live_env: Path
 ) -> None:

@@ -22,6 +22,7 @@ def test_log_marks_each_change_and_ends_with_the_summary() -> None:
     )
 
     engine.up("ws-log", config)
+    engine.refresh("ws-log", config)  # else the unchanged `up` is skipped
     again = engine.up("ws-log", config)
     assert again.log == [again.log[-1]]
     assert re.fullmatch(rf"up: {n} resources evaluated in \d+\.\d\ds \({n} same\)", again.log[-1])
