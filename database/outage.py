@@ -4,6 +4,7 @@ everything else (a bug, a constraint: not retryable), and that logs an outage on
 first seen and once when it is over, whoever noticed: a request, a worker or a sweep."""
 
 import logging
+import select
 import threading
 from typing import Any, Literal
 
@@ -83,5 +84,20 @@ def reason(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _checked_out(*_: Any) -> None:
+def ended_by_server(dbapi_connection: Any) -> bool:
+    """Whether a connection idle in the pool was closed or ended by the server (a restart, a
+    terminated backend: its FATAL message or the end of the stream is waiting to be read),
+    found without a round trip."""
+    if dbapi_connection.closed:
+        return True
+    readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    return bool(readable)
+
+
+def _checked_out(dbapi_connection: Any, *_: Any) -> None:
+    # Pool-class listeners run before an engine's own (database.session's check that raises
+    # for such a connection): a dead pooled connection checked out during an outage is not a
+    # recovery. Fresh connections and pre-pinged ones pass.
+    if outage.down and ended_by_server(dbapi_connection):
+        return
     outage.recovered()

@@ -1,7 +1,6 @@
 """Engines and sessions. Services receive a Session and never commit; the boundary (a request
 dependency, a job wrapper, a CLI command) owns the transaction through `session_scope`."""
 
-import select
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +11,7 @@ from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from database.embedded import embedded_url
+from database.outage import ended_by_server
 from settings import Settings, get_settings
 
 _lock = threading.Lock()
@@ -33,10 +33,7 @@ def _closed_by_server(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     backend, an idle timeout: its FATAL message or the end of the stream). The pool then
     connects again, and the request never sees it. Replaces `pool_pre_ping`, a `SELECT 1` per
     transaction (issue 16)."""
-    if dbapi_connection.closed:
-        raise DisconnectionError("the connection was closed")
-    readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
-    if readable:
+    if ended_by_server(dbapi_connection):
         raise DisconnectionError("the server ended the connection while it was in the pool")
 
 
