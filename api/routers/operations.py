@@ -1,7 +1,7 @@
 import asyncio
 import time
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -66,6 +66,26 @@ def retry_operation(
     return OperationRead.of(service.retry(session, key.tenant_id, operation_id, settings=settings))
 
 
+def _queue(
+    session: SessionDep,
+    key: CurrentKey,
+    settings: SettingsDep,
+    request: Request,
+    idempotency_key: str | None,
+    workspace_id: uuid.UUID,
+    kind: Literal["destroy", "refresh"],
+) -> JSONResponse:
+    """Queue a whole-stack operation of the caller's workspace (idempotent on the key)."""
+
+    def produce() -> tuple[int, dict[str, object]]:
+        workspace = workspaces.lock(session, key.tenant_id, workspace_id)
+        op = service.enqueue(session, workspace, kind, reason=f"{kind} requested",
+                             settings=settings)  # fmt: skip
+        return 202, OperationRead.of(op).model_dump(mode="json")
+
+    return respond(session, key, idempotency_key, request, None, produce, settings=settings)
+
+
 @router.post(
     "/workspaces/{workspace_id}/destroy",
     status_code=status.HTTP_202_ACCEPTED,
@@ -83,13 +103,7 @@ def destroy(
     """Queues a `destroy`; once it succeeds the workspace's servers and inboxes are gone (rows
     included, whatever their status) and `DELETE /workspaces/{id}` succeeds."""
 
-    def produce() -> tuple[int, dict[str, object]]:
-        workspace = workspaces.lock(session, key.tenant_id, workspace_id)
-        op = service.enqueue(session, workspace, "destroy", reason="destroy requested",
-                             settings=settings)  # fmt: skip
-        return 202, OperationRead.of(op).model_dump(mode="json")
-
-    return respond(session, key, idempotency_key, request, None, produce, settings=settings)
+    return _queue(session, key, settings, request, idempotency_key, workspace_id, "destroy")
 
 
 @router.post(
@@ -110,13 +124,7 @@ def refresh(
     unchanged since the last successful one is skipped; after a refresh it runs
     (docs/stacks.md, "Unchanged stacks are skipped")."""
 
-    def produce() -> tuple[int, dict[str, object]]:
-        workspace = workspaces.lock(session, key.tenant_id, workspace_id)
-        op = service.enqueue(session, workspace, "refresh", reason="refresh requested",
-                             settings=settings)  # fmt: skip
-        return 202, OperationRead.of(op).model_dump(mode="json")
-
-    return respond(session, key, idempotency_key, request, None, produce, settings=settings)
+    return _queue(session, key, settings, request, idempotency_key, workspace_id, "refresh")
 
 
 @router.get(
