@@ -11,10 +11,11 @@ then one round trip. Secrets arrive encrypted and are decrypted here, as the ORM
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
 from automation.errors import StackConfigError
@@ -102,7 +103,13 @@ _FLEET = text(f"SELECT {FLEET_JSON} FROM workspaces w WHERE w.id = :workspace_id
 
 def build_fleet_config(session: Session, workspace: Workspace) -> FleetConfig:
     session.flush()  # the statement below is not the ORM's: it does not autoflush
-    return config_from(session.execute(_FLEET, {"workspace_id": workspace.id}).scalar_one())
+    return config_from(fleet_row(session, workspace.id))
+
+
+def fleet_row(db: Session | Connection, workspace_id: uuid.UUID) -> dict[str, Any]:
+    """The object `FLEET_JSON` builds for one workspace, in a statement of its own."""
+    row: dict[str, Any] = db.execute(_FLEET, {"workspace_id": workspace_id}).scalar_one()
+    return row
 
 
 def _secret(value: str | None) -> str | None:

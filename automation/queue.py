@@ -192,10 +192,16 @@ WHERE id = (
 RETURNING {returning}
 """
 _CLAIM = text(_CLAIM_SQL.format(returning="*"))
-# The claim with the desired state of the claimed operation's stack: one round trip.
+# The claim with the desired state of the claimed operation's stack: one round trip. The fleet
+# is read under the statement's snapshot, taken before the claim locks its row; a change that
+# joined the queued up (operations.enqueue, `joins + 1`) may have committed in between, and
+# then the fleet read lacks it. `seen_joins` is the count in the snapshot, `joins` the count
+# of the row as locked: when they differ the claim reads the fleet again (`_claim_and_load`).
+_STALE = "claimed.joins <> (SELECT seen.joins FROM operations AS seen WHERE seen.id = claimed.id)"
 _CLAIM_AND_LOAD = text(
-    f"WITH claimed AS ({_CLAIM_SQL.format(returning='id, kind, workspace_id')})\n"
-    f"SELECT claimed.id, claimed.kind, claimed.workspace_id, {desired_state.FLEET_JSON}\n"
+    f"WITH claimed AS ({_CLAIM_SQL.format(returning='id, kind, workspace_id, joins')})\n"
+    f"SELECT claimed.id, claimed.kind, claimed.workspace_id, {desired_state.FLEET_JSON},\n"
+    f"       {_STALE} AS stale\n"
     "FROM claimed JOIN workspaces w ON w.id = claimed.workspace_id"
 )
 
@@ -391,9 +397,11 @@ def _claim_and_load(worker_id: str, factory: EngineFactory) -> _Claimed | None:
     finish (a database error as a transient one, retried)."""
     with _autocommit() as conn:
         row = conn.execute(_CLAIM_AND_LOAD, _claim_params(worker_id)).first()
-    if row is None:
-        return None
-    op_id, kind, workspace_id, fleet = row
+        if row is None:
+            return None
+        op_id, kind, workspace_id, fleet, stale = row
+        if stale:  # a joining change committed after the snapshot: read what it committed
+            fleet = desired_state.fleet_row(conn, workspace_id)
     claimed = _Claimed(op_id, kind, workspace_id)
     try:
         # What an engine factory may read of the workspace; in no session.

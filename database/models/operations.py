@@ -39,6 +39,10 @@ class Operation(IdMixin, TimestampsMixin, Base):
     reason: Mapped[str | None] = mapped_column(String(255))
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     max_attempts: Mapped[int] = mapped_column(Integer, default=5, server_default=text("5"))
+    # Changes that joined this queued `up` (operations.enqueue). A claim compares the count its
+    # statement's snapshot saw with the row it locked: a join committed in between means the
+    # desired state it loaded lacks that change (automation/queue.py `_claim_and_load`).
+    joins: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     run_after: Mapped[datetime] = mapped_column(server_default=text("now()"))
     lease_owner: Mapped[str | None] = mapped_column(String(255))
     lease_expires_at: Mapped[datetime | None]

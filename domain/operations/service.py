@@ -105,9 +105,11 @@ def enqueue(
     }
     # Insert the queued up, or else join the one there is, locking it until this transaction
     # commits: a worker claims with SKIP LOCKED, so it cannot start that run before the change
-    # we are making is visible to it. One statement: the insert's ON CONFLICT, then the locked
-    # read of the row it conflicted with. If a worker claimed that row meanwhile, the locked
-    # re-check sees `running` and returns nothing, and the next insert no longer conflicts.
+    # we are making is committed. One statement: the insert's ON CONFLICT, then the update of
+    # the row it conflicted with (`joins + 1`). If a worker claimed that row meanwhile, the
+    # update's re-check sees `running` and returns nothing, and the next insert no longer
+    # conflicts. The count is what tells a claim whose snapshot predates our commit (it then
+    # locks the row just after we release it) that its loaded desired state lacks this change.
     for _ in range(5):
         joined: Operation | None = session.scalars(
             select(Operation)
@@ -132,14 +134,14 @@ WITH inserted AS (
             :max_attempts, 0)
     ON CONFLICT (workspace_id) WHERE status = 'queued' AND kind = 'up' DO NOTHING
     RETURNING *
+), joined AS (
+    UPDATE operations SET joins = joins + 1
+    WHERE workspace_id = :workspace_id AND status = 'queued' AND kind = 'up'
+    RETURNING *
 )
 SELECT * FROM inserted
 UNION ALL
-SELECT * FROM (
-    SELECT * FROM operations
-    WHERE workspace_id = :workspace_id AND status = 'queued' AND kind = 'up'
-    FOR UPDATE
-) AS queued
+SELECT * FROM joined
 """
 )
 

@@ -3,6 +3,7 @@ several workers sharing the queue, failover after SIGKILL, coalescing."""
 
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,33 +36,56 @@ def _env(database_url: str, tmp_path: Path, **extra: object) -> dict[str, str]:
 
 @contextmanager
 def _worker(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
-    proc = subprocess.Popen(
-        [str(BIN), "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    """The worker's output goes to a file whose tail is printed when the test fails."""
+    with tempfile.NamedTemporaryFile("w+", prefix="penguinmails-worker-") as log:
+        proc = subprocess.Popen(
+            [str(BIN), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+        )
+        try:
+            yield proc
+        except BaseException:
+            log.flush()
+            log.seek(0)
+            tail = "".join(log.readlines()[-60:])
+            print(f"--- last lines of `penguinmails worker` (pid {proc.pid}) ---\n{tail}")
+            raise
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
 
 
-def _until(check: Callable[[], Any], timeout: float = 90, what: str = "condition") -> Any:
+def _until(
+    check: Callable[[], Any],
+    timeout: float = 90,
+    what: str = "condition",
+    state: Callable[[], object] | None = None,
+) -> Any:
+    """`state` describes what the system looked like when the wait ran out (for the failure)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
         if value:
             return value
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (f": {state()}" if state else ""))
+
+
+def _queue_state(engine: Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                text(
+                    "SELECT workspace_id, kind, status, attempts, run_after, lease_owner, error"
+                    " FROM operations ORDER BY workspace_id, created_at"
+                )
+            )
+        ]
 
 
 def _inbox(address: str, size: str = "starter") -> dict[str, str]:
@@ -150,7 +174,12 @@ def test_two_workers_share_the_queue_without_overlap(
                     == 0
                 )
 
-        _until(all_provisioned, timeout=180, what="50 inboxes to be provisioned")
+        _until(
+            all_provisioned,
+            timeout=180,
+            what="50 inboxes to be provisioned",
+            state=lambda: _queue_state(committed),
+        )
         with committed.connect() as conn:
             servers = conn.execute(
                 text("SELECT workspace_id, count(*) FROM vps_servers GROUP BY workspace_id")
