@@ -229,12 +229,19 @@ def test_two_processes_check_each_record_once_with_the_single_process_results(
     single = outcome()
     assert single[1] == {"dns.verified": MANY, "inbox.ready": MANY}
 
-    reset_all()
-    shared = sweep_processes(nsd.address, 2)
-    assert shared.workers == 2 and shared.failed_workers == 0 and shared.failed_batches == 0
-    # Each record claimed by exactly one process: a record taken twice would count twice.
-    assert len(shared.per_process) == 2 and all(shared.per_process)
-    assert sum(shared.per_process) == shared.claimed == total
+    # On a loaded machine the helper process may start only after the first has drained every
+    # batch (CI saw [1230, 0]): the sweep is then still right, but proves nothing about two
+    # processes sharing the claim, so it is run again, up to three times, until both took work.
+    for _ in range(3):
+        reset_all()
+        shared = sweep_processes(nsd.address, 2)
+        assert shared.workers == 2 and shared.failed_workers == 0 and shared.failed_batches == 0
+        # Each record claimed by exactly one process: a record taken twice would count twice.
+        assert len(shared.per_process) == 2
+        assert sum(shared.per_process) == shared.claimed == total
+        if all(shared.per_process):
+            break
+    assert all(shared.per_process), f"one process did every batch 3 times: {shared.per_process}"
     assert (shared.verified, shared.errors) == (alone.verified, alone.errors) == (MANY * 10, 30)
     assert outcome() == single
     with session_scope() as session:
