@@ -2,12 +2,10 @@
 several workers sharing the queue, failover after SIGKILL, coalescing."""
 
 import signal
-import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.support.environment import TEST_SECRET_KEY, child_env
-from tests.support.serving import BIN, create_tenant, serving
+from tests.support.serving import create_tenant, serving, working
 
 pytestmark = pytest.mark.slow
 
@@ -32,31 +30,6 @@ def _env(database_url: str, tmp_path: Path, **extra: object) -> dict[str, str]:
         "dns_nameservers": "127.0.0.1:9",
     }
     return child_env(**{**settings, **extra})
-
-
-@contextmanager
-def _worker(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
-    """The worker's output goes to a file whose tail is printed when the test fails."""
-    with tempfile.NamedTemporaryFile("w+", prefix="penguinmails-worker-") as log:
-        proc = subprocess.Popen(
-            [str(BIN), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True
-        )
-        try:
-            yield proc
-        except BaseException:
-            log.flush()
-            log.seek(0)
-            tail = "".join(log.readlines()[-60:])
-            print(f"--- last lines of `penguinmails worker` (pid {proc.pid}) ---\n{tail}")
-            raise
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
 
 
 def _until(
@@ -147,7 +120,7 @@ def test_two_workers_share_the_queue_without_overlap(
     env = _env(database_url, tmp_path, worker_threads=2)
     with serving(env, command="api") as base, ExitStack() as stack:
         for _ in range(2):
-            stack.enter_context(_worker(env))
+            stack.enter_context(working(env))
         key = create_tenant(env, "Acme")["api_key"]
         api = httpx.Client(
             base_url=f"{base}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=60
@@ -226,7 +199,7 @@ def test_a_killed_workers_operation_is_finished_by_another(
         op_id = api.post(f"/workspaces/{ws}/inboxes", json=_inbox("sales@acme.example")).json()[
             "operation_id"
         ]
-        with _worker(env) as victim:
+        with working(env) as victim:
             owner = _until(
                 lambda: api.get(f"/operations/{op_id}").json()["status"] == "running",
                 what="the first worker to start the operation",
@@ -234,7 +207,7 @@ def test_a_killed_workers_operation_is_finished_by_another(
             assert owner
             victim.send_signal(signal.SIGKILL)
             victim.wait()
-        with _worker(env):
+        with working(env):
             done = _until(
                 lambda: (
                     (o := api.get(f"/operations/{op_id}").json())["status"]

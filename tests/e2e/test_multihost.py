@@ -7,11 +7,10 @@ every deleted one gone, no operation queued, running or failed), no server was o
 stack at once), both worker hosts ran operations and registered their host."""
 
 import math
-import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from sqlalchemy import Engine, text
 
 from benchmarks._fault_harness import audit
 from tests.support.environment import TEST_SECRET_KEY, child_env
-from tests.support.serving import BIN, create_tenant, serving
+from tests.support.serving import create_tenant, serving, working
 
 pytestmark = pytest.mark.slow
 
@@ -47,25 +46,6 @@ def _host(database_url: str, root: Path, name: str) -> dict[str, str]:
         host_heartbeat_seconds=1,
         dns_nameservers="127.0.0.1:9",  # keep the DNS sweep off the outside world
     )
-
-
-@contextmanager
-def _worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(BIN), "worker"], env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    except BaseException:
-        print(f"--- last lines of {log.name} ---\n{log.read_text()[-3000:]}")
-        raise
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def _until(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -94,8 +74,8 @@ def test_api_and_two_workers_on_three_hosts_share_one_postgres(
     api_env = _host(database_url, tmp_path, "host-a")
     worker_envs = [_host(database_url, tmp_path, name) for name in WORKER_HOSTS]
     with serving(api_env, command="api") as base, ExitStack() as stack:
-        for name, env in zip(WORKER_HOSTS, worker_envs, strict=True):
-            stack.enter_context(_worker(env, tmp_path / f"{name}.log"))
+        for env in worker_envs:
+            stack.enter_context(working(env))
         key = create_tenant(api_env, "Acme")["api_key"]
         api = httpx.Client(
             base_url=f"{base}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=60

@@ -62,12 +62,34 @@ def serving(env: dict[str, str], *args: str, command: str = "serve") -> Iterator
             print(f"--- last lines of `penguinmails {command}` ---\n{_tail(log)}")
             raise
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            _stop(proc)
+
+
+@contextmanager
+def working(env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """A `penguinmails worker`; its output goes to a file whose tail is printed when the test
+    fails."""
+    with tempfile.NamedTemporaryFile("w+", prefix="penguinmails-worker-") as log:
+        proc = subprocess.Popen(
+            [str(BIN), "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+        )
+        try:
+            yield proc
+        except BaseException:
+            print(f"--- last lines of `penguinmails worker` (pid {proc.pid}) ---\n{_tail(log)}")
+            raise
+        finally:
+            _stop(proc)
+
+
+def _stop(proc: "subprocess.Popen[str]") -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _tail(log: "tempfile._TemporaryFileWrapper[str]", lines: int = 60) -> str:
