@@ -36,7 +36,7 @@ from database.models.operations import Operation
 from database.models.servers import VpsServer
 from database.models.workspaces import Workspace
 from domain.dns_publishing import service as dns_publishing
-from domain.dns_records import service as dns_records
+from domain.dns_records import generation
 from domain.events import catalogue
 from domain.events import service as events
 from domain.events.catalogue import EventType
@@ -230,10 +230,11 @@ def generate_dns(
     if not rows.ready:
         return report  # no flush either: the finish then writes its operation once
     session.flush()
+    counts = generation.generate_for_servers(
+        session, [s.id for s in rows.ready], settings=settings, applied=run.mailboxes.keys()
+    )
     for server in rows.ready:
-        written = dns_records.generate_for_server(
-            session, server, settings=settings, applied=run.mailboxes.keys()
-        )
+        written = counts[server.id]
         if written:
             report.changed.append(f"{server.hostname}: {written} record(s)")
     return report
