@@ -1,9 +1,12 @@
 """DNS verification benchmark against nsd, beside checkdmarc on the same zones.
 
     python -m benchmarks dns [--domains 10000] [--repeat 3] [--processes 1,2] [--servers-per 100]
+                             [--only generation|sweep]
 
 For each size: generated domains (one inbox each, `--servers-per` domains per server) get their
-records from `generate_for_server`, timed over `--repeat` runs (the records are deleted between
+records from `generate_for_servers` (set-based, all servers in one transaction, as a finishing
+run does), interleaved with main's per-server path (`generate_for_server`, a transaction per
+server) as the baseline, timed over `--repeat` runs each (the records are deleted between
 runs; the tables are ANALYZEd after seeding and after each run, as autovacuum would have); the
 zones nsd serves are written from those rows, exactly as a user would publish them. Then,
 through a relay that adds 10 ms each way (20 ms round trip; netem is unavailable here),
@@ -88,14 +91,16 @@ def _seed(n: int, servers_per: int, key: dict[str, str]) -> tuple[Any, list[Any]
         return ws.id, [srv.id for srv in servers], zone, f"{octet}.10.in-addr.arpa"
 
 
-def _generate(workspace_id: Any, server_ids: list[Any]) -> tuple[float, int]:
+def _generate(workspace_id: Any, server_ids: list[Any], path: str = "set") -> tuple[float, int]:
     """One generation from scratch: the workspace's records deleted, then every server's
-    records written, one transaction per server as a finishing run does."""
+    records written. `set`: `generate_for_servers` for all of them in one transaction, as a
+    finishing run that reports them does; `per-server`: main's path, `generate_for_server`
+    for each server in its own transaction (the baseline)."""
     from sqlalchemy import text
 
     from database.models.servers import VpsServer
     from database.session import session_scope
-    from domain.dns_records import service
+    from domain.dns_records import generation, service
 
     with session_scope() as s:
         s.execute(
@@ -109,11 +114,16 @@ def _generate(workspace_id: Any, server_ids: list[Any]) -> tuple[float, int]:
         )
     started = time.perf_counter()
     written = 0
-    for server_id in server_ids:
+    if path == "set":
         with session_scope() as s:
-            written += service.generate_for_server(
-                s, s.get_one(VpsServer, server_id), settings=get_settings()
-            )
+            counts = generation.generate_for_servers(s, server_ids, settings=get_settings())
+            written = sum(counts.values())
+    else:
+        for server_id in server_ids:
+            with session_scope() as s:
+                written += service.generate_for_server(
+                    s, s.get_one(VpsServer, server_id), settings=get_settings()
+                )
     seconds = time.perf_counter() - started
     _analyze()  # as autovacuum would after 90,000 inserts, before anything reads them
     return seconds, written
@@ -237,14 +247,30 @@ def _run_size(nsd: Any, n: int, args: argparse.Namespace, key: dict[str, str],
     ws, servers, zone, reverse = _seed(n, args.servers_per, key)
     seeded = time.perf_counter() - started
     _analyze()
-    generated = [_generate(ws, servers) for _ in range(args.repeat)]
-    written = generated[-1][1]
+    print(f"\n== {n:,} domains, {len(servers)} servers (setup {seeded:.1f} s) ==")
+    if args.only in (None, "generation"):
+        times: dict[str, list[float]] = {"per-server": [], "set": []}
+        written = 0
+        for rep in range(args.repeat):  # interleaved: main's path, then ours
+            for path, spent in times.items():
+                seconds, written = _generate(ws, servers, path)
+                spent.append(seconds)
+                print(f"  [{rep + 1}] generation, {path}: {seconds:.2f} s, {written:,} records")
+        best = min(times["set"])
+        print(
+            f"generate_for_servers, all {len(servers)} servers in one transaction: "
+            f"{_figures(times['set'], 's')} ({written / best:,.0f} records/s at best)"
+        )
+        print(f"generate_for_server per server (main's path): {_figures(times['per-server'], 's')}")
+        print(
+            f"set-based / per-server: min {best / min(times['per-server']):.2f}x, median "
+            f"{statistics.median(times['set']) / statistics.median(times['per-server']):.2f}x"
+        )
+    if args.only == "generation":
+        return
+    if args.only == "sweep":
+        _generate(ws, servers, "set")
     nsd.publish(_zones(ws, zone, reverse, f"fleet{n}.bench"))
-    print(f"\n== {n:,} domains, {written:,} records, {len(servers)} servers "
-          f"(setup {seeded:.1f} s) ==")  # fmt: skip
-    print(f"generate_for_server, all {len(servers)} servers: "
-          f"{_figures([s for s, _ in generated], 's')} "
-          f"({written / min(s for s, _ in generated):,.0f} records/s at best)")  # fmt: skip
     processes = [int(p) for p in args.processes.split(",")]
     ours: dict[int, list[float]] = {p: [] for p in processes}
     theirs: dict[int, list[float]] = {1: [], args.threads: []}
@@ -305,6 +331,10 @@ def main(argv: list[str]) -> int:
         "--checkdmarc-seconds", type=float, default=15.0, help="how long each checkdmarc run lasts"
     )
     parser.add_argument("--no-checkdmarc", action="store_true", help="our sweep only")
+    parser.add_argument(
+        "--only", choices=("generation", "sweep"), help="measure only record generation (set-based "
+        "beside main's per-server path, interleaved) or only the sweeps"
+    )  # fmt: skip
     args = parser.parse_args(argv)
     os.environ.setdefault("PENGUINMAILS_LOG_LEVEL", "WARNING")
 
@@ -316,7 +346,7 @@ def main(argv: list[str]) -> int:
     if binaries is None:
         print("nsd is not installed (apt-get install nsd)")
         return 2
-    checkdmarc = None if args.no_checkdmarc else _checkdmarc_python()
+    checkdmarc = None if args.no_checkdmarc or args.only == "generation" else _checkdmarc_python()
     public, private = generate_dkim_key("rsa", 2048)
     key = {"public": public, "private": private}
     with tempfile.TemporaryDirectory() as tmp:

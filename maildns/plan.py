@@ -6,6 +6,7 @@ zone of the server's IP and is written absolute with its trailing dot. TXT value
 shorter ones are shown bare, as DNS hosting panels expect them.
 """
 
+import functools
 import hashlib
 import ipaddress
 from collections.abc import Sequence
@@ -76,11 +77,23 @@ def dkim_value(public_key: str, algorithm: str) -> str:
 
 
 def spf_value(ips: Sequence[str]) -> str:
+    return _spf_value(tuple(ips))
+
+
+# Generation plans every inbox of a domain with the same addresses: parsing them once per
+# distinct value (not per inbox) was a sixth of a large fleet's generation time.
+@functools.lru_cache(maxsize=4096)
+def _spf_value(ips: tuple[str, ...]) -> str:
     terms = []
     for ip in ips:
         address = ipaddress.ip_address(ip)
         terms.append(f"ip{address.version}:{address}")
     return "v=spf1 " + " ".join(terms) + " ~all"
+
+
+@functools.lru_cache(maxsize=4096)
+def _reverse_pointer(ip: str) -> str:
+    return ipaddress.ip_address(ip).reverse_pointer
 
 
 def mta_sts_id(hostnames: Sequence[str]) -> str:
@@ -123,7 +136,7 @@ def plan(
             True,
         ),
         (DMARC, "TXT", "_dmarc", f"v=DMARC1; p=none; rua={dmarc_rua.format(domain=domain)}", True),
-        (PTR, "PTR", ipaddress.ip_address(ip).reverse_pointer + ".", f"{hostname}.", True),
+        (PTR, "PTR", _reverse_pointer(ip) + ".", f"{hostname}.", True),
         (MTA_STS, "TXT", "_mta-sts", f"v=STSv1; id={mta_sts_id([hostname])}", False),
         (
             TLS_RPT,
