@@ -154,16 +154,25 @@ async def _serve_fleet(n: int, leaf: Path, key: Path, authorized: str, ready: An
 
     def https(delay: float) -> Any:
         async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            # HTTP/1.1 keep-alive, as Stalwart serves it: requests answered in turn on one
+            # connection until the client closes it (the probes keep one per server).
             try:
-                head = await reader.readuntil(b"\r\n\r\n")
-                await asyncio.sleep(delay)
-                path = head.split(b" ", 2)[1]
-                body = b'{"data":{"items":[],"total":0}}' if path.startswith(b"/api/") else b""
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
-                    % (len(body), body)
-                )
-                await writer.drain()
+                while True:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = 0
+                    for line in head.split(b"\r\n")[1:]:
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    if length:
+                        await reader.readexactly(length)
+                    await asyncio.sleep(delay)
+                    path = head.split(b" ", 2)[1]
+                    body = b'{"data":{"items":[],"total":0}}' if path.startswith(b"/api/") else b""
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+                    )
+                    await writer.drain()
             except (OSError, asyncio.IncompleteReadError):
                 pass
             finally:
