@@ -284,9 +284,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--concurrency", type=int, default=500, help="checks in flight")
     parser.add_argument("--serial-sample", type=int, default=40)
     parser.add_argument("--no-db", action="store_true", help="probe phase only, no Postgres")
+    parser.add_argument(
+        "--processes", type=int, default=2, help="probe processes (health_probe_processes)"
+    )
     args = parser.parse_args(argv)
 
-    from probes.runner import probe_many, probe_server
+    from probes.runner import probe_server
+    from probes.shards import probe_sharded
     from probes.types import Nameserver, ProbeConfig, Target
 
     fds = _raise_fd_limit()
@@ -334,7 +338,8 @@ def main(argv: list[str]) -> int:
     checks_per_server = len(config.checks)
     print(
         f"checks per server: {checks_per_server}; timeout {args.timeout:g}s; "
-        f"concurrency {args.concurrency}; {args.repeat} interleaved repetitions"
+        f"concurrency {args.concurrency}; {args.processes} probe processes; "
+        f"{args.repeat} interleaved repetitions"
     )
     sample = targets[: args.serial_sample]
     probes: list[float] = []
@@ -344,7 +349,14 @@ def main(argv: list[str]) -> int:
         with _sweeper(args, config, public, private) as sweep:
             for rep in range(1, args.repeat + 1):
                 t0 = time.perf_counter()
-                results = asyncio.run(probe_many(targets, config))
+                results: dict[str, list[Any]] = {}
+                probe_sharded(
+                    targets,
+                    config,
+                    datetime.now(UTC),
+                    lambda key, checks, into=results: into.__setitem__(key, checks),
+                    args.processes,
+                )
                 probes.append(time.perf_counter() - t0)
                 line = f"[{rep}] concurrent probes {probes[-1]:.2f}s [{_statuses(results)}]"
                 if sweep is not None:
@@ -420,7 +432,7 @@ def _sweeper(
                 )
                 for i in range(args.servers)
             )
-        settings = get_settings()
+        settings = get_settings().model_copy(update={"health_probe_processes": args.processes})
 
         def sweep() -> float:
             t0 = time.perf_counter()
