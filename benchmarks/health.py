@@ -403,6 +403,9 @@ def _sweeper(
     from benchmarks._database import scratch_database
 
     with scratch_database():
+        from sqlalchemy import func, select
+
+        from database.models.health import HealthCheckResult
         from database.models.servers import VpsServer
         from database.session import session_scope
         from domain.tenants import service as tenants
@@ -435,10 +438,22 @@ def _sweeper(
         settings = get_settings().model_copy(update={"health_probe_processes": args.processes})
 
         def sweep() -> float:
+            started_at = datetime.now(UTC) - timedelta(seconds=1)
             t0 = time.perf_counter()
             report = monitoring_health.run(settings, config)
             elapsed = time.perf_counter() - t0
             assert report.servers == args.servers and not report.failed_servers, report
+            with session_scope() as s:
+                # Beyond what the mix gives (dead and hung: 4 unknown checks each), by check:
+                # timeouts a loaded machine caused, not the servers.
+                extra = s.execute(
+                    select(HealthCheckResult.check, func.count())
+                    .join(VpsServer, VpsServer.id == HealthCheckResult.vps_id)
+                    .where(HealthCheckResult.status == "unknown")
+                    .where(HealthCheckResult.checked_at >= started_at)
+                    .group_by(HealthCheckResult.check)
+                ).all()
+            print(f"  unknown results by check: {dict(extra)}", flush=True)
             print(
                 f"  sweep report: {report.servers} servers, {report.checks} checks in "
                 f"{report.batches} batches, {report.alerts} alert events, "
