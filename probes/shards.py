@@ -86,12 +86,12 @@ def probe_sharded(
                 if pending.pop(key, None) is not None:
                     on_result(key, results)
     finally:
-        for conn, process in children.items():
+        for conn, child in children.items():
             conn.close()
-            process.join(5)
-            if process.is_alive():
-                process.kill()
-                process.join()
+            child.join(5)
+            if child.is_alive():
+                child.kill()
+                child.join()
     if pending:
         log.error(
             "health probes: a probe process ended early; %d servers probed here", len(pending)
