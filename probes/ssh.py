@@ -9,12 +9,15 @@ server showed comes back with the result for the caller to pin; a target with a 
 any other (`HostKeyChanged`), which is how a man in the middle or a rebuilt server shows up."""
 
 import asyncio
+import functools
 import shlex
 import socket
 import time
 from dataclasses import dataclass
 
 import asyncssh
+from asyncssh.encryption import get_default_encryption_algs
+from asyncssh.kex import get_default_kex_algs
 
 from probes.net import describe
 
@@ -45,6 +48,27 @@ class CommandResult:
     stdout: str
     stderr: str
     host_key: str | None = None  # the key the server presented (OpenSSH public key line)
+
+
+def _preferring(first: list[bytes], defaults: list[bytes]) -> list[str]:
+    return [a.decode() for a in first + [a for a in defaults if a not in first]]
+
+
+# The cheapest algorithms first, asyncssh's defaults after them (a server picks the first of ours
+# it supports, so any server reachable before still is): a probe runs one short command, and
+# asyncssh's first choices (a post-quantum hybrid key exchange, ChaCha20-Poly1305 set up anew in
+# Python for every packet) were most of a sweep's SSH cost. curve25519-sha256 is OpenSSH's
+# default; AES-GCM is done in OpenSSL.
+KEX_ALGS = _preferring([b"curve25519-sha256"], get_default_kex_algs())
+ENCRYPTION_ALGS = _preferring(
+    [b"aes128-gcm@openssh.com", b"aes256-gcm@openssh.com"], get_default_encryption_algs()
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _private_key(text: str) -> asyncssh.SSHKey:
+    """Parsed once per sweep process, not once per server (the workspace's key is shared)."""
+    return asyncssh.import_private_key(text)
 
 
 def command(*argv: str) -> str:
@@ -117,7 +141,7 @@ async def run(
 ) -> CommandResult:
     """`cmd` over a new connection, or over `sock` (connected, nothing read from it yet)."""
     try:
-        key = asyncssh.import_private_key(target.private_key)
+        key = _private_key(target.private_key)
     except (asyncssh.KeyImportError, ValueError) as exc:
         raise SshError("the workspace's SSH key cannot be read") from exc
     known_hosts: (
@@ -143,6 +167,8 @@ async def run(
                 preferred_auth="publickey",
                 login_timeout=connect_timeout,
                 connect_timeout=connect_timeout,
+                kex_algs=KEX_ALGS,
+                encryption_algs=ENCRYPTION_ALGS,
             ) as conn:
                 result = await conn.run(cmd, check=False)
                 seen = conn.get_server_host_key()

@@ -38,6 +38,15 @@ class HealthSettings(BaseSettings):
         "that waits much longer than its peers (a slow or hung server) gives its slot back and "
         "waits on its own deadline (probes/slots.py).",
     )
+    health_probe_processes: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Processes the sweep's probes run in, each with its own event loop and a "
+        "share of the servers and of health_concurrency (probes/shards.py): TLS and SSH "
+        "handshakes are CPU work, so one per core. Sweeps of fewer than 100 servers per process "
+        "stay in one. 1: in the sweep's own process.",
+    )
     health_interval_seconds: float = Field(
         default=300.0, gt=0, description="How often the monitoring.health sweep runs."
     )

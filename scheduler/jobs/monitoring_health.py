@@ -36,7 +36,7 @@ from domain.health.sweep import Monitored, monitored, probe_config, simulated_re
 from kit.time import utcnow
 from probes import dnsbl
 from probes.dnsbl import ZoneAnswer
-from probes.runner import probe_many
+from probes.shards import probe_sharded
 from probes.types import Check, CheckResult, ProbeConfig, Status
 from settings import Settings
 
@@ -215,9 +215,11 @@ def probe(
     now: datetime,
     report: SweepReport,
     deliver: Callable[[ServerInfo, list[CheckResult]], None],
+    processes: int = 1,
 ) -> None:
     """Sandbox servers' simulated results, then the live servers probed (no transaction
-    open), each server's results delivered as soon as its checks are done."""
+    open; across `processes` processes, `probes.shards`), each server's results delivered as
+    soon as its checks are done."""
     live = [s for s in servers if not s.sandbox]
     for s in servers:
         if s.sandbox:
@@ -230,10 +232,12 @@ def probe(
     # Blocklists are asked by the `blocklists` step, under the budget shared by every worker.
     direct = replace(config, checks=config.checks - {Check.DNSBL})
     info = {s.target.key: s.info for s in live}
-    asyncio.run(
-        probe_many(
-            [s.target for s in live], direct, now, lambda key, checks: deliver(info[key], checks)
-        )
+    probe_sharded(
+        [s.target for s in live],
+        direct,
+        now,
+        lambda key, checks: deliver(info[key], checks),
+        processes,
     )
 
 
@@ -374,7 +378,7 @@ def run(
         with ThreadPoolExecutor(1, thread_name_prefix="health-dnsbl") as pool:
             extra = pool.submit(blocklists, servers, config, now, interval, report)
             with Writer(now, batch_size, report, extra) as writer:
-                probe(servers, config, now, report, writer.put)
+                probe(servers, config, now, report, writer.put, settings.health_probe_processes)
         if writer.error is not None:
             raise writer.error  # after every result is stored: the job is marked failed
         purge(now, retention, report)
