@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import ResponseValidationError
-from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
 class RequestSession:
     """The request's session, and whether the endpoint's thread ended its transaction."""
 
-    __slots__ = ("session", "finished")
+    __slots__ = ("finished", "session")
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -71,15 +70,16 @@ def _response(route: "APIRoute", result: Any) -> Response:
         return result
     status = route.status_code or 200
     field = route.response_field
-    default_class = isinstance(route.response_class, DefaultPlaceholder)
-    response_class = route.response_class.value if default_class else route.response_class
+    declared: Any = route.response_class
+    default_class = isinstance(declared, DefaultPlaceholder)
+    response_class: Any = declared.value if default_class else declared
     if field is None:
         response: Response = response_class(jsonable_encoder(result), status_code=status)
     else:
         value, errors = field.validate(result, {}, loc=("response",))
         if errors:
             raise ResponseValidationError(errors=errors, body=result)
-        options = {
+        options: dict[str, Any] = {
             "include": route.response_model_include,
             "exclude": route.response_model_exclude,
             "by_alias": route.response_model_by_alias,

@@ -4,6 +4,7 @@ merged into one stats file at exit: what `python -m benchmarks api --profile FIL
     python -m benchmarks._profiled_api FILE PORT
 """
 
+import contextlib
 import cProfile
 import pstats
 import sys
@@ -43,10 +44,8 @@ def main() -> None:
             profile.disable()
         stats = pstats.Stats(main_profile)
         for profile in _profiles:
-            try:
+            with contextlib.suppress(TypeError):  # a thread that never ran anything
                 stats.add(profile)
-            except TypeError:  # a thread that never ran anything
-                pass
         stats.dump_stats(out)
 
 
