@@ -16,6 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from api.finish import close_request, open_request
 from database.models.tenants import ApiKey
 from database.session import new_session
 from database.transactions import Transaction, run_in_transaction
@@ -37,15 +38,21 @@ dependency or the environment)."""
 
 async def get_session() -> AsyncIterator[Session]:
     """A session (making one does no I/O: it connects at its first statement, on the handler's
-    thread), committed or rolled back on a thread of the pool."""
+    thread). A sync endpoint commits or rolls it back on its own thread before handing the
+    thread back (`api.finish`); otherwise it is committed or rolled back on a thread of the
+    pool here."""
     session = new_session()
+    holder = open_request(session)
     try:
         yield session
-        await run_in_threadpool(session.commit)
+        if not holder.finished:
+            await run_in_threadpool(session.commit)
     except BaseException:
-        await run_in_threadpool(session.rollback)
+        if not holder.finished:
+            await run_in_threadpool(session.rollback)
         raise
     finally:
+        close_request()
         session.close()  # after the commit or rollback: returns the connection, no I/O
 
 

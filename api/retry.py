@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 
 from api.checks import check_request
+from api.finish import finishing
 from database.sqlstate import sqlstate
 from database.transactions import DEFAULT_ATTEMPTS, backoff, is_retryable
 
@@ -65,7 +66,12 @@ def checked(handler: Handler, header_names: tuple[str, ...]) -> Handler:
 class RetryingRoute(APIRoute):
     """The route class of every API router (`APIRouter(route_class=RetryingRoute)`): the
     request checks of `api.checks`, then the handler, retried whole after a deadlock or
-    serialization failure."""
+    serialization failure; a sync endpoint finishes its request on its own thread
+    (`api.finish`: response serialised and transaction committed there)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        # The endpoint, its response and the request's commit on one thread (api.finish).
+        super().__init__(path, finishing(self, endpoint), **kwargs)
 
     def get_route_handler(self) -> Handler:
         headers = _header_names(self.dependant)

@@ -3,16 +3,22 @@
 with sync handlers on the same thread pool, the same psycopg driver and the same uvicorn
 settings as `penguinmails api`. Bearer tokens are checked against a set given at start.
 
-    python -m benchmarks._minimal_api PORT   (PENGUINMAILS_DATABASE_URL, BENCH_TOKENS)
+    python -m benchmarks._minimal_api PORT   (PENGUINMAILS_DATABASE_URL, BENCH_TOKENS,
+                                              PENGUINMAILS_API_THREADS)
+
+Its thread limit and pool are `PENGUINMAILS_API_THREADS` (default 40), as ours are.
 """
 
 import os
 import sys
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated
 
 import uvicorn
+from anyio import to_thread
 from fastapi import Depends, FastAPI, Header, HTTPException
 from pydantic import BaseModel
 from sqlalchemy import String, create_engine, func, insert, select
@@ -54,11 +60,18 @@ class Page(BaseModel):
     total: int
 
 
-def create_app(url: str, tokens: set[str]) -> FastAPI:
-    engine = create_engine(url, pool_size=40, max_overflow=0)
+def create_app(url: str, tokens: set[str], threads: int = 40) -> FastAPI:
+    # The same pool as ours (database.session): `threads` and 10 beyond.
+    engine = create_engine(url, pool_size=threads, max_overflow=10)
     Base.metadata.create_all(engine)
     maker = sessionmaker(bind=engine, expire_on_commit=False)
-    app = FastAPI()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        to_thread.current_default_thread_limiter().total_tokens = threads
+        yield
+
+    app = FastAPI(lifespan=lifespan)
 
     def session() -> "Session":  # type: ignore[misc]
         with maker() as s, s.begin():
@@ -105,7 +118,9 @@ def create_app(url: str, tokens: set[str]) -> FastAPI:
 
 if __name__ == "__main__":
     app = create_app(
-        os.environ["PENGUINMAILS_DATABASE_URL"], set(os.environ["BENCH_TOKENS"].split(","))
+        os.environ["PENGUINMAILS_DATABASE_URL"],
+        set(os.environ["BENCH_TOKENS"].split(",")),
+        int(os.environ.get("PENGUINMAILS_API_THREADS", "40")),
     )
     # The same server settings as `penguinmails api` (cli.processes._serve_http).
     uvicorn.Server(

@@ -1,6 +1,7 @@
 """The inbox API beside a minimal FastAPI + SQLAlchemy app, in the same run.
 
     python -m benchmarks api [--clients 50] [--seconds 4] [--repeats 3] [--inboxes 100000]
+                             [--threads 24] [--profile FILE]
 
 Both servers run at once on the same Postgres (the scratch database) with the same uvicorn
 settings, driven by the same closed-loop client (benchmarks/_load.py). For each of
@@ -8,7 +9,15 @@ settings, driven by the same closed-loop client (benchmarks/_load.py). For each 
 API key per client and with one key shared by all clients, the repetitions interleave: the
 minimal app, then ours, `--repeats` times. Printed: the ratios first (ours / minimal:
 throughput, and server CPU per request, from psutil on each server process), min and median
-over the repetitions, then the absolute figures.
+over the repetitions, with the count of 503s (a server out of database connections) for each,
+then the absolute figures.
+
+Both servers get the same thread limit and a database pool of that size (`--threads`, as
+PENGUINMAILS_API_THREADS): ours holds up to `--threads` + `database.session.POOL_OVERFLOW`
+connections, the minimal app `--threads`, and the benchmark's own session one more, which must
+fit in Postgres's `max_connections` (100 by default) beside whatever else uses that server.
+`--profile FILE` runs ours under cProfile in every thread (benchmarks/_profiled_api.py) and
+writes the merged stats to FILE (`python -m pstats FILE`); its figures are then not comparable.
 
 Then the duplicate-address check (the statement an inbox create runs to refuse an address that
 exists) at 1,000 and at `--inboxes` inboxes: its time (min/median of 200) and its plan.
@@ -142,6 +151,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--inboxes", type=int, default=100_000)
+    parser.add_argument("--threads", type=int, default=24)
+    parser.add_argument("--profile", default=None)
     args = parser.parse_args(argv)
     with scratch_database():
         keys, shared, spaces = _seed(args.clients)
@@ -149,7 +160,11 @@ def main(argv: list[str]) -> int:
             **os.environ,
             "PENGUINMAILS_LOG_LEVEL": "WARNING",
             "BENCH_TOKENS": ",".join([*keys, shared]),
+            "PENGUINMAILS_API_THREADS": str(args.threads),
         }
+        ours_argv = [str(BIN), "api", "--port"]
+        if args.profile:
+            ours_argv = [sys.executable, "-m", "benchmarks._profiled_api", args.profile]
         ours_port, min_port = free_port(), free_port()
         servers = {
             "minimal": Server(
@@ -158,7 +173,7 @@ def main(argv: list[str]) -> int:
                 min_port,
                 env,
             ),
-            "ours": Server("ours", [str(BIN), "api", "--port", str(ours_port)], ours_port, env),
+            "ours": Server("ours", [*ours_argv, str(ours_port)], ours_port, env),
         }
         try:
             _wait_ready(ours_port, "/readyz")
@@ -246,10 +261,12 @@ def main(argv: list[str]) -> int:
                     (oc / o.requests) / (bc / b.requests)
                     for (o, oc), (b, bc) in zip(ours, base, strict=True)
                 ]
+                unavailable = [sum(r.statuses[503] for r, _ in runs) for runs in (ours, base)]
                 print(
                     f"  {case:<13} {mode:<15} throughput {min(tput):.2f}x / "
                     f"{statistics.median(tput):.2f}x   server CPU per request "
-                    f"{min(cpu):.2f}x / {statistics.median(cpu):.2f}x"
+                    f"{min(cpu):.2f}x / {statistics.median(cpu):.2f}x   "
+                    f"503s ours {unavailable[0]} minimal {unavailable[1]}"
                 )
         print("absolute (median): req/s, server CPU ms per request, p50 / p99 ms, statuses")
         for (case, mode, name), runs in figures.items():
