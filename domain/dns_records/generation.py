@@ -29,12 +29,12 @@ from database.models.mail_domains import MailDomain
 from database.models.servers import VpsServer
 from database.models.workspaces import Workspace
 from domain.dns_publishing.states import PublishStatus
+from domain.dns_records.service import planned_records, same_value
 from domain.events import catalogue
 from domain.events import service as events
 from domain.inboxes.states import INBOX, InboxStatus
 from domain.mail_domains import service as mail_domains
 from kit.time import utcnow
-from maildns import plan
 from maildns.checks import RecordStatus
 from settings.dns import DnsSettings
 
@@ -285,18 +285,13 @@ def _plan_domain(
         host = inbox.host
         if host.ip is None:
             continue
-        planned = plan.plan(
-            domain=domain.name,
-            hostname=host.hostname,  # type: ignore[arg-type]  # as generate_for_server passes it
-            ip=host.ip,
-            ipv6=host.ipv6,
-            spf_ips=spf_ips,
-            dkim_selector=domain.dkim_selector,
-            dkim_public_key=domain.dkim_public_key,
-            dkim_algorithm=domain.dkim_algorithm,
-            dmarc_rua=settings.dns_dmarc_rua,
-            tlsrpt_rua=settings.dns_tlsrpt_rua,
-            ttl=settings.dns_record_ttl,
+        planned = planned_records(
+            domain,
+            host.hostname,  # type: ignore[arg-type]  # as generate_for_server passes it
+            host.ip,
+            host.ipv6,
+            spf_ips,
+            settings,
         )
         existing = dict(stored.get(inbox.id, {}))
         changed = changed_required = 0
@@ -310,9 +305,7 @@ def _plan_domain(
                 changed += 1
                 changed_required += p.required
                 continue
-            same = (row.record_type, row.record_name, row.record_value, row.domain) == (
-                p.type, p.name, p.value, p.domain
-            )  # fmt: skip
+            same = same_value(row, p)
             if same and (row.required, row.ttl) == (p.required, p.ttl):
                 continue
             diff.changes.append(

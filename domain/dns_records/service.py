@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -87,9 +87,7 @@ def _write_plan(
             written += 1
             changed_required += p.required
             continue
-        same = (row.record_type, row.record_name, row.record_value, row.domain) == (
-            p.type, p.name, p.value, p.domain
-        )  # fmt: skip
+        same = same_value(row, p)
         row.required, row.ttl = p.required, p.ttl
         if same:
             continue
@@ -119,6 +117,69 @@ def _write_plan(
             data={"email_address": inbox.email_address, "reason": "records_changed"},
         )
     return written
+
+
+class StoredValue(Protocol):
+    """What a stored record is compared on (a DnsRecord or generation's row)."""
+
+    @property
+    def record_type(self) -> str: ...
+
+    @property
+    def record_name(self) -> str: ...
+
+    @property
+    def record_value(self) -> str: ...
+
+    @property
+    def domain(self) -> str: ...
+
+
+def same_value(row: StoredValue, p: plan.PlannedRecord) -> bool:
+    """Whether the stored record already says what the plan does (TTL and required aside)."""
+    return (row.record_type, row.record_name, row.record_value, row.domain) == (
+        p.type, p.name, p.value, p.domain
+    )  # fmt: skip
+
+
+class DomainKeys(Protocol):
+    """What record planning reads of a mail domain (a MailDomain row or generation's tuple)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dkim_selector(self) -> str: ...
+
+    @property
+    def dkim_public_key(self) -> str: ...
+
+    @property
+    def dkim_algorithm(self) -> str: ...
+
+
+def planned_records(
+    domain: DomainKeys,
+    hostname: str,
+    ip: str,
+    ipv6: str | None,
+    spf_ips: Sequence[str],
+    settings: DnsSettings,
+) -> list[plan.PlannedRecord]:
+    """One inbox's records on its server: the one call both generation paths make."""
+    return plan.plan(
+        domain=domain.name,
+        hostname=hostname,
+        ip=ip,
+        ipv6=ipv6,
+        spf_ips=spf_ips,
+        dkim_selector=domain.dkim_selector,
+        dkim_public_key=domain.dkim_public_key,
+        dkim_algorithm=domain.dkim_algorithm,
+        dmarc_rua=settings.dns_dmarc_rua,
+        tlsrpt_rua=settings.dns_tlsrpt_rua,
+        ttl=settings.dns_record_ttl,
+    )
 
 
 def generate_for_server(
@@ -183,18 +244,13 @@ def generate_for_server(
         for inbox, host in pairs:
             if host.ip_address is None:
                 continue
-            planned = plan.plan(
-                domain=domain.name,
-                hostname=host.hostname,
-                ip=str(host.ip_address),
-                ipv6=str(host.ipv6_address) if host.ipv6_address else None,
-                spf_ips=spf_ips,
-                dkim_selector=domain.dkim_selector,
-                dkim_public_key=domain.dkim_public_key,
-                dkim_algorithm=domain.dkim_algorithm,
-                dmarc_rua=settings.dns_dmarc_rua,
-                tlsrpt_rua=settings.dns_tlsrpt_rua,
-                ttl=settings.dns_record_ttl,
+            planned = planned_records(
+                domain,
+                host.hostname,
+                str(host.ip_address),
+                str(host.ipv6_address) if host.ipv6_address else None,
+                spf_ips,
+                settings,
             )
             advance = inbox.vps_id == server.id and (
                 applied is None or inbox.email_address.lower() in applied
