@@ -73,7 +73,7 @@ def _version_output(stalwart: StalwartServer) -> pulumi.Output[str]:
 def fleet(config: FleetConfig) -> dict[str, Any]:
     """Declare every resource of the fleet; returns (and exports) the outputs."""
     private_key = pulumi.Output.secret(config.ssh_private_key or "")
-    admin_password = pulumi.Output.secret(config.stalwart_admin_password or "")
+    admin_password = config.stalwart_admin_password or ""  # made secret in each command's stdin
     hetzner = HetznerFleet(config) if any(s.provider == "hetzner" for s in config.servers) else None
     installs: dict[str, StalwartServer] = {}
     hosts: list[pulumi.Resource | None] = []
@@ -106,7 +106,7 @@ def fleet(config: FleetConfig) -> dict[str, Any]:
     for mailbox in config.mailboxes:
         account = installs[mailbox.server].account(mailbox)
         throttle(installs[mailbox.server], mailbox, account)
-        hostname = config.server(mailbox.server).hostname
+        hostname = installs[mailbox.server].server.hostname
         mailboxes[mailbox.address] = {
             "server": mailbox.server,
             "smtp": {"host": hostname, **SUBMISSION, "username": mailbox.address},
