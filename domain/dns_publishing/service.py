@@ -23,7 +23,7 @@ from database.models.dns_records import DnsRecord
 from database.models.inboxes import Inbox
 from database.models.mail_domains import MailDomain
 from database.models.workspaces import Workspace
-from database.pagination import paginate
+from database.pagination import Parent, paginate
 from database.scoping import get_owned
 from dnspublish import lexicon
 from dnspublish.rfc2136 import check_secret, parse_server
@@ -174,7 +174,6 @@ def get_connection(
 def list_connections(
     session: Session, tenant_id: uuid.UUID, workspace_id: uuid.UUID, *, limit: int, offset: int
 ) -> tuple[Sequence[DnsConnection], int]:
-    workspaces.get(session, tenant_id, workspace_id)
     return paginate(
         session,
         DnsConnection,
@@ -182,6 +181,7 @@ def list_connections(
         order_by=[DnsConnection.created_at, DnsConnection.id],
         limit=limit,
         offset=offset,
+        parent=Parent(Workspace, tenant_id, workspace_id, noun="workspace", field="workspace_id"),
     )
 
 

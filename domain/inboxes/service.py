@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from database.models.inboxes import Inbox
 from database.models.operations import Operation
 from database.models.servers import VpsServer
-from database.pagination import paginate
+from database.models.workspaces import Workspace
+from database.pagination import Parent, paginate
 from database.scoping import get_owned
 from domain.inboxes.schemas import Credentials, Endpoint, InboxCreate, InboxUpdate
 from domain.inboxes.states import INBOX, InboxStatus
@@ -156,7 +157,8 @@ def list_page(
     offset: int,
     status: str | None = None,
 ) -> tuple[Sequence[Inbox], int]:
-    workspaces.get(session, tenant_id, workspace_id)
+    """The workspace's inboxes; the workspace checked in the same statement (NotFound as
+    `workspaces.get` says it)."""
     where = [Inbox.tenant_id == tenant_id, Inbox.workspace_id == workspace_id]
     if status:
         where.append(Inbox.status == status)
@@ -167,6 +169,7 @@ def list_page(
         order_by=(Inbox.created_at, Inbox.id),
         limit=limit,
         offset=offset,
+        parent=Parent(Workspace, tenant_id, workspace_id, noun="workspace", field="workspace_id"),
     )
 
 

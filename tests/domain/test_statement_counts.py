@@ -15,9 +15,10 @@ from database.models.servers import VpsServer
 from domain.inboxes import service as inboxes
 from domain.inboxes.schemas import InboxCreate
 from domain.operations import service as operations
-from kit.errors import Conflict
+from kit.errors import Conflict, NotFound
 from settings import get_settings
 from tests.support.factories import (
+    create_inbox,
     create_mail_domain,
     create_server,
     create_tenant,
@@ -114,3 +115,30 @@ def test_the_kept_inbox_count_follows_creates_deletes_moves_and_cancels(session:
         kept, counted = _kept_and_counted(session, s)
         assert kept == counted, s
     assert _kept_and_counted(session, a.id) == (0, 0)
+
+
+def test_an_inbox_list_is_one_statement_with_its_workspace_check_and_total(
+    session: Session,
+) -> None:
+    tenant = create_tenant(session)
+    other = create_tenant(session)
+    ws = create_workspace(session, tenant)
+    foreign = create_workspace(session, other)
+    made = [create_inbox(session, ws, email_address=f"u{n}@example.com") for n in range(5)]
+    create_inbox(session, foreign, email_address="theirs@example.com")
+    session.flush()
+    with recording() as recorded:
+        rows, total = inboxes.list_page(session, tenant.tenant.id, ws.id, limit=2, offset=1)
+    assert len(recorded.statements) == 1, str(recorded)
+    assert total == 5
+    ordered = sorted(made, key=lambda i: (i.created_at, i.id))
+    assert [r.id for r in rows] == [i.id for i in ordered[1:3]]
+    # past the end: still the total, an empty page
+    rows, total = inboxes.list_page(session, tenant.tenant.id, ws.id, limit=2, offset=10)
+    assert (list(rows), total) == ([], 5)
+    # another tenant's workspace, or none at all: the same NotFound as `workspaces.get`
+    for missing in (foreign.id, uuid.uuid4()):
+        with pytest.raises(NotFound) as caught:
+            inboxes.list_page(session, tenant.tenant.id, missing, limit=50, offset=0)
+        assert str(caught.value) == f"workspace {missing} not found"
+        assert caught.value.field == "workspace_id"
