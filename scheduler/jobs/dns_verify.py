@@ -61,10 +61,13 @@ async def _sweep(
             log.exception("dns.verify: writing a batch failed")
             stats.failed_batches += 1
 
-    # The next batch is claimed while this one is checked: a claim of thousands of records
-    # takes a second or more under load, and waiting for it between batches left the
-    # resolver idle for a fifth of the sweep.
+    # The next batch is claimed while this one is checked once checking a batch has taken
+    # longer than claiming one: a claim of thousands of records takes a second or more under
+    # load, and waiting for it between batches left the resolver idle for a fifth of the
+    # sweep. Batches whose answers are all cached (checked in no time) are claimed one after
+    # the other, as before, so one process does not run ahead of helpers still starting.
     claiming: asyncio.Future[list[Claimed]] | None = None
+    last_claim = last_check = 0.0
     try:
         while max_batches is None or stats.batches < max_batches:
             started = time.perf_counter()
@@ -74,7 +77,8 @@ async def _sweep(
                 batch = await claiming
             finally:
                 claiming = None
-            stats.claim_seconds += time.perf_counter() - started
+            last_claim = time.perf_counter() - started
+            stats.claim_seconds += last_claim
             if not batch:
                 break
             if on_full_batch is not None and len(batch) == batch_size:
@@ -82,7 +86,11 @@ async def _sweep(
                 on_full_batch = None
             stats.batches += 1
             stats.claimed += len(batch)
-            if len(batch) == batch_size and (max_batches is None or stats.batches < max_batches):
+            if (
+                last_check > last_claim
+                and len(batch) == batch_size
+                and (max_batches is None or stats.batches < max_batches)
+            ):
                 claiming = asyncio.ensure_future(asyncio.to_thread(take))
             started = time.perf_counter()
             try:
@@ -93,7 +101,8 @@ async def _sweep(
                 stats.skipped.extend(sorted({c.inbox_id for c in batch}))
                 continue
             finally:
-                stats.check_seconds += time.perf_counter() - started
+                last_check = time.perf_counter() - started
+                stats.check_seconds += last_check
             await settle(writing)
             writing = asyncio.ensure_future(
                 asyncio.to_thread(write_batch, session_factory, batch, results, stats, settings)
