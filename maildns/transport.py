@@ -100,6 +100,11 @@ class Channel(asyncio.DatagramProtocol):
             assert self.transport is not None
             self.transport.sendto(_query(qid, question))
             return await future
+        except asyncio.CancelledError:
+            # Cancelled just as the timer failed the future: mark its TimeoutError retrieved.
+            if future.done() and not future.cancelled():
+                future.exception()
+            raise
         finally:
             timer.cancel()
             self.pending.pop(qid, None)
