@@ -168,6 +168,8 @@ class Resolver:
             cached = self._cache.get(key)
             if cached is not None:
                 self.stats.cache_hits += 1
+                if cached.done():  # most hits: no shield (a future and a callback) needed
+                    return cached.result()
                 return await asyncio.shield(cached)
             future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
             self._cache[key] = future

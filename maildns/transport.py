@@ -90,14 +90,23 @@ class Channel(asyncio.DatagramProtocol):
             qid = self._ids.next()
             if qid not in self.pending:
                 break
-        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Reply] = loop.create_future()
         self.pending[qid] = (question.lower(), future)
+        # A bare timer rather than `asyncio.timeout`, whose context manager (and the task
+        # cancellation it raises through) cost more per query than the reply's parse.
+        timer = loop.call_later(timeout, _expire, future)
         try:
             assert self.transport is not None
             self.transport.sendto(_query(qid, question))
-            async with asyncio.timeout(timeout):
-                return await future
+            return await future
+        except asyncio.CancelledError:
+            # Cancelled just as the timer failed the future: mark its TimeoutError retrieved.
+            if future.done() and not future.cancelled():
+                future.exception()
+            raise
         finally:
+            timer.cancel()
             self.pending.pop(qid, None)
             if not future.done():
                 future.cancel()
@@ -116,6 +125,11 @@ async def open_channel(server: tuple[str, int]) -> Channel:
     sock.connect(server)
     _, protocol = await asyncio.get_running_loop().create_datagram_endpoint(Channel, sock=sock)
     return protocol
+
+
+def _expire(future: "asyncio.Future[Reply]") -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 def _qtype(question: bytes) -> int:

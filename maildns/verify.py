@@ -82,12 +82,7 @@ class Checker:
         return t
 
     async def check(self, target: Target) -> RecordCheck:
-        key = self._key(target)
-        task = self._results.get(key)
-        if task is None:
-            task = asyncio.ensure_future(self._safe(target))
-            self._results[key] = task
-        return await asyncio.shield(task)
+        return await asyncio.shield(self._task(target))
 
     async def _safe(self, target: Target) -> RecordCheck:
         try:
@@ -95,8 +90,23 @@ class Checker:
         except Exception as exc:  # a bug in one check must not sink the sweep
             return RecordCheck(RecordStatus.ERROR, f"check failed: {type(exc).__name__}: {exc}")
 
+    def _task(self, target: Target) -> asyncio.Task[RecordCheck]:
+        key = self._key(target)
+        task = self._results.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._safe(target))
+            self._results[key] = task
+        return task
+
     async def check_all(self, targets: Sequence[Target]) -> list[RecordCheck]:
-        return list(await asyncio.gather(*(self.check(t) for t in targets)))
+        """One task per distinct check (not a task per target plus a shield, as `gather` of
+        `check` made): the batch waits for its distinct tasks, and a cancelled waiter leaves
+        them running for whoever else shares them, as `shield` did."""
+        tasks = [self._task(t) for t in targets]
+        pending = {t for t in tasks if not t.done()}
+        if pending:
+            await asyncio.wait(pending)
+        return [t.result() for t in tasks]
 
 
 @dataclass(frozen=True)
