@@ -246,8 +246,9 @@ def test_two_processes_check_each_record_once_with_the_single_process_results(
     # On a loaded machine the helper process may start only after the first has drained every
     # batch (CI saw [1230, 0]), which proves nothing about two processes sharing the claim. So
     # the answers are held at a relay until the helper has claimed a batch of its own: the
-    # first process waits on its first batch meanwhile (one batch claimed at a time), so more
-    # than one batch under claim means the helper's claim. The long timeout keeps the held
+    # first process waits on its first batch meanwhile (a sweep claims ahead only once a
+    # check has outlasted a claim, never before its first check), so more than one batch under
+    # claim means the helper's claim. The long timeout keeps the held
     # answers from timing out; the outcome must still equal the single process's.
     reset_all()
     with dns_gate(nsd.address) as gate:
