@@ -91,10 +91,16 @@ class JournaledEngine:
 
     def _run(self, kind: str, stack: str, config: Any, on_event: Any = None) -> Any:
         self._write(stack, kind, "start")
+        event = "end"
         try:
             return getattr(self.inner, kind)(stack, config, on_event)
+        except Exception as exc:
+            # Refused by the stack lock before it did anything: not a run (the audit drops it).
+            if getattr(exc, "details", {}).get("held"):
+                event = "refused"
+            raise
         finally:
-            self._write(stack, kind, "end")
+            self._write(stack, kind, event)
 
     def preview(self, stack: str, config: Any, on_event: Any = None) -> Any:
         return self._run("preview", stack, config, on_event)
@@ -477,7 +483,9 @@ def overlapping_runs(journal: Path, kills: dict[int, float]) -> int:
         if entry["event"] == "start":
             starts[key].append(entry["t"])
         elif starts[key]:
-            intervals[entry["stack"]].append((starts[key].pop(0), entry["t"]))
+            started = starts[key].pop(0)
+            if entry["event"] != "refused":  # the stack lock turned it away: it never ran
+                intervals[entry["stack"]].append((started, entry["t"]))
     for (stack, pid), open_starts in starts.items():
         for started in open_starts:
             intervals[stack].append((started, kills.get(pid, time.time())))

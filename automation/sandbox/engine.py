@@ -83,6 +83,12 @@ class SandboxEngine:
     def up(
         self, stack_name: str, config: FleetConfig, on_event: EventCallback | None = None
     ) -> StackResult:
+        with self.store.locked(stack_name):
+            return self._up(stack_name, config, on_event)
+
+    def _up(
+        self, stack_name: str, config: FleetConfig, on_event: EventCallback | None
+    ) -> StackResult:
         fingerprint = self.fingerprint(config)
         last = self.store.unchanged(stack_name, fingerprint)
         if last is not None:
@@ -98,6 +104,10 @@ class SandboxEngine:
     def refresh(
         self, stack_name: str, config: FleetConfig, on_event: EventCallback | None = None
     ) -> StackResult:
+        with self.store.locked(stack_name):
+            return self._refresh(stack_name, on_event)
+
+    def _refresh(self, stack_name: str, on_event: EventCallback | None) -> StackResult:
         # Simulated resources never drift: a refresh finds everything as it was. It still
         # forgets the fingerprint, so "refresh, then up" runs the program, as with live stacks.
         self.store.forget(stack_name)
@@ -108,6 +118,12 @@ class SandboxEngine:
 
     def destroy(
         self, stack_name: str, config: FleetConfig, on_event: EventCallback | None = None
+    ) -> StackResult:
+        with self.store.locked(stack_name):
+            return self._destroy(stack_name, config, on_event)
+
+    def _destroy(
+        self, stack_name: str, config: FleetConfig, on_event: EventCallback | None
     ) -> StackResult:
         state = self.store.load(stack_name)
         changes = [

@@ -3,18 +3,29 @@
 `PostgresStore` (the default) shares the state between processes and machines; every call is its
 own short transaction and none is held across a run: the engine loads, runs the program, then
 saves with a compare-and-set on `version`, so two writers of one stack cannot both win.
-`MemoryStore` is for benchmarks and callers without a database."""
+`MemoryStore` is for benchmarks and callers without a database.
+
+`locked(stack)` is the stack lock, as Pulumi's backends take one for every update: held for a
+whole `up`, `refresh` or `destroy`, refused at once (`StackLocked`, transient: the queue retries
+later) while another run holds it. The compare-and-set alone let two runs of one stack both
+execute (publishing DNS records, allocating addresses) and only one save: at a load average of
+13 a worker's lease ran out mid-run and the operation's next worker ran the stack beside it.
+In Postgres it is an advisory lock on a connection of its own (autocommit: no transaction is
+held across the run); a process that dies drops its connection and with it the lock, so a
+killed worker never leaves a stack locked (Pulumi's file lock would need `pulumi cancel`)."""
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import logging
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from automation.errors import StackLocked
@@ -51,6 +62,28 @@ class StateStore(Protocol):
 
     def drop(self, stack_name: str, version: int) -> None: ...
 
+    def locked(self, stack_name: str) -> AbstractContextManager[None]:
+        """Held for a whole run; StackLocked at once while another run holds it."""
+        ...
+
+
+log = logging.getLogger(__name__)
+# pg_try_advisory_lock(int, int): this class id, then 32 bits of the stack name's hash (two
+# names sharing them only wait for each other's runs, never both run one stack).
+_LOCK_CLASS = 0x50_4D_53_4B  # "PMSK"
+
+
+def _lock_key(stack_name: str) -> int:
+    return int.from_bytes(hashlib.sha256(stack_name.encode()).digest()[:4], "big", signed=True)
+
+
+def _held(stack_name: str) -> StackLocked:
+    return StackLocked(
+        f"stack {stack_name} is being updated by another run; it is tried again later",
+        stack=stack_name,
+        held=True,  # refused before anything ran (a lost compare-and-set ran, then lost)
+    )
+
 
 def _conflict(stack_name: str) -> StackLocked:
     return StackLocked(
@@ -63,6 +96,19 @@ class MemoryStore:
     def __init__(self) -> None:
         self._states: dict[str, StackState] = {}
         self._lock = threading.Lock()
+        self._running: set[str] = set()
+
+    @contextmanager
+    def locked(self, stack_name: str) -> Iterator[None]:
+        with self._lock:
+            if stack_name in self._running:
+                raise _held(stack_name)
+            self._running.add(stack_name)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running.discard(stack_name)
 
     def load(self, stack_name: str) -> StackState:
         with self._lock:
@@ -104,6 +150,28 @@ class PostgresStore:
 
             session_scope = default_scope
         self._scope = session_scope
+
+    @contextmanager
+    def locked(self, stack_name: str) -> Iterator[None]:
+        from database.session import get_engine
+
+        key = {"c": _LOCK_CLASS, "k": _lock_key(stack_name)}
+        with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if not conn.scalar(
+                text("SELECT pg_try_advisory_lock(CAST(:c AS integer), CAST(:k AS integer))"), key
+            ):
+                raise _held(stack_name)
+            try:
+                yield
+            finally:
+                try:
+                    conn.execute(
+                        text("SELECT pg_advisory_unlock(CAST(:c AS integer), CAST(:k AS integer))"),
+                        key,
+                    )
+                except Exception:  # the connection is gone, and the lock with it
+                    log.warning("unlocking stack %s failed", stack_name, exc_info=True)
+                    conn.invalidate()
 
     def load(self, stack_name: str) -> StackState:
         with self._scope() as session:

@@ -4,6 +4,7 @@ evaluating the program; a changed inbox, a failed last run, a refresh, a changed
 DNS record left to retry makes it run."""
 
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,10 @@ class Watched:
         self.calls.append("forget")
         self.inner.forget(stack_name)
 
+    def locked(self, stack_name: str) -> AbstractContextManager[None]:
+        self.calls.append("locked")
+        return self.inner.locked(stack_name)
+
 
 def two_servers() -> FleetConfig:
     return fleet_config(
@@ -97,7 +102,7 @@ def test_an_unchanged_up_is_skipped_without_evaluating_the_program(committed: En
     lines: list[str] = []
     again = engine(watched).up("ws-u1", two_servers(), on_event=lines.append)
     # Only the fingerprint was looked up: no state loaded, no program run, nothing saved.
-    assert watched.calls == ["unchanged"]
+    assert watched.calls == ["locked", "unchanged"]
     assert _version(committed, "ws-u1") == version
     assert again.changes == []
     assert again.summary == {
