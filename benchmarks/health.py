@@ -272,6 +272,40 @@ def _statuses(results: dict[str, list[Any]]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
 
 
+def _cpu(fleet_pid: int | None) -> tuple[float, float, float]:
+    """CPU seconds so far: this process, its ended children (the probe processes) and the
+    simulated fleet (which shares the machine's cores with the probes)."""
+    import psutil
+
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    ended = resource.getrusage(resource.RUSAGE_CHILDREN)
+    fleet = psutil.Process(fleet_pid).cpu_times() if fleet_pid else None
+    return (
+        me.ru_utime + me.ru_stime,
+        ended.ru_utime + ended.ru_stime,
+        fleet.user + fleet.system if fleet else 0.0,
+    )
+
+
+def _cpu_spent(before: tuple[float, float, float], after: tuple[float, float, float]) -> str:
+    parent, probes, fleet = (a - b for a, b in zip(after, before, strict=True))
+    return (
+        f"this process {parent:.1f}, probe processes {probes:.1f}, simulated fleet {fleet:.1f}"
+        f" (all {parent + probes + fleet:.1f})"
+    )
+
+
+def _by_kind(finished: dict[str, float]) -> str:
+    """When each kind's servers were done: where the sweep's tail comes from."""
+    kinds: dict[str, list[float]] = {}
+    for key, seconds in finished.items():
+        kinds.setdefault(kind_of(int(key)), []).append(seconds)
+    return "; ".join(
+        f"{kind} median {statistics.median(v):.1f} max {max(v):.1f}"
+        for kind, v in sorted(kinds.items())
+    )
+
+
 def _spread(values: list[float], unit: str = "s", digits: int = 2) -> str:
     return f"min {min(values):.{digits}f}{unit} median {statistics.median(values):.{digits}f}{unit}"
 
@@ -348,16 +382,25 @@ def main(argv: list[str]) -> int:
     try:
         with _sweeper(args, config, public, private) as sweep:
             for rep in range(1, args.repeat + 1):
+                cpu0 = _cpu(child.pid)
                 t0 = time.perf_counter()
                 results: dict[str, list[Any]] = {}
-                probe_sharded(
-                    targets,
-                    config,
-                    datetime.now(UTC),
-                    lambda key, checks, into=results: into.__setitem__(key, checks),
-                    args.processes,
-                )
+                finished: dict[str, float] = {}
+
+                def done(
+                    key: str,
+                    checks: list[Any],
+                    t0: float = t0,
+                    results: dict[str, list[Any]] = results,
+                    finished: dict[str, float] = finished,
+                ) -> None:
+                    results[key] = checks
+                    finished[key] = time.perf_counter() - t0
+
+                probe_sharded(targets, config, datetime.now(UTC), done, args.processes)
                 probes.append(time.perf_counter() - t0)
+                print(f"  servers done after (s), by kind: {_by_kind(finished)}")
+                print(f"  CPU of the probes (s): {_cpu_spent(cpu0, _cpu(child.pid))}")
                 line = f"[{rep}] concurrent probes {probes[-1]:.2f}s [{_statuses(results)}]"
                 if sweep is not None:
                     sweeps.append(sweep())

@@ -34,10 +34,12 @@ class _Sweep:
         self.resolver: dns.asyncresolver.Resolver | None = None
         self.dnsbl_answers: dict[tuple[str, str], asyncio.Future[dnsbl.ZoneAnswer]] = {}
 
-    async def limited(self, factory: Callable[[], Awaitable[T]], *, deadline: bool = True) -> T:
-        """`factory()` with a slot to start and, unless it keeps its own (`deadline=False`),
-        the config's timeout."""
-        async with self.slots.held():
+    async def limited(
+        self, factory: Callable[[], Awaitable[T]], *, deadline: bool = True, first: bool = False
+    ) -> T:
+        """`factory()` with a slot to start (before the others if `first`) and, unless it keeps
+        its own (`deadline=False`), the config's timeout."""
+        async with self.slots.held(first=first):
             if not deadline:
                 return await factory()
             async with asyncio.timeout(self.config.timeout):
@@ -145,7 +147,9 @@ class _Sweep:
         if await _settled(https.opened) is None:
             return "timed out"
         try:
-            r = await self.limited(lambda: https.conn.request("/healthz/ready"), deadline=False)
+            r = await self.limited(
+                lambda: https.conn.request("/healthz/ready"), deadline=False, first=True
+            )
         except (OSError, ValueError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
             return describe(exc)
         return "" if r.status == 200 else f"HTTP {r.status}"
@@ -178,6 +182,7 @@ class _Sweep:
                     t, self.config.https_port, self.config.verifying_context, https.conn
                 ),
                 deadline=False,
+                first=True,
             )
         except (OSError, ValueError, ssl.SSLError, stalwart_api.ApiError):
             return None
@@ -234,6 +239,7 @@ class _Sweep:
                 conn,
             ),
             deadline=conn is None,
+            first=conn is not None,
         )
 
     async def delivery(self, t: Target, https: "_Https | None") -> CheckResult:
@@ -247,6 +253,7 @@ class _Sweep:
         return await self.limited(
             lambda: delivery.probe(t, c.https_port, c.verifying_context, conn),
             deadline=conn is None,
+            first=conn is not None,
         )
 
     def _dnsbl(self, subject: str, bl: dnsbl.Blocklist) -> asyncio.Future[dnsbl.ZoneAnswer]:
@@ -258,8 +265,9 @@ class _Sweep:
                     self.config.dnsbl_nameservers, self.config.timeout
                 )
             resolver, dqs = self.resolver, self.config.dnsbl_dqs_key
+            # First: one small query whose answer many servers' checks wait on.
             self.dnsbl_answers[key] = asyncio.ensure_future(
-                self.limited(partial(dnsbl.lookup, resolver, subject, bl, dqs))
+                self.limited(partial(dnsbl.lookup, resolver, subject, bl, dqs), first=True)
             )
         return self.dnsbl_answers[key]
 
@@ -268,13 +276,17 @@ class _Sweep:
         if not addresses:
             return CheckResult(Check.DNSBL, Status.UNKNOWN, "no IP address to look up")
         ip_lists = list(dnsbl.lists(self.config.dnsbl_zones))
-        health: dict[str, dnsbl.ListHealth] = {}
-        for bl in ip_lists:
-            must, must_not = dnsbl.TEST_ENTRIES[bl.kind]
-            listed, clean = await asyncio.gather(self._dnsbl(must, bl), self._dnsbl(must_not, bl))
-            health[bl.zone] = dnsbl.health_of(bl, listed, clean)
-        answers = await asyncio.gather(*(self._dnsbl(a, bl) for a in addresses for bl in ip_lists))
-        return dnsbl.evaluate(t.address, list(answers), health)
+        # Every lookup asked at once, the server's own beside each list's test entries: an
+        # answer is read only once its list has passed them, but waiting for that before
+        # asking would queue the server's lookups behind every step asked for meanwhile.
+        tests = [self._dnsbl(e, bl) for bl in ip_lists for e in dnsbl.TEST_ENTRIES[bl.kind]]
+        asked = [self._dnsbl(a, bl) for a in addresses for bl in ip_lists]
+        answers = await asyncio.gather(*tests, *asked)
+        health = {
+            bl.zone: dnsbl.health_of(bl, answers[2 * i], answers[2 * i + 1])
+            for i, bl in enumerate(ip_lists)
+        }
+        return dnsbl.evaluate(t.address, list(answers[len(tests) :]), health)
 
     async def server(self, t: Target) -> list[CheckResult]:
         c = self.config
@@ -332,7 +344,9 @@ class _Https:
             c.reading_context,
             timeout=c.timeout,
         )
-        opened = asyncio.ensure_future(sweep.limited(conn.open))
+        # First: the requests that follow on this connection, one at a time, make it each
+        # server's longest chain.
+        opened = asyncio.ensure_future(sweep.limited(conn.open, first=True))
         tasks = {c.https_port: opened}
         if c.checks & {Check.TLS, Check.MAIL_SERVER}:
             for port in (c.submissions_port, c.imaps_port):

@@ -10,7 +10,6 @@ pipe, secrets included, never on a command line. The concurrency bound is shared
 the children. A child that dies leaves its unfinished servers to the caller, probed in-process
 afterwards, so every server still gets its results."""
 
-import asyncio
 import logging
 import multiprocessing as mp
 from collections.abc import Callable, Sequence
@@ -18,6 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 from multiprocessing.connection import Connection, wait
 
+from kit.aio import run_sweep
 from probes.runner import probe_many
 from probes.types import CheckResult, ProbeConfig, Target
 
@@ -37,7 +37,7 @@ def _child(conn: Connection) -> None:
         conn.send((key, results))
 
     try:
-        asyncio.run(probe_many(targets, config, now, sent))
+        run_sweep(probe_many(targets, config, now, sent))
     finally:
         conn.send(None)
         conn.close()
@@ -55,7 +55,7 @@ def probe_sharded(
     """Every target probed, `on_result(key, results)` once per target as it finishes."""
     n = shards(len(targets), processes, min_per_shard)
     if n == 1:
-        asyncio.run(probe_many(targets, config, now, on_result))
+        run_sweep(probe_many(targets, config, now, on_result))
         return
     ctx = mp.get_context("spawn")
     # A copy without the cached SSL contexts (not picklable; each child builds its own).
@@ -96,4 +96,4 @@ def probe_sharded(
         log.error(
             "health probes: a probe process ended early; %d servers probed here", len(pending)
         )
-        asyncio.run(probe_many(list(pending.values()), config, now, on_result))
+        run_sweep(probe_many(list(pending.values()), config, now, on_result))

@@ -96,9 +96,14 @@ async def banner(address: str, port: int, *, keep: bool, limit: int = 255) -> Ba
     stays open for `run` if `keep`, else it is closed (and `Banner.sock` with it)."""
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
-    family, kind, proto, _, sockaddr = (
-        await loop.getaddrinfo(address, port, type=socket.SOCK_STREAM)
-    )[0]
+    try:  # an IP address (every server has one): no resolver, no trip to a thread pool
+        family, kind, proto, _, sockaddr = socket.getaddrinfo(
+            address, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+        )[0]
+    except socket.gaierror:
+        family, kind, proto, _, sockaddr = (
+            await loop.getaddrinfo(address, port, type=socket.SOCK_STREAM)
+        )[0]
     sock = socket.socket(family, kind, proto)
     sock.setblocking(False)
     try:

@@ -26,6 +26,7 @@ from multiprocessing.process import BaseProcess
 
 from database.session import database_url, session_scope
 from domain.dns_records.sweep import Claimed, SessionFactory, SweepStats, claim, write_batch
+from kit.aio import run_sweep
 from kit.time import utcnow
 from maildns.resolver import Resolver
 from maildns.verify import Checker
@@ -135,7 +136,7 @@ def _helper(
             async with Resolver.from_settings(settings) as resolver:
                 return await _sweep(resolver, session_scope, batch_size, None, settings)
 
-        conn.send(asyncio.run(main()))
+        conn.send(run_sweep(main()))
     except Exception as exc:
         log.exception("dns.verify: helper %d failed", os.getpid())
         conn.send(f"{type(exc).__name__}: {exc}")
@@ -229,7 +230,7 @@ def verify_due(
             )
 
     try:
-        stats = asyncio.run(main())
+        stats = run_sweep(main())
     except BaseException:
         if helpers is not None:
             helpers.collect(SweepStats())  # never leave them behind

@@ -33,6 +33,7 @@ from domain.health import blocklists as blocklist_budget
 from domain.health import service
 from domain.health.service import ServerInfo
 from domain.health.sweep import Monitored, monitored, probe_config, simulated_results
+from kit.aio import run_sweep
 from kit.time import utcnow
 from probes import dnsbl
 from probes.dnsbl import ZoneAnswer
@@ -309,7 +310,7 @@ def blocklists(
         known, mine = blocklist_budget.claim(
             session, asks, now, interval, timedelta(seconds=max(60.0, 3 * config.timeout))
         )
-    answers = asyncio.run(_ask(config, [(asks[p], p[1]) for p in mine])) if mine else []
+    answers = run_sweep(_ask(config, [(asks[p], p[1]) for p in mine])) if mine else []
     if answers:
         with session_scope() as session:
             blocklist_budget.store(session, answers, now)

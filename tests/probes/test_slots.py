@@ -103,4 +103,76 @@ def test_the_hold_grows_with_the_steps_it_sees() -> None:
         return slots.hold
 
     hold = asyncio.run(go())
-    assert 0.14 < hold < 0.5  # three times the 90th percentile of ~0.05 s steps
+    assert 0.14 < hold < 0.5  # three times the median of ~0.05 s steps
+
+
+def test_the_hold_follows_the_median_when_a_fifth_of_the_steps_are_slow() -> None:
+    """A 90th percentile would measure the slow fifth (0.5 s steps) and hold 1.5 s."""
+
+    async def go() -> float:
+        slots = Slots(100, floor=0.01, ceiling=5.0)
+
+        async def step(seconds: float) -> None:
+            async with slots.held():
+                await asyncio.sleep(seconds)
+
+        await asyncio.gather(*(step(0.5 if i % 5 == 0 else 0.02) for i in range(80)))
+        return slots.hold
+
+    hold = asyncio.run(go())
+    assert 0.05 < hold < 0.5, hold
+
+
+def test_first_steps_are_let_in_before_the_others_each_in_arrival_order() -> None:
+    async def go() -> list[str]:
+        slots = Slots(1, floor=5.0, ceiling=5.0)  # no early release: one step at a time
+        order: list[str] = []
+        gate = asyncio.Event()
+
+        async def step(name: str, first: bool) -> None:
+            async with slots.held(first=first):
+                order.append(name)
+                if name == "holder":
+                    await gate.wait()
+
+        holder = asyncio.ensure_future(step("holder", False))
+        await asyncio.sleep(0)
+        waiting = [
+            asyncio.ensure_future(step(name, first))
+            for name, first in (("a", False), ("b", True), ("c", False), ("d", True))
+        ]
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.gather(holder, *waiting)
+        return order
+
+    assert asyncio.run(go()) == ["holder", "b", "d", "a", "c"]
+
+
+def test_a_waiter_cancelled_as_it_is_let_in_passes_the_slot_on() -> None:
+    async def go() -> bool:
+        slots = Slots(1, floor=5.0, ceiling=5.0)
+        gate = asyncio.Event()
+        entered = asyncio.Event()
+
+        async def holder() -> None:
+            async with slots.held():
+                await gate.wait()
+
+        async def later() -> None:
+            async with slots.held():
+                entered.set()
+
+        h = asyncio.ensure_future(holder())
+        await asyncio.sleep(0)
+        doomed = asyncio.ensure_future(later())
+        survivor = asyncio.ensure_future(later())
+        await asyncio.sleep(0)
+        gate.set()
+        await asyncio.sleep(0)  # the holder ends: its slot is handed to `doomed`, not yet run
+        assert h.done() and not entered.is_set()
+        doomed.cancel()
+        await asyncio.wait_for(survivor, 1.0)
+        return entered.is_set() and doomed.cancelled()
+
+    assert asyncio.run(go())
