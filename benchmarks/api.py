@@ -1,7 +1,7 @@
 """The inbox API beside a minimal FastAPI + SQLAlchemy app, in the same run.
 
     python -m benchmarks api [--clients 50] [--seconds 4] [--repeats 3] [--inboxes 100000]
-                             [--threads 24] [--profile FILE]
+                             [--threads 24] [--profile FILE] [--only post,get,list]
 
 Both servers run at once on the same Postgres (the scratch database) with the same uvicorn
 settings, driven by the same closed-loop client (benchmarks/_load.py). For each of
@@ -153,6 +153,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--inboxes", type=int, default=100_000)
     parser.add_argument("--threads", type=int, default=24)
     parser.add_argument("--profile", default=None)
+    parser.add_argument(
+        "--only", default="post,get,list", help="the cases to run: post, get, list (comma-separated)"
+    )
     args = parser.parse_args(argv)
     with scratch_database():
         keys, shared, spaces = _seed(args.clients)
@@ -234,6 +237,8 @@ def main(argv: list[str]) -> int:
                     lambda c, n: ("GET", f"/ws/{spaces[c]}/items?limit=50", None),
                 ),
             }
+            wanted = {w.strip() for w in args.only.split(",")}
+            cases = {k: v for k, v in cases.items() if k.split()[0].lower() in wanted}
             modes = {"key per client": keys, "one shared key": [shared] * args.clients}
             figures: dict[tuple[str, str, str], list[tuple[LoadResult, float]]] = {}
             for _ in range(args.repeats):
