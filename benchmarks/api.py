@@ -154,7 +154,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=24)
     parser.add_argument("--profile", default=None)
     parser.add_argument(
-        "--only", default="post,get,list", help="the cases to run: post, get, list (comma-separated)"
+        "--only", default="post,get,list", help="cases to run: post, get, list (comma-separated)"
     )
     args = parser.parse_args(argv)
     with scratch_database():

@@ -22,7 +22,7 @@ def _accepted(accepted: service.Accepted) -> dict[str, object]:
     body = InboxAccepted(
         **read.model_dump(),
         **{name: getattr(read, name) for name in hidden},
-        operation_id=accepted.operation.id,
+        operation_id=accepted.operation_id,
         credentials=accepted.credentials,
     )
     return body.model_dump(mode="json")

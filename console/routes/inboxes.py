@@ -91,7 +91,7 @@ def rotate_credentials(
     accepted = inboxes.rotate_credentials(session, who.tenant_id, inbox_id, settings=settings)
     shown = InboxAccepted(
         **InboxRead.model_validate(accepted.inbox).model_dump(),
-        operation_id=accepted.operation.id,
+        operation_id=accepted.operation_id,
         credentials=accepted.credentials,
     )
     return render(request, "secret_once.html", {"inbox": shown, "created": False})
@@ -102,7 +102,7 @@ def delete_inbox(
     inbox_id: uuid.UUID, form: Form, session: SessionDep, who: SignedIn, settings: SettingsDep
 ) -> Response:
     accepted = inboxes.mark_for_deletion(session, who.tenant_id, inbox_id, settings=settings)
-    return redirect(f"/console/operations/{accepted.operation.id}")
+    return redirect(f"/console/operations/{accepted.operation_id}")
 
 
 @router.get("/{inbox_id}/dns")

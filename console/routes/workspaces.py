@@ -250,7 +250,7 @@ def create_inbox(
         return _create_form(request, "inbox_new.html", workspace, form, exc)
     shown = InboxAccepted(
         **InboxRead.model_validate(accepted.inbox).model_dump(),
-        operation_id=accepted.operation.id,
+        operation_id=accepted.operation_id,
         credentials=accepted.credentials,
     )
     # The password is on this page only: never stored in clear, never on a later page.

@@ -35,7 +35,7 @@ SMTP_PORT, IMAP_PORT = 465, 993
 @dataclass(frozen=True)
 class Accepted:
     inbox: Inbox
-    operation: Operation
+    operation_id: uuid.UUID  # the `up` (new or joined) that applies the change
     credentials: Credentials | None = None
 
 
@@ -62,12 +62,13 @@ def create(
     *,
     settings: Settings,
 ) -> Accepted:
-    """Four statements when the workspace has the domain and a server with room (the common
+    """Three statements when the workspace has the domain and a server with room (the common
     case): the workspace lock; the domain's owner, the domain and the server with room in one
     read (servers.placement); the insert, whose ON CONFLICT on the unique index of
-    lower(email_address) is the duplicate check and which sets the inbox's cap and lowers its
-    neighbours' (domain.warmup.admission); and the enqueue. The placed server's
-    `inbox_count` is kept by a trigger in this transaction."""
+    lower(email_address) is the duplicate check, which sets the inbox's cap and lowers its
+    neighbours' (domain.warmup.admission) and which queues or joins the workspace's `up`
+    (operations.INSERT_OR_JOIN_UP). The placed server's `inbox_count` is kept by a trigger in
+    this transaction."""
     workspace = workspaces.lock(session, tenant_id, workspace_id)
     address = str(data.email_address)
     local, _, domain = address.rpartition("@")
@@ -112,7 +113,8 @@ def create(
     # Conflict. The new inbox's cap and its neighbours' shares go out with the run that creates
     # it, computed in this same statement (domain.warmup.admission), so the warmup sweep has
     # nothing to queue for a new inbox.
-    inbox = admission.admit(
+    reason = f"create inbox {address}"
+    admitted = admission.admit(
         session,
         tenant_id=tenant_id,
         workspace_id=workspace.id,
@@ -121,18 +123,16 @@ def create(
         display_name=data.display_name,
         server_id=server_id,
         password=password,
+        up=operations.up_params(workspace, reason, settings=settings),
     )
-    if inbox is None:
+    if admitted is None:
         raise Conflict(f"an inbox for {address} already exists", field="email_address")
-    op = operations.enqueue(
-        session,
-        workspace,
-        "up",
-        reason=f"create inbox {address}",
-        settings=settings,
-        workspace_locked=True,
-    )
-    return Accepted(inbox, op, credentials_for(inbox, hostname, password))
+    inbox, operation_id = admitted
+    if operation_id is None:  # a worker claimed the queued up meanwhile: queue another
+        operation_id = operations.enqueue(
+            session, workspace, "up", reason=reason, settings=settings, workspace_locked=True
+        ).id
+    return Accepted(inbox, operation_id, credentials_for(inbox, hostname, password))
 
 
 def get(session: Session, tenant_id: uuid.UUID, inbox_id: uuid.UUID) -> Inbox:
@@ -234,7 +234,7 @@ def rotate_credentials(
         settings=settings,
     )
     session.flush()
-    return Accepted(inbox, op, credentials_for(inbox, server.hostname, password))
+    return Accepted(inbox, op.id, credentials_for(inbox, server.hostname, password))
 
 
 def mark_for_deletion(
@@ -247,4 +247,4 @@ def mark_for_deletion(
         session, workspace, "up", reason=f"delete inbox {inbox.email_address}", settings=settings
     )
     session.flush()
-    return Accepted(inbox, op)
+    return Accepted(inbox, op.id)

@@ -95,14 +95,7 @@ def enqueue(
     # already and say so).
     if not workspace_locked:
         workspaces.lock_by_id(session, workspace.id)
-    run_after = utcnow() + timedelta(seconds=settings.coalesce_seconds)
-    params = {
-        "tenant_id": workspace.tenant_id,
-        "workspace_id": workspace.id,
-        "reason": reason[:255] or None,
-        "run_after": run_after,
-        "max_attempts": settings.max_attempts,
-    }
+    params = up_params(workspace, reason, settings=settings)
     # Insert the queued up, or else join the one there is, locking it until this transaction
     # commits: a worker claims with SKIP LOCKED, so it cannot start that run before the change
     # we are making is committed. One statement: the insert's ON CONFLICT, then the update of
@@ -115,35 +108,57 @@ def enqueue(
             select(Operation)
             .from_statement(_INSERT_OR_JOIN_UP)
             .execution_options(populate_existing=True),
-            {**params, "id": uuid.uuid4()},
+            {**params, "up_id": uuid.uuid4()},
         ).first()
         if joined is not None:
             return joined
     raise Unavailable("the workspace's queue is too busy; try again", field="workspace_id")
 
 
+def up_ctes(only_if: str = "true") -> str:
+    """The queued `up` inserted, or else joined: the CTEs `up_inserted` and `up_joined`, for
+    `enqueue` and for a statement that queues its own change's run (domain.warmup.admission),
+    bound with `up_params` and `up_id` (a new uuid). `only_if`: an SQL condition under which
+    the statement queues anything. Both CTEs see the statement's snapshot: when a worker
+    claimed the queued row since, both are empty, and the caller queues again."""
+    # `only_if` is SQL of this code base (a module constant), never a caller's input.
+    return _UP_CTES.replace("ONLY_IF", only_if)
+
+
 # Literal SQL, not bound parameters, for the partial index's predicate: once psycopg prepares
 # the statement (after 5 runs on a connection), Postgres cannot match a parameterised predicate
 # to the partial index and refuses the ON CONFLICT.
-_INSERT_OR_JOIN_UP = text(
-    """
-WITH inserted AS (
+_UP_CTES = """
+up_inserted AS (
     INSERT INTO operations (id, tenant_id, workspace_id, kind, status, reason, run_after,
                             max_attempts, attempts)
-    VALUES (:id, :tenant_id, :workspace_id, 'up', 'queued', :reason, :run_after,
-            :max_attempts, 0)
+    SELECT :up_id, :up_tenant, :up_workspace, 'up', 'queued', :up_reason, :up_run_after,
+           :up_max_attempts, 0
+    WHERE ONLY_IF
     ON CONFLICT (workspace_id) WHERE status = 'queued' AND kind = 'up' DO NOTHING
     RETURNING *
-), joined AS (
+), up_joined AS (
     UPDATE operations SET joins = joins + 1
-    WHERE workspace_id = :workspace_id AND status = 'queued' AND kind = 'up'
+    WHERE workspace_id = :up_workspace AND status = 'queued' AND kind = 'up' AND ONLY_IF
     RETURNING *
+)"""
+
+
+_INSERT_OR_JOIN_UP = text(
+    "WITH " + up_ctes() + " SELECT * FROM up_inserted UNION ALL SELECT * FROM up_joined"  # noqa: S608
 )
-SELECT * FROM inserted
-UNION ALL
-SELECT * FROM joined
-"""
-)
+
+
+def up_params(workspace: Workspace, reason: str, *, settings: OperationSettings) -> dict[str, Any]:
+    """The bound parameters of `UP_CTES` but `up_id`: an `up` of `workspace`, starting once
+    `coalesce_seconds` have passed for more changes to join it."""
+    return {
+        "up_tenant": workspace.tenant_id,
+        "up_workspace": workspace.id,
+        "up_reason": reason[:255] or None,
+        "up_run_after": utcnow() + timedelta(seconds=settings.coalesce_seconds),
+        "up_max_attempts": settings.max_attempts,
+    }
 
 
 def lock_queued_up(session: Session, workspace_id: uuid.UUID) -> Operation | None:

@@ -1,13 +1,15 @@
 """Round trips of the hot paths, counted with SQLAlchemy events (tests/support/statements.py):
-an inbox create is 4 statements once its workspace has the domain and a server with room, its
-cap and its neighbours' shares included (issue 16: set in the insert itself,
+an inbox create is 3 statements once its workspace has the domain and a server with room, its
+cap, its neighbours' shares and its queued `up` included (issue 16: in the insert itself,
 domain.warmup.admission); the kept per-server inbox count always equals what a GROUP BY would
 say."""
 
+import threading
+import time
 import uuid
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from database.models.inboxes import Inbox
@@ -52,8 +54,9 @@ def _kept_and_counted(session: Session, server_id: uuid.UUID) -> tuple[int, int]
 
 # The workspace lock; owner, domain and a server with room in one read; the insert with ON
 # CONFLICT as the duplicate check, which also sets the new inbox's cap and hold and lowers its
-# neighbours' shares with their events (CTEs of the same statement); the coalescing enqueue.
-CREATE_STATEMENTS = 4
+# neighbours' shares with their events and queues or joins the workspace's `up` (CTEs of the
+# same statement).
+CREATE_STATEMENTS = 3
 
 
 def test_an_inbox_create_is_a_bounded_number_of_statements(session: Session) -> None:
@@ -105,7 +108,7 @@ def test_the_kept_inbox_count_follows_creates_deletes_moves_and_cancels(session:
         kept, counted = _kept_and_counted(session, s)
         assert kept == counted
     # Cancelling the up puts the deleting inbox back: it counts again.
-    operations.cancel(session, tenant.tenant.id, deleting.operation.id)
+    operations.cancel(session, tenant.tenant.id, deleting.operation_id)
     session.flush()
     session.execute(
         text("UPDATE inboxes SET vps_id = :b WHERE vps_id = :a"), {"a": a.id, "b": b.id}
@@ -142,3 +145,78 @@ def test_an_inbox_list_is_one_statement_with_its_workspace_check_and_total(
             inboxes.list_page(session, tenant.tenant.id, missing, limit=50, offset=0)
         assert str(caught.value) == f"workspace {missing} not found"
         assert caught.value.field == "workspace_id"
+
+
+def test_a_create_joins_the_queued_up_and_refuses_a_duplicate_without_queueing(
+    session: Session,
+) -> None:
+    tenant = create_tenant(session)
+    ws = create_workspace(session, tenant)
+    create_mail_domain(session, ws, "example.com")
+    create_server(session, ws)
+    first = _create(session, tenant.tenant.id, ws.id, "a@example.com")
+    second = _create(session, tenant.tenant.id, ws.id, "b@example.com")
+    assert second.operation_id == first.operation_id
+    joins = session.execute(
+        text("SELECT joins, status FROM operations WHERE id = :i"), {"i": first.operation_id}
+    ).one()
+    assert tuple(joins) == (1, "queued")
+    # A duplicate neither joins the queued up nor queues one (even if its caller kept the
+    # transaction): the statement's guard, not only the rollback.
+    with session.begin_nested(), pytest.raises(Conflict):
+        _create(session, tenant.tenant.id, ws.id, "A@example.com")
+    ops = session.execute(
+        text("SELECT count(*), max(joins) FROM operations WHERE workspace_id = :w"), {"w": ws.id}
+    ).one()
+    assert tuple(ops) == (1, 1)
+
+
+def test_a_create_racing_a_claim_of_the_queued_up_queues_another(committed: Engine) -> None:
+    """A worker claims the queued up while the create's statement waits on it: the create's
+    change is not left to that run (its desired state predates the change) but to a new queued
+    up. (Here the statement's insert, once the claim commits, no longer conflicts; a claim
+    that lands between the insert's check and the join leaves both empty, and the create
+    queues one with `operations.enqueue`.)"""
+    with Session(committed) as s:
+        tenant = create_tenant(s)
+        ws = create_workspace(s, tenant)
+        create_mail_domain(s, ws, "example.com")
+        create_server(s, ws)
+        first = _create(s, tenant.tenant.id, ws.id, "a@example.com")
+        s.commit()
+        tenant_id, ws_id, queued = tenant.tenant.id, ws.id, first.operation_id
+    claimer = committed.connect()
+    claim = claimer.begin()
+    claimer.execute(text("UPDATE operations SET status = 'running' WHERE id = :i"), {"i": queued})
+    result: dict[str, object] = {}
+
+    def create() -> None:
+        with Session(committed) as s:
+            result["accepted"] = _create(s, tenant_id, ws_id, "b@example.com")
+            s.commit()
+
+    racer = threading.Thread(target=create)
+    racer.start()
+    with committed.connect() as watch:  # the create's statement waits on the claimed row
+        for _ in range(200):
+            waiting = watch.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one()
+            if waiting:
+                break
+            time.sleep(0.02)
+    assert waiting, "the create never waited on the claimed row"
+    claim.commit()
+    claimer.close()
+    racer.join(10)
+    accepted = result["accepted"]
+    assert isinstance(accepted, inboxes.Accepted)
+    assert accepted.operation_id != queued
+    with committed.connect() as c:
+        status = c.execute(
+            text("SELECT status FROM operations WHERE id = :i"), {"i": accepted.operation_id}
+        ).scalar_one()
+    assert status == "queued"
