@@ -17,15 +17,14 @@ router = APIRouter(route_class=RetryingRoute, tags=["inboxes"])
 
 
 def _accepted(accepted: service.Accepted) -> dict[str, object]:
-    read = InboxRead.model_validate(accepted.inbox)
-    hidden = {name for name, f in InboxRead.model_fields.items() if f.exclude}
-    body = InboxAccepted(
-        **read.model_dump(),
-        **{name: getattr(read, name) for name in hidden},
-        operation_id=accepted.operation_id,
-        credentials=accepted.credentials,
+    """The `InboxAccepted` body: the inbox validated once, its id of the run and the
+    credentials added to its JSON (no second model of the same fields to validate again)."""
+    body = InboxRead.model_validate(accepted.inbox).model_dump(mode="json")
+    body["operation_id"] = str(accepted.operation_id)
+    body["credentials"] = (
+        accepted.credentials.model_dump(mode="json") if accepted.credentials else None
     )
-    return body.model_dump(mode="json")
+    return body
 
 
 @router.post(
