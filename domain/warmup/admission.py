@@ -42,9 +42,10 @@ from probes import dnsbl
 
 _MUST, _MUST_NOT = dnsbl.TEST_ENTRIES[dnsbl.DOMAIN]
 
-# `trouble` is read once, for the hold and for the floor. `lowered`: a neighbour's cap that was
-# never computed is left to the sweep; `limited_by` is the first of equal bounds, as in
-# `effective_limit` (the domain's before the server's).
+# A share is at least 1, as in `effective_limit` (the CASE: `greatest` ignores a NULL, and
+# no cap is no bound). `trouble` is read once, for the hold and for the floor. `lowered`: a
+# neighbour's cap that was never computed is left to the sweep; `limited_by` is the first of
+# equal bounds, as in `effective_limit` (the domain's before the server's).
 _SQL = """
 WITH policy AS (
     SELECT floor_daily, domain_daily_cap, server_daily_cap FROM (
@@ -61,9 +62,12 @@ WITH policy AS (
       AND (status IS NULL OR status <> 'deleting')
 ), shares AS (
     SELECT min(p.floor_daily) AS floor_daily,
-           min(p.domain_daily_cap) / (1 + count(l.id) FILTER (WHERE l.on_domain)) AS on_domain,
-           min(p.server_daily_cap) / (1 + count(l.id) FILTER (WHERE l.vps_id = :server_id))
-               AS on_server
+           CASE WHEN min(p.domain_daily_cap) IS NOT NULL THEN greatest(1,
+               min(p.domain_daily_cap) / (1 + count(l.id) FILTER (WHERE l.on_domain))) END
+               AS on_domain,
+           CASE WHEN min(p.server_daily_cap) IS NOT NULL THEN greatest(1,
+               min(p.server_daily_cap) / (1 + count(l.id) FILTER (WHERE l.vps_id = :server_id)))
+               END AS on_server
     FROM policy p LEFT JOIN live l ON true
 ), trouble AS MATERIALIZED (
     SELECT CASE

@@ -220,10 +220,15 @@ def effective_limit(
         bounds.append((policy.ramp(inbox).step(max(inbox.warmup_day, 1)), "warmup"))
     if inbox.hold_reason is not None:
         bounds.append((policy.floor_daily, "hold"))
+    # A share is at least 1 a day: Stalwart's rate cannot say 0 (Rate.count is 1..1000000,
+    # stacks.config.validate_daily_limit), and a 0 made the workspace's every run fail its
+    # config check, so every inbox of the workspace failed (issue 16's faults/clients run: a
+    # domain with more inboxes than its `domain_daily_cap`). Past the cap the domain's total is
+    # one a day per inbox.
     if policy.domain_daily_cap is not None and domain_count:
-        bounds.append((policy.domain_daily_cap // domain_count, "domain"))
+        bounds.append((max(1, policy.domain_daily_cap // domain_count), "domain"))
     if policy.server_daily_cap is not None and server_count:
-        bounds.append((policy.server_daily_cap // server_count, "server"))
+        bounds.append((max(1, policy.server_daily_cap // server_count), "server"))
     return min(bounds, key=lambda b: b[0])
 
 

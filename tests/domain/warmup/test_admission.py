@@ -200,3 +200,34 @@ def test_a_taken_address_changes_no_neighbour(session: Session) -> None:
         _create(session, tenant, ws.id, "U0@acme.example")
     assert _caps(session, ws.id) == before
     assert _limit_events(session, ws.id) == []
+
+
+def test_a_share_never_falls_below_one_a_day_and_the_run_accepts_it(session: Session) -> None:
+    """More inboxes on a domain (or a server) than its cap: each keeps 1 a day. A share of 0
+    failed the workspace's every run (Stalwart's rate is 1..1000000), so all its inboxes."""
+    from automation.desired_state import build_fleet_config
+
+    tenant = create_tenant(session)
+    ws = create_workspace(session, tenant)
+    create_server(session, ws)
+    session.add(
+        WarmupPolicy(
+            workspace_id=ws.id,
+            tenant_id=tenant.tenant.id,
+            start_daily=5,
+            daily_increase=2,
+            domain_daily_cap=2,
+            server_daily_cap=3,
+            floor_daily=3,
+            clear_seconds=86400,
+        )
+    )
+    session.flush()
+    for n in range(4):
+        _create(session, tenant, ws.id, f"u{n}@one.example")
+    _create(session, tenant, ws.id, "v@two.example")
+    caps = _caps(session, ws.id)
+    assert {cap for cap, _ in caps.values()} == {1}, caps
+    _the_rule_agrees(session, ws.id)
+    config = build_fleet_config(session, ws)  # the run's config check: raised on a 0
+    assert sorted(m.daily_limit for m in config.mailboxes) == [1, 1, 1, 1, 1]
