@@ -262,40 +262,55 @@ def cluster(
         c.stop()
 
 
+def _start_api(env: dict[str, str], log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """The API on a free port, ready. A port found free can be taken before the API binds it
+    (by any connection's ephemeral port: the tests open many), so a start that fails to bind
+    tries another port, up to 3 times."""
+    from tests.support.ports import free_port
+
+    for attempt in range(3):
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                [*CLI, "api", "--port", str(port)],
+                env=on_this_tree(env),
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    return proc, base
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        said = log.read_text()
+        if "address already in use" not in said or attempt == 2:
+            raise RuntimeError(f"api did not become ready:\n{said[-3000:]}")
+    raise AssertionError("unreachable")
+
+
 @contextmanager
 def api_process(env: dict[str, str], log: Path) -> Iterator[str]:
     """`penguinmails api` (this tree's, see CLI) on a free port, ready; stopped afterwards."""
-    from tests.support.ports import free_port
-
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [*CLI, "api", "--port", str(port)],
-            env=on_this_tree(env),
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    proc, base = _start_api(env, log)
+    try:
+        yield base
+    finally:
+        proc.terminate()
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"api did not become ready:\n{log.read_text()[-3000:]}")
-                time.sleep(0.2)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def tenant_key(env: dict[str, str], name: str = "faults") -> str:

@@ -55,7 +55,8 @@ def test_concurrent_creates_and_edits_while_workers_finish(
 ) -> None:
     """Few workspaces, many clients: every create locks a workspace that a worker's finish is
     also locking, the pattern that deadlocked (workspace then server against server then
-    workspace). Renames and deletes run beside them."""
+    workspace). Renames and deletes run beside them. The workspaces' caps are smaller than
+    their inbox counts (a share below 1 a day)."""
     base, key = api
     env = _env(database_url, tmp_path)
     load = Load()
@@ -63,6 +64,17 @@ def test_concurrent_creates_and_edits_while_workers_finish(
         workspaces = create_workspaces(base, key, 3)
         editing = threading.Event()
         headers = {"Authorization": f"Bearer {key}"}
+        # Caps below the inboxes that share them (16 on one domain, 4 a server): every share
+        # is under 1 a day, which must still deploy. A share of 0 failed the config check of
+        # every run of the workspace, and so every inbox in it.
+        for ws in workspaces:
+            r = httpx.put(
+                f"{base}/api/v1/workspaces/{ws}/warmup-policy",
+                json={"domain_daily_cap": 4, "server_daily_cap": 2},
+                headers=headers,
+                timeout=60,
+            )
+            assert r.status_code == 200, r.text
 
         def edit() -> None:  # renames and deletes of what exists, while creates go on
             with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
