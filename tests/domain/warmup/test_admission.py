@@ -42,6 +42,30 @@ def _create(session: Session, tenant: Tenant, ws_id: uuid.UUID, address: str) ->
     ).inbox
 
 
+def _policy(
+    session: Session,
+    tenant: Tenant,
+    ws_id: uuid.UUID,
+    *,
+    domain_daily_cap: int | None,
+    server_daily_cap: int | None,
+) -> None:
+    """The workspace's policy: ramp 5 + 2 a day, floor 3, with the caps given."""
+    session.add(
+        WarmupPolicy(
+            workspace_id=ws_id,
+            tenant_id=tenant.tenant.id,
+            start_daily=5,
+            daily_increase=2,
+            domain_daily_cap=domain_daily_cap,
+            server_daily_cap=server_daily_cap,
+            floor_daily=3,
+            clear_seconds=86400,
+        )
+    )
+    session.flush()
+
+
 def _caps(session: Session, ws_id: uuid.UUID) -> dict[str, tuple[int | None, str | None]]:
     session.expire_all()
     rows = session.scalars(select(Inbox).where(Inbox.workspace_id == ws_id)).all()
@@ -98,19 +122,7 @@ def test_server_shares_and_a_warming_neighbour_below_its_share(session: Session)
     tenant = create_tenant(session)
     ws = create_workspace(session, tenant)
     server = create_server(session, ws)
-    session.add(
-        WarmupPolicy(
-            workspace_id=ws.id,
-            tenant_id=tenant.tenant.id,
-            start_daily=5,
-            daily_increase=2,
-            domain_daily_cap=None,
-            server_daily_cap=90,
-            floor_daily=3,
-            clear_seconds=86400,
-        )
-    )
-    session.flush()
+    _policy(session, tenant, ws.id, domain_daily_cap=None, server_daily_cap=90)
     first = _create(session, tenant, ws.id, "a@one.example")
     assert first.vps_id == server.id and first.effective_daily_limit == 50
     # warming: day 1's step, 5, is below any share, and a create must not raise it
@@ -210,19 +222,7 @@ def test_a_share_never_falls_below_one_a_day_and_the_run_accepts_it(session: Ses
     tenant = create_tenant(session)
     ws = create_workspace(session, tenant)
     create_server(session, ws)
-    session.add(
-        WarmupPolicy(
-            workspace_id=ws.id,
-            tenant_id=tenant.tenant.id,
-            start_daily=5,
-            daily_increase=2,
-            domain_daily_cap=2,
-            server_daily_cap=3,
-            floor_daily=3,
-            clear_seconds=86400,
-        )
-    )
-    session.flush()
+    _policy(session, tenant, ws.id, domain_daily_cap=2, server_daily_cap=3)
     for n in range(4):
         _create(session, tenant, ws.id, f"u{n}@one.example")
     _create(session, tenant, ws.id, "v@two.example")
