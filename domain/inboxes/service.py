@@ -67,7 +67,7 @@ def create(
     read (servers.placement); the insert, whose ON CONFLICT on the unique index of
     lower(email_address) is the duplicate check, which sets the inbox's cap and lowers its
     neighbours' (domain.warmup.admission) and which queues or joins the workspace's `up`
-    (operations.INSERT_OR_JOIN_UP). The placed server's `inbox_count` is kept by a trigger in
+    (operations.up_ctes). The placed server's `inbox_count` is kept by a trigger in
     this transaction."""
     workspace = workspaces.lock(session, tenant_id, workspace_id)
     address = str(data.email_address)

@@ -118,7 +118,7 @@ def enqueue(
 def up_ctes(only_if: str = "true") -> str:
     """The queued `up` inserted, or else joined: the CTEs `up_inserted` and `up_joined`, for
     `enqueue` and for a statement that queues its own change's run (domain.warmup.admission),
-    bound with `up_params` and `up_id` (a new uuid). `only_if`: an SQL condition under which
+    bound with `up_params`. `only_if`: an SQL condition under which
     the statement queues anything. Both CTEs see the statement's snapshot: when a worker
     claimed the queued row since, both are empty, and the caller queues again."""
     # `only_if` is SQL of this code base (a module constant), never a caller's input.
@@ -150,9 +150,10 @@ _INSERT_OR_JOIN_UP = text(
 
 
 def up_params(workspace: Workspace, reason: str, *, settings: OperationSettings) -> dict[str, Any]:
-    """The bound parameters of `UP_CTES` but `up_id`: an `up` of `workspace`, starting once
+    """The bound parameters of `up_ctes`: an `up` of `workspace` with a new id, starting once
     `coalesce_seconds` have passed for more changes to join it."""
     return {
+        "up_id": uuid.uuid4(),
         "up_tenant": workspace.tenant_id,
         "up_workspace": workspace.id,
         "up_reason": reason[:255] or None,

@@ -183,11 +183,7 @@ def admit(
             "shown_name": display_name,
             "server_id": server_id,
             "password": password,
-            "up_id": uuid.uuid4(),
             **up,
         },
     ).first()
-    if row is None:
-        return None
-    inbox, up_id = row
-    return inbox, up_id
+    return None if row is None else (row[0], row[1])

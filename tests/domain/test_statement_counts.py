@@ -197,21 +197,23 @@ def test_a_create_racing_a_claim_of_the_queued_up_queues_another(committed: Engi
 
     racer = threading.Thread(target=create)
     racer.start()
-    with committed.connect() as watch:  # the create's statement waits on the claimed row
-        for _ in range(200):
-            waiting = watch.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock'"
-                )
-            ).scalar_one()
-            if waiting:
-                break
-            time.sleep(0.02)
-    assert waiting, "the create never waited on the claimed row"
-    claim.commit()
-    claimer.close()
-    racer.join(10)
+    try:
+        with committed.connect() as watch:  # the create's statement waits on the claimed row
+            for _ in range(200):
+                waiting = watch.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
+                ).scalar_one()
+                if waiting:
+                    break
+                time.sleep(0.02)
+        assert waiting, "the create never waited on the claimed row"
+        claim.commit()
+    finally:
+        claimer.close()  # rolls back an uncommitted claim, so the create never hangs
+        racer.join(10)
     accepted = result["accepted"]
     assert isinstance(accepted, inboxes.Accepted)
     assert accepted.operation_id != queued
